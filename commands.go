@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/term"
+
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/metrics"
+	"github.com/authgate/authgate/server"
+)
+
+// errReported means the command already told the user what went wrong;
+// main exits 1 without printing more.
+var errReported = errors.New("already reported")
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errReported
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; run 'authgate help'", fs.Arg(0))
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) error {
+	fs := newFlags("authgate", stderr)
+	configPath := fs.String("config", "gateway.yaml", "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*configPath, lookupEnv)
+	if err != nil {
+		return fmt.Errorf("invalid config %s:\n%w", *configPath, err)
+	}
+	logger := newLogger(cfg.Log, stderr)
+	logger.Info("authgate starting", "version", buildVersion(), "config", *configPath,
+		"routes", len(cfg.Routes), "users", len(cfg.Users))
+	for _, w := range cfg.Warnings {
+		logger.Warn(w)
+	}
+	m := metrics.New(buildVersion())
+	gw, err := server.New(cfg, logger, m, nil)
+	if err != nil {
+		return err
+	}
+	return gw.Run(ctx, m.Handler(), nil)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.Level}
+	if c.JSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func check(args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	fs := newFlags("authgate check", stderr)
+	configPath := fs.String("config", "gateway.yaml", "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*configPath, lookupEnv)
+	if err != nil {
+		fmt.Fprintf(stdout, "%s is invalid:\n", *configPath)
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			fmt.Fprintf(stdout, "  %s\n", line)
+		}
+		return errReported
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
+	fmt.Fprintf(stdout, "%s is valid: %d routes, %d users\n", *configPath, len(cfg.Routes), len(cfg.Users))
+	return nil
+}
+
+func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("authgate hash-password", stderr)
+	cost := fs.Int("cost", config.RecommendedCost, fmt.Sprintf("bcrypt cost (%d to %d)", config.MinBcryptCost, config.MaxBcryptCost))
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *cost < config.MinBcryptCost || *cost > config.MaxBcryptCost {
+		return fmt.Errorf("-cost must be from %d to %d", config.MinBcryptCost, config.MaxBcryptCost)
+	}
+	password, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(password) == 0:
+		return errors.New("empty password")
+	case len(password) > 72:
+		return errors.New("password longer than 72 bytes: bcrypt would ignore the rest")
+	}
+	hash, err := bcrypt.GenerateFromPassword(password, *cost)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	fmt.Fprintln(stdout, string(hash))
+	return nil
+}
+
+// readPassword prompts without echo on a terminal and asks twice; from a
+// pipe it reads the first line.
+func readPassword(stdin io.Reader, stderr io.Writer) ([]byte, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		first, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return nil, fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(stderr, "Repeat password: ")
+		second, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return nil, fmt.Errorf("read password: %w", err)
+		}
+		if string(first) != string(second) {
+			return nil, errors.New("passwords do not match")
+		}
+		return first, nil
+	}
+	line, err := bufio.NewReaderSize(io.LimitReader(stdin, 4096), 4096).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read password: %w", err)
+	}
+	return []byte(strings.TrimRight(line, "\r\n")), nil
+}
+
+func healthcheck(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("authgate healthcheck", stderr)
+	url := fs.String("url", "http://127.0.0.1:8080/healthz", "health endpoint to probe")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %d", *url, resp.StatusCode)
+	}
+	return nil
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return version
+}

@@ -1,0 +1,170 @@
+// Package config turns authgate's YAML file into typed, validated values.
+//
+// Load is the only entry point: it reads the file, expands ${VAR}
+// references from the environment, rejects unknown keys, and reports every
+// problem at once with its YAML path. Everything downstream works with the
+// typed Config and never re-parses text on the request path.
+package config
+
+import (
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// Config is a loaded, validated gateway configuration.
+type Config struct {
+	// Listen is the host:port of the public listener.
+	Listen string
+	// MetricsListen is the host:port of the Prometheus listener; empty
+	// disables metrics.
+	MetricsListen string
+	// EchoListen, when set, starts the built-in echo upstream there (demo use).
+	EchoListen string
+	// Token configures issued and accepted JWTs.
+	Token Token
+	// Users are the local accounts, from the file and the htpasswd file.
+	Users []User
+	// IdentityHeader carries the authenticated username to upstreams.
+	IdentityHeader string
+	// StripHeaders are removed, in every spelling, from every request sent
+	// upstream; it always includes IdentityHeader and the well-known
+	// identity headers.
+	StripHeaders []string
+	// StripHeaderPrefixes are header-name prefixes removed like StripHeaders.
+	StripHeaderPrefixes []string
+	// ForwardAuthorization keeps the client's Authorization header towards
+	// upstreams; false (the default) drops it.
+	ForwardAuthorization bool
+	// TrustedProxies are the peers whose forwarding headers are believed;
+	// empty trusts nobody.
+	TrustedProxies []netip.Prefix
+	// Routes are the proxied prefixes, in file order.
+	Routes []Route
+	// Paths are the gateway's own endpoints; they win over Routes.
+	Paths Paths
+	// Log configures the process logger.
+	Log Log
+	// Server configures the public listener's limits.
+	Server Server
+	// Transport configures connections to upstreams.
+	Transport Transport
+	// Login bounds the login endpoint.
+	Login Login
+	// Warnings are problems that do not stop the gateway but that an operator
+	// must see at start-up.
+	Warnings []string
+}
+
+// Token configures JWT issuing and validation.
+type Token struct {
+	// Secret is the HS256 key. When the file names none, Load generates a
+	// random one and sets SecretGenerated.
+	Secret Secret
+	// SecretGenerated reports that Secret is ephemeral.
+	SecretGenerated bool
+	// TTL is the lifetime of an issued token.
+	TTL time.Duration
+	// Issuer is the iss claim written and required.
+	Issuer string
+	// Audience is the aud claim written and required.
+	Audience string
+	// Leeway is the clock skew tolerated on exp, nbf and iat; at most a minute.
+	Leeway time.Duration
+}
+
+// User is a local account.
+type User struct {
+	// Username is the login name; it never contains control characters,
+	// commas or spaces, so it is safe to place in a header.
+	Username string
+	// PasswordHash is a bcrypt hash.
+	PasswordHash []byte
+	// Source says where the account was defined, for messages.
+	Source string
+}
+
+// Route is one proxied prefix.
+type Route struct {
+	// Name labels the route in logs and metrics; it defaults to host+path.
+	Name string
+	// Host, when non-empty, restricts the route to that host (lower case,
+	// no trailing dot; a port only when the file named one).
+	Host string
+	// Path is the matched prefix, canonical, without a trailing slash
+	// except for the root "/".
+	Path string
+	// Upstream is the absolute http(s) URL requests are sent to.
+	Upstream *url.URL
+	// Public routes need no token; identity headers are still stripped.
+	Public bool
+	// StripPrefix removes Path from the request path before forwarding.
+	StripPrefix bool
+	// AllowedUsers, when non-empty, is the only users let through.
+	AllowedUsers []string
+}
+
+// Paths are the gateway's own endpoints.
+type Paths struct {
+	Login   string
+	Verify  string
+	Healthz string
+	Readyz  string
+}
+
+// Log configures logging.
+type Log struct {
+	// JSON selects the JSON handler; false selects logfmt-style text.
+	JSON bool
+	// Level is the minimum level logged.
+	Level slog.Level
+}
+
+// Server bounds what a client can make the public listener hold.
+type Server struct {
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response; zero means none, which keeps
+	// long-lived streams (SSE, WebSocket) working.
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	// ShutdownGrace is how long in-flight requests may finish after SIGTERM.
+	ShutdownGrace  time.Duration
+	MaxHeaderBytes int
+	// MaxConnections caps concurrently open client connections.
+	MaxConnections int
+}
+
+// Transport configures the connections to upstreams.
+type Transport struct {
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout turns a hanging upstream into a 504.
+	ResponseHeaderTimeout time.Duration
+	IdleConnTimeout       time.Duration
+	MaxIdleConnsPerHost   int
+}
+
+// Login bounds the login endpoint.
+type Login struct {
+	// MaxBodyBytes caps a login request body.
+	MaxBodyBytes int64
+	// MaxConcurrent caps bcrypt comparisons running at once.
+	MaxConcurrent int
+	// MaxQueue caps logins waiting for a comparison slot; more are shed.
+	MaxQueue int
+}
+
+// Secret is key material. It formats and logs as "[redacted]" so it cannot
+// leak through a log line, an error or a %v.
+type Secret []byte
+
+// String implements fmt.Stringer.
+func (Secret) String() string { return "[redacted]" }
+
+// GoString implements fmt.GoStringer.
+func (Secret) GoString() string { return "[redacted]" }
+
+// LogValue implements slog.LogValuer.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }

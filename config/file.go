@@ -1,0 +1,84 @@
+package config
+
+// The file* types mirror the YAML document key for key. They hold text as
+// written; Load turns them into the typed Config, so nothing after Load ever
+// looks at these again. A field's yaml tag is the contract operators write
+// against: add keys, never rename them.
+
+type fileConfig struct {
+	Listen               string        `yaml:"listen"`
+	MetricsListen        *string       `yaml:"metrics_listen"`
+	EchoListen           string        `yaml:"echo_listen"`
+	Token                fileToken     `yaml:"token"`
+	Users                []fileUser    `yaml:"users"`
+	HtpasswdFile         string        `yaml:"htpasswd_file"`
+	IdentityHeader       string        `yaml:"identity_header"`
+	StripHeaders         []string      `yaml:"strip_headers"`
+	ForwardAuthorization bool          `yaml:"forward_authorization"`
+	TrustedProxies       []string      `yaml:"trusted_proxies"`
+	Routes               []fileRoute   `yaml:"routes"`
+	Paths                filePaths     `yaml:"paths"`
+	Log                  fileLog       `yaml:"log"`
+	Server               fileServer    `yaml:"server"`
+	Transport            fileTransport `yaml:"transport"`
+	Login                fileLogin     `yaml:"login"`
+}
+
+type fileToken struct {
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	TTL        string `yaml:"ttl"`
+	Issuer     string `yaml:"issuer"`
+	Audience   string `yaml:"audience"`
+	Leeway     string `yaml:"leeway"`
+}
+
+type fileUser struct {
+	Username     string `yaml:"username"`
+	PasswordHash string `yaml:"password_hash"`
+}
+
+type fileRoute struct {
+	Name         string   `yaml:"name"`
+	Path         string   `yaml:"path"`
+	Host         string   `yaml:"host"`
+	Upstream     string   `yaml:"upstream"`
+	Public       bool     `yaml:"public"`
+	StripPrefix  bool     `yaml:"strip_prefix"`
+	AllowedUsers []string `yaml:"allowed_users"`
+}
+
+type filePaths struct {
+	Login   string `yaml:"login"`
+	Verify  string `yaml:"verify"`
+	Healthz string `yaml:"healthz"`
+	Readyz  string `yaml:"readyz"`
+}
+
+type fileLog struct {
+	Format string `yaml:"format"`
+	Level  string `yaml:"level"`
+}
+
+type fileServer struct {
+	ReadHeaderTimeout string `yaml:"read_header_timeout"`
+	ReadTimeout       string `yaml:"read_timeout"`
+	WriteTimeout      string `yaml:"write_timeout"`
+	IdleTimeout       string `yaml:"idle_timeout"`
+	ShutdownGrace     string `yaml:"shutdown_grace"`
+	MaxHeaderBytes    int    `yaml:"max_header_bytes"`
+	MaxConnections    int    `yaml:"max_connections"`
+}
+
+type fileTransport struct {
+	DialTimeout           string `yaml:"dial_timeout"`
+	ResponseHeaderTimeout string `yaml:"response_header_timeout"`
+	IdleConnTimeout       string `yaml:"idle_conn_timeout"`
+	MaxIdleConnsPerHost   int    `yaml:"max_idle_conns_per_host"`
+}
+
+type fileLogin struct {
+	MaxBodyBytes  int `yaml:"max_body_bytes"`
+	MaxConcurrent int `yaml:"max_concurrent"`
+	MaxQueue      int `yaml:"max_queue"`
+}

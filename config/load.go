@@ -1,0 +1,705 @@
+package config
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Limits and defaults that operators see in the reference.
+const (
+	MinSecretBytes     = 32
+	MaxLeeway          = time.Minute
+	MinBcryptCost      = 10
+	MaxBcryptCost      = 14
+	RecommendedCost    = 12
+	MaxHeaderBytesCeil = 64 << 10
+	maxUsernameBytes   = 128
+	maxConfigBytes     = 4 << 20
+)
+
+// DefaultIdentityHeader is the header that carries the username upstream.
+const DefaultIdentityHeader = "X-Forwarded-User"
+
+// DefaultStripHeaders are identity headers that some upstream framework or
+// peer gateway trusts. A client must never be able to send them through, so
+// they are removed from every proxied request; strip_headers adds to them.
+var DefaultStripHeaders = []string{
+	"Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name",
+	"X-Remote-User", "X-Remote-Groups", "X-Remote-Email", "X-User",
+	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups",
+	"X-Forwarded-Preferred-Username", "X-Forwarded-Access-Token",
+	"X-Webauth-User", "X-Authenticated-User", "X-Auth-Request-*",
+}
+
+// DemoPasswordHash is the hash of "testpassword" shipped in gateway.yaml;
+// a config that uses it is loudly flagged as a demo.
+const DemoPasswordHash = "$2a$12$yv7wg86zu3yq75dyTzJheubPcjCznR2tnan9J9CN4p3fAPUMvcA1K"
+
+// Load reads, expands, decodes and validates the config file at path.
+// Relative file references in it are resolved against the file's directory.
+// The error, when not nil, lists every problem found, one per line, each
+// prefixed with its YAML path.
+func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, err := readLimited(path, maxConfigBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, filepath.Dir(path), lookupEnv)
+}
+
+// Parse is Load for a document already in memory; baseDir resolves relative
+// file references.
+func Parse(data []byte, baseDir string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, errors.New("config is empty")
+	}
+	var problems []error
+	expandNode(&doc, "", lookupEnv, &problems)
+	lines := map[int]string{}
+	checkKeys(&doc, reflect.TypeOf(fileConfig{}), "", lines, &problems, 0)
+	var fc fileConfig
+	if err := doc.Decode(&fc); err != nil {
+		problems = append(problems, decodeProblems(err, lines)...)
+	}
+	if len(problems) > 0 {
+		// Type errors leave fields zeroed; validating them would only add noise.
+		return nil, errors.Join(problems...)
+	}
+	v := &validator{baseDir: baseDir}
+	cfg := v.build(&fc)
+	if len(v.problems) > 0 {
+		return nil, errors.Join(v.problems...)
+	}
+	cfg.Warnings = v.warnings
+	return cfg, nil
+}
+
+// Problem is one invalid value, located by its YAML path.
+type Problem struct {
+	Path string
+	Msg  string
+}
+
+func (p *Problem) Error() string { return p.Path + ": " + p.Msg }
+
+func problem(path, msg string) error { return &Problem{Path: path, Msg: msg} }
+
+type validator struct {
+	baseDir  string
+	problems []error
+	warnings []string
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	v.problems = append(v.problems, problem(path, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) warn(format string, args ...any) {
+	v.warnings = append(v.warnings, fmt.Sprintf(format, args...))
+}
+
+func (v *validator) build(fc *fileConfig) *Config {
+	cfg := &Config{
+		Listen:               v.addr("listen", fc.Listen, "127.0.0.1:8080"),
+		ForwardAuthorization: fc.ForwardAuthorization,
+	}
+	cfg.MetricsListen = "127.0.0.1:9090"
+	if fc.MetricsListen != nil {
+		cfg.MetricsListen = *fc.MetricsListen
+		if cfg.MetricsListen != "" {
+			v.addr("metrics_listen", cfg.MetricsListen, "")
+		}
+	}
+	if cfg.MetricsListen != "" && cfg.MetricsListen == cfg.Listen {
+		v.fail("metrics_listen", "must differ from listen: metrics never share the public listener")
+	}
+	if fc.EchoListen != "" {
+		cfg.EchoListen = v.addr("echo_listen", fc.EchoListen, "")
+		v.warn("DEMO: the built-in echo upstream is listening on %s; this is a demo configuration, not for production", fc.EchoListen)
+	}
+	cfg.Token = v.token(&fc.Token)
+	cfg.Users = v.users(fc)
+	cfg.IdentityHeader, cfg.StripHeaders, cfg.StripHeaderPrefixes = v.headers(fc)
+	cfg.TrustedProxies = v.trustedProxies(fc.TrustedProxies)
+	cfg.Paths = v.paths(&fc.Paths)
+	cfg.Routes = v.routes(fc.Routes, cfg.Users, cfg.Paths)
+	cfg.Log = v.log(&fc.Log)
+	cfg.Server = v.server(&fc.Server)
+	cfg.Transport = v.transport(&fc.Transport)
+	cfg.Login = v.login(&fc.Login)
+	return cfg
+}
+
+func (v *validator) addr(path, s, def string) string {
+	if s == "" {
+		s = def
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.fail(path, "must be host:port, as in 127.0.0.1:8080")
+		return s
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.fail(path, "port must be a number from 0 to 65535")
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			v.fail(path, "host must be an IP address, localhost, or empty for all interfaces")
+		}
+	}
+	return s
+}
+
+func (v *validator) duration(path, s string, def time.Duration) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		v.fail(path, "must be a duration such as 30s or 5m")
+		return def
+	}
+	if d < 0 {
+		v.fail(path, "must not be negative")
+		return def
+	}
+	return d
+}
+
+func (v *validator) token(ft *fileToken) Token {
+	t := Token{
+		TTL:      v.duration("token.ttl", ft.TTL, 30*time.Minute),
+		Issuer:   orDefault(ft.Issuer, "authgate"),
+		Audience: orDefault(ft.Audience, "authgate"),
+		Leeway:   v.duration("token.leeway", ft.Leeway, 30*time.Second),
+	}
+	if t.TTL == 0 {
+		v.fail("token.ttl", "must be positive")
+	} else if t.TTL > 24*time.Hour {
+		v.warn("token.ttl is %s: bearer tokens that live longer than a day cannot be revoked by restarting with a new secret without logging everyone out", t.TTL)
+	}
+	if t.Leeway > MaxLeeway {
+		v.fail("token.leeway", "must be at most %s", MaxLeeway)
+	}
+	for path, s := range map[string]string{"token.issuer": t.Issuer, "token.audience": t.Audience} {
+		if !printable(s) {
+			v.fail(path, "must be printable text")
+		}
+	}
+	switch {
+	case ft.Secret != "" && ft.SecretFile != "":
+		v.fail("token", "set secret or secret_file, not both")
+	case ft.Secret != "":
+		t.Secret = v.secret("token.secret", []byte(ft.Secret))
+	case ft.SecretFile != "":
+		data, err := readLimited(v.resolve(ft.SecretFile), 64<<10)
+		if err != nil {
+			v.fail("token.secret_file", "%v", err)
+			break
+		}
+		t.Secret = v.secret("token.secret_file", bytes.TrimRight(data, "\r\n"))
+	default:
+		t.Secret = make(Secret, MinSecretBytes)
+		if _, err := rand.Read(t.Secret); err != nil {
+			v.fail("token.secret", "generate a random secret: %v", err)
+		}
+		t.SecretGenerated = true
+		v.warn("no token.secret configured: using a random secret, so tokens will not survive a restart and replicas will not accept each other's tokens")
+	}
+	return t
+}
+
+// secret checks key material without ever echoing it.
+func (v *validator) secret(path string, s []byte) Secret {
+	if len(s) < MinSecretBytes {
+		v.fail(path, "must be at least %d bytes (it has %d); generate one with: openssl rand -base64 48", MinSecretBytes, len(s))
+		return nil
+	}
+	if isExampleSecret(s) {
+		v.fail(path, "is a well-known example or low-entropy value; generate one with: openssl rand -base64 48")
+		return nil
+	}
+	return Secret(s)
+}
+
+// isExampleSecret catches secrets copied from documentation or typed by hand:
+// values that name themselves as placeholders, or use few distinct bytes.
+func isExampleSecret(s []byte) bool {
+	lower := strings.ToLower(string(s))
+	for _, word := range []string{"changeme", "change-me", "change_me", "example", "placeholder", "your-256-bit-secret", "replace-me", "replace_me", "secretkey", "secret-key"} {
+		if strings.Contains(lower, word) {
+			return true
+		}
+	}
+	distinct := map[byte]struct{}{}
+	for _, c := range s {
+		distinct[c] = struct{}{}
+	}
+	return len(distinct) < 10
+}
+
+func (v *validator) users(fc *fileConfig) []User {
+	var users []User
+	seen := map[string]string{}
+	add := func(path, source, name, hash string) {
+		if msg := usernameProblem(name); msg != "" {
+			v.fail(path, "username %s", msg)
+			return
+		}
+		folded := strings.ToLower(name)
+		if prev, dup := seen[folded]; dup {
+			v.fail(path, "user %q is already defined at %s (usernames are compared case-insensitively for uniqueness)", name, prev)
+			return
+		}
+		seen[folded] = path
+		if msg := v.hashProblem(name, hash); msg != "" {
+			v.fail(path, "user %q: password_hash %s", name, msg)
+			return
+		}
+		users = append(users, User{Username: name, PasswordHash: []byte(hash), Source: source})
+	}
+	for i, u := range fc.Users {
+		p := indexPath("users", i)
+		add(p, "config", u.Username, u.PasswordHash)
+	}
+	if fc.HtpasswdFile != "" {
+		file := v.resolve(fc.HtpasswdFile)
+		data, err := readLimited(file, 16<<20)
+		if err != nil {
+			v.fail("htpasswd_file", "%v", err)
+		} else {
+			entries, problems := parseHtpasswd(data)
+			for _, msg := range problems {
+				v.fail("htpasswd_file", "%s: %s", fc.HtpasswdFile, msg)
+			}
+			for _, e := range entries {
+				add(fmt.Sprintf("htpasswd_file %s: line %d", fc.HtpasswdFile, e.line), "htpasswd", e.username, e.hash)
+			}
+		}
+	}
+	return users
+}
+
+// usernameProblem refuses names that could split or forge a header or log
+// line when placed in the identity header: control characters (CR, LF, NUL),
+// commas (list separators), colons (htpasswd), whitespace and invalid UTF-8.
+func usernameProblem(name string) string {
+	switch {
+	case name == "":
+		return "must not be empty"
+	case len(name) > maxUsernameBytes:
+		return fmt.Sprintf("must be at most %d bytes", maxUsernameBytes)
+	case !utf8.ValidString(name):
+		return "must be valid UTF-8"
+	}
+	for _, r := range name {
+		if r < 0x21 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == ',' || r == ':' || r == ';' || r == '"' || r == '\\' || r == '\u00a0' || (r >= 0x2000 && r <= 0x200f) || (r >= 0x2028 && r <= 0x202f) || r == 0xfeff {
+			return fmt.Sprintf("must not contain %q", r)
+		}
+	}
+	return ""
+}
+
+func (v *validator) hashProblem(user, hash string) string {
+	if hash == "" {
+		return "is empty"
+	}
+	if len(hash) != 60 || nonBcryptKind(hash) != "" || !bcryptAlphabet(hash[7:]) {
+		return "is not a bcrypt hash (make one with: authgate hash-password)"
+	}
+	cost, err := bcrypt.Cost([]byte(hash))
+	if err != nil {
+		return "is not a bcrypt hash (make one with: authgate hash-password)"
+	}
+	if cost < MinBcryptCost || cost > MaxBcryptCost {
+		return fmt.Sprintf("has bcrypt cost %d; it must be from %d to %d", cost, MinBcryptCost, MaxBcryptCost)
+	}
+	if cost < RecommendedCost {
+		v.warn("user %q: bcrypt cost %d is below the recommended %d", user, cost, RecommendedCost)
+	}
+	if hash == DemoPasswordHash {
+		v.warn("DEMO: user %q has the published demo password; replace it before exposing this gateway", user)
+	}
+	return ""
+}
+
+func bcryptAlphabet(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !(c == '.' || c == '/' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// reservedHeaders cannot be identity headers: the gateway or the HTTP
+// machinery sets them itself.
+var reservedHeaders = []string{
+	"Authorization", "Cookie", "Host", "Connection", "Content-Length", "Content-Type",
+	"Transfer-Encoding", "Upgrade", "Te", "Trailer", "Forwarded", "X-Forwarded-For",
+	"X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id",
+}
+
+func (v *validator) headers(fc *fileConfig) (identity string, strip, prefixes []string) {
+	identity = DefaultIdentityHeader
+	if fc.IdentityHeader != "" {
+		identity = http.CanonicalHeaderKey(fc.IdentityHeader)
+		if !validHeaderName(identity) {
+			v.fail("identity_header", "must be a valid header name")
+		} else if slices.Contains(reservedHeaders, identity) {
+			v.fail("identity_header", "must not be %s, which the gateway manages itself", identity)
+		}
+	}
+	names := append(slices.Clone(DefaultStripHeaders), identity)
+	for i, h := range fc.StripHeaders {
+		name := strings.TrimSuffix(h, "*")
+		if !validHeaderName(name) {
+			v.fail(indexPath("strip_headers", i), "must be a header name, optionally ending in * for a prefix")
+			continue
+		}
+		names = append(names, h)
+	}
+	for _, n := range names {
+		if p, ok := strings.CutSuffix(n, "*"); ok {
+			prefixes = append(prefixes, http.CanonicalHeaderKey(p))
+		} else {
+			strip = append(strip, http.CanonicalHeaderKey(n))
+		}
+	}
+	slices.Sort(strip)
+	return identity, slices.Compact(strip), prefixes
+}
+
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) trustedProxies(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for i, s := range list {
+		p := indexPath("trusted_proxies", i)
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				v.fail(p, "must be an IP address or CIDR, as in 10.0.0.0/8")
+				continue
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		if pfx.Bits() == 0 {
+			v.warn("trusted_proxies[%d] is %s: every client can forge X-Forwarded-For and friends", i, s)
+		}
+		out = append(out, pfx.Masked())
+	}
+	return out
+}
+
+func (v *validator) paths(fp *filePaths) Paths {
+	p := Paths{
+		Login:   orDefault(fp.Login, "/login"),
+		Verify:  orDefault(fp.Verify, "/verify"),
+		Healthz: orDefault(fp.Healthz, "/healthz"),
+		Readyz:  orDefault(fp.Readyz, "/readyz"),
+	}
+	seen := map[string]string{}
+	for name, val := range map[string]string{"paths.login": p.Login, "paths.verify": p.Verify, "paths.healthz": p.Healthz, "paths.readyz": p.Readyz} {
+		if msg := pathProblem(val); msg != "" {
+			v.fail(name, "%s", msg)
+		}
+		if other, dup := seen[val]; dup {
+			// Map order is random; report the pair in a stable order.
+			a, b := min(name, other), max(name, other)
+			v.fail(b, "is the same path as %s", a)
+		}
+		seen[val] = name
+	}
+	return p
+}
+
+// pathProblem accepts only canonical absolute paths, so that a configured
+// prefix can be compared byte for byte with a canonical request path.
+func pathProblem(p string) string {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return "must start with /"
+	case strings.Contains(p, "//"):
+		return "must not contain //"
+	case strings.ContainsAny(p, "?#;%\\"):
+		return "must not contain ? # ; % or \\"
+	case !printable(p) || strings.ContainsAny(p, " \t"):
+		return "must be printable and contain no spaces"
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return "must not contain . or .. segments"
+		}
+	}
+	return ""
+}
+
+func (v *validator) routes(frs []fileRoute, users []User, paths Paths) []Route {
+	known := map[string]bool{}
+	for _, u := range users {
+		known[u.Username] = true
+	}
+	var out []Route
+	seen := map[string]string{}
+	for i, fr := range frs {
+		p := indexPath("routes", i)
+		r := Route{Public: fr.Public, StripPrefix: fr.StripPrefix}
+		if msg := pathProblem(fr.Path); msg != "" {
+			v.fail(p+".path", "%s", msg)
+		}
+		r.Path = fr.Path
+		if r.Path != "/" {
+			r.Path = strings.TrimSuffix(r.Path, "/")
+		}
+		if fr.Host != "" {
+			host, ok := normalizeHost(fr.Host)
+			if !ok {
+				v.fail(p+".host", "must be a host name, optionally with :port")
+			}
+			r.Host = host
+		}
+		r.Upstream = v.upstream(p+".upstream", fr.Upstream)
+		if fr.Public && len(fr.AllowedUsers) > 0 {
+			v.fail(p, "public and allowed_users contradict each other")
+		}
+		for j, name := range fr.AllowedUsers {
+			if msg := usernameProblem(name); msg != "" {
+				v.fail(indexPath(p+".allowed_users", j), "username %s", msg)
+			} else if !known[name] {
+				v.warn("%s.allowed_users[%d]: no local user %q is defined", p, j, name)
+			}
+		}
+		r.AllowedUsers = fr.AllowedUsers
+		r.Name = fr.Name
+		if r.Name == "" {
+			r.Name = r.Host + r.Path
+		}
+		if !printable(r.Name) {
+			v.fail(p+".name", "must be printable text")
+		}
+		key := r.Host + " " + r.Path
+		if prev, dup := seen[key]; dup {
+			v.fail(p, "same host and path as %s", prev)
+		}
+		seen[key] = p
+		for _, own := range []string{paths.Login, paths.Verify, paths.Healthz, paths.Readyz} {
+			// A catch-all "/" covers them by design; a narrower route that
+			// does is probably a mistake.
+			if r.Path != "/" && (own == r.Path || strings.HasPrefix(own, r.Path+"/")) {
+				v.warn("%s covers the gateway's own path %s, which wins over the route", p, own)
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (v *validator) upstream(path, s string) *url.URL {
+	u, err := url.Parse(s)
+	switch {
+	case s == "":
+		v.fail(path, "is required")
+	case err != nil || !u.IsAbs() || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		v.fail(path, "must be an absolute http(s) URL, as in http://127.0.0.1:9000")
+	case u.User != nil:
+		v.fail(path, "must not contain credentials")
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		v.fail(path, "must not have a query or fragment")
+	default:
+		return u
+	}
+	return nil
+}
+
+// normalizeHost lower-cases a host, drops a trailing dot and a default port.
+func normalizeHost(h string) (string, bool) {
+	h = strings.ToLower(h)
+	host, port, err := net.SplitHostPort(h)
+	if err != nil {
+		host, port = h, ""
+	}
+	host = strings.TrimSuffix(host, ".")
+	if host == "" || strings.ContainsAny(host, "/?#@ \\%") || !printable(host) {
+		return "", false
+	}
+	if port == "80" || port == "443" || port == "" {
+		return host, true
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", false
+	}
+	return net.JoinHostPort(host, port), true
+}
+
+func (v *validator) log(fl *fileLog) Log {
+	var l Log
+	switch fl.Format {
+	case "", "text":
+	case "json":
+		l.JSON = true
+	default:
+		v.fail("log.format", "must be text or json")
+	}
+	if fl.Level != "" {
+		if err := l.Level.UnmarshalText([]byte(fl.Level)); err != nil {
+			v.fail("log.level", "must be debug, info, warn or error")
+		}
+	}
+	return l
+}
+
+func (v *validator) server(fs *fileServer) Server {
+	s := Server{
+		ReadHeaderTimeout: v.duration("server.read_header_timeout", fs.ReadHeaderTimeout, 10*time.Second),
+		ReadTimeout:       v.duration("server.read_timeout", fs.ReadTimeout, 60*time.Second),
+		WriteTimeout:      v.duration("server.write_timeout", fs.WriteTimeout, 0),
+		IdleTimeout:       v.duration("server.idle_timeout", fs.IdleTimeout, 120*time.Second),
+		ShutdownGrace:     v.duration("server.shutdown_grace", fs.ShutdownGrace, 30*time.Second),
+		MaxHeaderBytes:    orDefaultInt(fs.MaxHeaderBytes, 32<<10),
+		MaxConnections:    orDefaultInt(fs.MaxConnections, 16384),
+	}
+	if s.ReadHeaderTimeout == 0 {
+		v.fail("server.read_header_timeout", "must be positive: without it a slow client can hold a connection forever")
+	}
+	if s.IdleTimeout == 0 {
+		v.fail("server.idle_timeout", "must be positive")
+	}
+	if s.MaxHeaderBytes < 1024 || s.MaxHeaderBytes > MaxHeaderBytesCeil {
+		v.fail("server.max_header_bytes", "must be from 1024 to %d", MaxHeaderBytesCeil)
+	}
+	if s.MaxConnections < 1 {
+		v.fail("server.max_connections", "must be positive")
+	}
+	return s
+}
+
+func (v *validator) transport(ft *fileTransport) Transport {
+	t := Transport{
+		DialTimeout:           v.duration("transport.dial_timeout", ft.DialTimeout, 10*time.Second),
+		ResponseHeaderTimeout: v.duration("transport.response_header_timeout", ft.ResponseHeaderTimeout, 60*time.Second),
+		IdleConnTimeout:       v.duration("transport.idle_conn_timeout", ft.IdleConnTimeout, 90*time.Second),
+		MaxIdleConnsPerHost:   orDefaultInt(ft.MaxIdleConnsPerHost, 256),
+	}
+	if t.ResponseHeaderTimeout == 0 {
+		v.fail("transport.response_header_timeout", "must be positive: a hanging upstream must end in 504")
+	}
+	if t.MaxIdleConnsPerHost < 1 {
+		v.fail("transport.max_idle_conns_per_host", "must be positive")
+	}
+	return t
+}
+
+func (v *validator) login(fl *fileLogin) Login {
+	l := Login{
+		MaxBodyBytes:  int64(orDefaultInt(fl.MaxBodyBytes, 8<<10)),
+		MaxConcurrent: orDefaultInt(fl.MaxConcurrent, runtime.GOMAXPROCS(0)),
+	}
+	l.MaxQueue = orDefaultInt(fl.MaxQueue, 4*l.MaxConcurrent)
+	if l.MaxBodyBytes < 256 || l.MaxBodyBytes > 1<<20 {
+		v.fail("login.max_body_bytes", "must be from 256 to 1048576")
+	}
+	if l.MaxConcurrent < 1 {
+		v.fail("login.max_concurrent", "must be positive")
+	}
+	if l.MaxQueue < 0 {
+		v.fail("login.max_queue", "must not be negative")
+	}
+	return l
+}
+
+func (v *validator) resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(v.baseDir, p)
+}
+
+// readLimited reads a whole file, refusing one larger than limit.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, st.Size()))
+	if _, err := buf.ReadFrom(f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func orDefaultInt(n, def int) int {
+	if n == 0 {
+		return def
+	}
+	return n
+}
+
+// LogValue keeps a Config's secret out of logs even if the whole struct is
+// logged by mistake.
+func (c *Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("listen", c.Listen), slog.Int("routes", len(c.Routes)), slog.Int("users", len(c.Users)))
+}

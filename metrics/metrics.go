@@ -1,0 +1,110 @@
+// Package metrics holds authgate's Prometheus metrics on a registry of its
+// own (never the global one), with label values drawn from fixed sets:
+// route names from the config, status classes, outcome and reason words.
+// No user, token or raw path ever becomes a label.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is the set of authgate's metrics.
+type Metrics struct {
+	registry        *prometheus.Registry
+	requests        *prometheus.CounterVec
+	duration        *prometheus.HistogramVec
+	upstreamErrors  *prometheus.CounterVec
+	logins          *prometheus.CounterVec
+	tokenRejections *prometheus.CounterVec
+}
+
+// New registers authgate's metrics, plus the Go runtime and process
+// collectors, on a fresh registry.
+func New(version string) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_http_requests_total",
+			Help: "HTTP requests answered, by route and status class.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "authgate_http_request_duration_seconds",
+			Help:    "Time from request start to the end of the response, by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_upstream_errors_total",
+			Help: "Failed upstream exchanges, by route and kind (timeout, unavailable, canceled).",
+		}, []string{"route", "kind"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_login_attempts_total",
+			Help: "Login attempts, by outcome.",
+		}, []string{"outcome"}),
+		tokenRejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_token_rejections_total",
+			Help: "Requests refused for their credentials, by reason.",
+		}, []string{"reason"}),
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "authgate_build_info",
+		Help:        "Always 1; the version label says which build is running.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	info.Set(1)
+	m.registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, info,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Route returns the request counters of one route with their label values
+// bound once, so the request path does no label lookups.
+func (m *Metrics) Route(name string) *Route {
+	r := &Route{duration: m.duration.WithLabelValues(name)}
+	for i := range r.byClass {
+		r.byClass[i] = m.requests.WithLabelValues(name, strconv.Itoa(i+1)+"xx")
+	}
+	r.upstream = map[string]prometheus.Counter{}
+	for _, kind := range []string{"timeout", "unavailable", "canceled"} {
+		r.upstream[kind] = m.upstreamErrors.WithLabelValues(name, kind)
+	}
+	return r
+}
+
+// Login counts a login attempt's outcome.
+func (m *Metrics) Login(outcome string) { m.logins.WithLabelValues(outcome).Inc() }
+
+// TokenRejected counts a request refused for its credentials.
+func (m *Metrics) TokenRejected(reason string) { m.tokenRejections.WithLabelValues(reason).Inc() }
+
+// Route holds one route's pre-bound metrics.
+type Route struct {
+	byClass  [5]prometheus.Counter
+	duration prometheus.Observer
+	upstream map[string]prometheus.Counter
+}
+
+// Observe records a finished request.
+func (r *Route) Observe(status int, d time.Duration) {
+	if c := status/100 - 1; c >= 0 && c < len(r.byClass) {
+		r.byClass[c].Inc()
+	}
+	r.duration.Observe(d.Seconds())
+}
+
+// UpstreamError counts a failed upstream exchange of the given kind.
+func (r *Route) UpstreamError(kind string) {
+	if c, ok := r.upstream[kind]; ok {
+		c.Inc()
+	}
+}

@@ -1,0 +1,73 @@
+package proxy
+
+import "net/http"
+
+// HeaderSet matches header names the way the software behind a proxy may
+// read them: case-insensitively, and with "_" or "." standing for "-",
+// because CGI, PHP, WSGI and Rack map X-Forwarded_User and
+// X-Forwarded-User to the same variable (oauth2-proxy CVE-2025-64484,
+// Caddy GHSA-f59h-q822-g45g).
+type HeaderSet struct {
+	names    map[string]struct{}
+	prefixes []string
+}
+
+// NewHeaderSet returns a set of the given names and name prefixes.
+func NewHeaderSet(names, prefixes []string) *HeaderSet {
+	s := &HeaderSet{names: make(map[string]struct{}, len(names))}
+	for _, n := range names {
+		s.names[normalize(n)] = struct{}{}
+	}
+	for _, p := range prefixes {
+		s.prefixes = append(s.prefixes, normalize(p))
+	}
+	return s
+}
+
+// Contains reports whether name, in any spelling, is in the set.
+func (s *HeaderSet) Contains(name string) bool {
+	if s == nil {
+		return false
+	}
+	var buf [64]byte
+	n := normalizeInto(buf[:0], name)
+	if _, ok := s.names[string(n)]; ok {
+		return true
+	}
+	for _, p := range s.prefixes {
+		if len(n) >= len(p) && string(n[:len(p)]) == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Remove deletes every header of h in the set, except those in keep.
+func (s *HeaderSet) Remove(h http.Header, keep *HeaderSet) {
+	if s == nil {
+		return
+	}
+	for name := range h {
+		if s.Contains(name) && !keep.Contains(name) {
+			delete(h, name)
+		}
+	}
+}
+
+func normalize(name string) string {
+	return string(normalizeInto(nil, name))
+}
+
+func normalizeInto(dst []byte, name string) []byte {
+	for i := range len(name) {
+		c := name[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_' || c == '.':
+			c = '-'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}

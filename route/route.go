@@ -1,0 +1,167 @@
+// Package route canonicalises request paths and hosts and finds the route a
+// request belongs to.
+//
+// The canonical path is the single form used both to decide which route
+// (and so which rules) apply and to build what the upstream receives, so an
+// upstream can never interpret a path differently from the gateway's
+// decision: anything that could be read two ways is refused.
+package route
+
+import (
+	"errors"
+	"net"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrBadPath means the request target is not an acceptable origin-form path.
+var ErrBadPath = errors.New("request path not canonical")
+
+// CanonicalPath decodes the path part of an origin-form request target
+// (RequestURI, query included or not) and returns it if it has one meaning
+// only. It refuses, with ErrBadPath: anything not starting with "/"
+// (absolute-form, authority-form, "*"); control bytes, backslashes, "#" and
+// ";" (raw or encoded: Tomcat and others treat ";" as a parameter
+// separator, ../;/ tricks); encoded "/" and "\\" (an upstream may decode them
+// into separators); double encoding ("%25" followed by hex); invalid
+// percent escapes; invalid or overlong UTF-8; empty segments ("//"); and
+// "." or ".." segments, however encoded.
+func CanonicalPath(requestURI string) (string, error) {
+	raw, _, _ := strings.Cut(requestURI, "?")
+	if !strings.HasPrefix(raw, "/") {
+		return "", ErrBadPath
+	}
+	var b strings.Builder
+	b.Grow(len(raw))
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c == '%' {
+			if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
+				return "", ErrBadPath
+			}
+			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
+			switch {
+			case c == '/', c == '\\':
+				return "", ErrBadPath
+			case c == '%' && i+4 < len(raw) && isHex(raw[i+3]) && isHex(raw[i+4]):
+				return "", ErrBadPath
+			}
+			i += 2
+		}
+		if c < 0x20 || c == 0x7f || c == '\\' || c == '#' || c == ';' {
+			return "", ErrBadPath
+		}
+		b.WriteByte(c)
+	}
+	p := b.String()
+	if !utf8.ValidString(p) {
+		return "", ErrBadPath
+	}
+	// Every segment but the last must be non-empty; none may be a dot segment.
+	rest := p[1:]
+	for rest != "" {
+		seg, tail, more := strings.Cut(rest, "/")
+		if seg == "." || seg == ".." || (seg == "" && more) {
+			return "", ErrBadPath
+		}
+		rest = tail
+	}
+	return p, nil
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	default:
+		return c - '0'
+	}
+}
+
+// Host is a request host in the forms routes are compared against.
+type Host struct {
+	// Name is lower case, without a trailing dot or a port.
+	Name string
+	// NameWithPort adds the port unless it was absent or 80/443.
+	NameWithPort string
+}
+
+// ParseHost normalises a Host header value: lower case, no trailing dot,
+// default ports dropped.
+func ParseHost(h string) Host {
+	h = strings.ToLower(h)
+	name, port, err := net.SplitHostPort(h)
+	if err != nil {
+		name, port = h, ""
+	}
+	name = strings.TrimSuffix(name, ".")
+	if port == "" || port == "80" || port == "443" {
+		return Host{Name: name, NameWithPort: name}
+	}
+	return Host{Name: name, NameWithPort: net.JoinHostPort(name, port)}
+}
+
+// Table finds the route for a canonical path and host: the longest prefix
+// matching on a segment boundary, a route naming the host winning over one
+// that names none.
+type Table[T any] struct {
+	entries []entry[T]
+}
+
+type entry[T any] struct {
+	host    string // "" matches any host
+	hasPort bool
+	prefix  string
+	value   T
+}
+
+// Add registers value under host (normalised as ParseHost does, with a port
+// only when it must match too; "" for any) and
+// prefix (canonical, no trailing slash except "/").
+func (t *Table[T]) Add(host, prefix string, value T) {
+	_, _, err := net.SplitHostPort(host)
+	t.entries = append(t.entries, entry[T]{host: host, hasPort: err == nil, prefix: prefix, value: value})
+	sort.SliceStable(t.entries, func(i, j int) bool {
+		a, b := t.entries[i], t.entries[j]
+		if len(a.prefix) != len(b.prefix) {
+			return len(a.prefix) > len(b.prefix)
+		}
+		return a.host != "" && b.host == ""
+	})
+}
+
+// Match returns the route for a canonical path on host.
+func (t *Table[T]) Match(host Host, path string) (T, bool) {
+	for _, e := range t.entries {
+		if e.host != "" {
+			want := host.Name
+			if e.hasPort {
+				want = host.NameWithPort
+			}
+			if e.host != want {
+				continue
+			}
+		}
+		if HasPrefix(path, e.prefix) {
+			return e.value, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// HasPrefix reports whether path is prefix or below it on a segment boundary:
+// "/api" covers "/api" and "/api/x" but not "/apix".
+func HasPrefix(path, prefix string) bool {
+	if prefix == "/" {
+		return strings.HasPrefix(path, "/")
+	}
+	return path == prefix || (strings.HasPrefix(path, prefix) && path[len(prefix)] == '/')
+}

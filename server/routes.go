@@ -1,0 +1,64 @@
+package server
+
+import "net/http"
+
+// routes is the whole HTTP surface of the public listener. The gateway's
+// own paths are registered by exact path and so win over every proxied
+// route, which the catch-all "/" dispatches by longest prefix.
+func (g *Gateway) routes() http.Handler {
+	p := g.cfg.Paths
+	mux := http.NewServeMux()
+	mux.Handle("POST "+p.Login, g.endpoint("login", g.login()))
+	mux.Handle(p.Login, g.endpoint("login", allow("POST")))
+	mux.Handle(p.Verify, g.endpoint("verify", g.verify()))
+	mux.Handle("GET "+p.Healthz, g.endpoint("healthz", healthz()))
+	mux.Handle(p.Healthz, g.endpoint("healthz", allow("GET, HEAD")))
+	mux.Handle("GET "+p.Readyz, g.endpoint("readyz", g.readyz()))
+	mux.Handle(p.Readyz, g.endpoint("readyz", allow("GET, HEAD")))
+	mux.Handle("/", g.gate())
+
+	var h http.Handler = mux
+	h = g.sanitize(h)
+	h = g.recoverPanics(h)
+	h = g.observe(h)
+	return h
+}
+
+// endpoint labels a gateway endpoint's requests for logs and metrics.
+func (g *Gateway) endpoint(name string, h http.Handler) http.Handler {
+	m := g.own[name]
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := requestInfoFrom(r.Context()); info != nil {
+			info.route, info.metrics = name, m
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func allow(methods string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", methods)
+		writeJSONError(w, http.StatusMethodNotAllowed, "method_not_allowed")
+	})
+}
+
+func healthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+}
+
+func (g *Gateway) readyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !g.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+}

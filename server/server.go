@@ -1,0 +1,227 @@
+// Package server wires authgate together: it builds the HTTP surface from a
+// loaded config (routes.go lists all of it), decides who may pass, and owns
+// the listeners' lifetime.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/authgate/authgate/auth"
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/echo"
+	"github.com/authgate/authgate/forwarded"
+	"github.com/authgate/authgate/metrics"
+	"github.com/authgate/authgate/proxy"
+	"github.com/authgate/authgate/route"
+)
+
+// Gateway is a configured authgate instance.
+type Gateway struct {
+	cfg       *config.Config
+	logger    *slog.Logger
+	metrics   *metrics.Metrics
+	tokens    *auth.Tokens
+	passwords *auth.Passwords
+	trust     forwarded.Trust
+	table     route.Table[*upstreamRoute]
+	// own holds the metrics of the gateway's own endpoints and of requests
+	// that matched nothing.
+	own     map[string]*metrics.Route
+	ready   atomic.Bool
+	handler http.Handler
+}
+
+// upstreamRoute is a config route with everything it needs at request time
+// built once.
+type upstreamRoute struct {
+	name    string
+	public  bool
+	allowed map[string]struct{}
+	proxy   http.Handler
+	metrics *metrics.Route
+}
+
+// New builds a Gateway from cfg. logger receives every log line; now is the
+// clock for tokens (nil means time.Now).
+func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func() time.Time) (*Gateway, error) {
+	logger = slog.New(contextHandler{logger.Handler()})
+	tokens, err := auth.NewTokens(auth.TokenOptions{
+		Secret:   cfg.Token.Secret,
+		Issuer:   cfg.Token.Issuer,
+		Audience: cfg.Token.Audience,
+		TTL:      cfg.Token.TTL,
+		Leeway:   cfg.Token.Leeway,
+		Now:      now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	hashes := make(map[string][]byte, len(cfg.Users))
+	for _, u := range cfg.Users {
+		hashes[u.Username] = u.PasswordHash
+	}
+	passwords, err := auth.NewPasswords(hashes, auth.PasswordOptions{
+		MaxConcurrent: cfg.Login.MaxConcurrent,
+		MaxQueue:      cfg.Login.MaxQueue,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("passwords: %w", err)
+	}
+	g := &Gateway{
+		cfg:       cfg,
+		logger:    logger,
+		metrics:   m,
+		tokens:    tokens,
+		passwords: passwords,
+		trust:     forwarded.NewTrust(cfg.TrustedProxies),
+		own:       map[string]*metrics.Route{},
+	}
+	for _, name := range []string{"login", "verify", "healthz", "readyz", "unmatched", "rejected"} {
+		g.own[name] = m.Route(name)
+	}
+	g.buildRoutes()
+	g.handler = g.routes()
+	return g, nil
+}
+
+func (g *Gateway) buildRoutes() {
+	strip := g.cfg.StripHeaders
+	if !g.cfg.ForwardAuthorization {
+		strip = append(append([]string(nil), strip...), "Authorization")
+	}
+	stripSet := proxy.NewHeaderSet(strip, g.cfg.StripHeaderPrefixes)
+	transport := proxy.NewTransport(proxy.TransportOptions{
+		DialTimeout:           g.cfg.Transport.DialTimeout,
+		ResponseHeaderTimeout: g.cfg.Transport.ResponseHeaderTimeout,
+		IdleConnTimeout:       g.cfg.Transport.IdleConnTimeout,
+		MaxIdleConnsPerHost:   g.cfg.Transport.MaxIdleConnsPerHost,
+	})
+	for _, rc := range g.cfg.Routes {
+		ur := &upstreamRoute{name: rc.Name, public: rc.Public, metrics: g.metrics.Route(rc.Name)}
+		if len(rc.AllowedUsers) > 0 {
+			ur.allowed = map[string]struct{}{}
+			for _, u := range rc.AllowedUsers {
+				ur.allowed[u] = struct{}{}
+			}
+		}
+		stripPrefix := ""
+		if rc.StripPrefix && rc.Path != "/" {
+			stripPrefix = rc.Path
+		}
+		ur.proxy = proxy.New(proxy.Options{
+			Upstream:    rc.Upstream,
+			StripPrefix: stripPrefix,
+			Transport:   transport,
+			Strip:       stripSet,
+			TrustedPeer: g.trust.TrustedPeer,
+			Logger:      g.logger,
+			OnError: func(r *http.Request, kind string) {
+				ur.metrics.UpstreamError(kind)
+			},
+		})
+		g.table.Add(rc.Host, rc.Path, ur)
+	}
+}
+
+// Handler is the public listener's handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// SetReady sets what /readyz answers.
+func (g *Gateway) SetReady(ready bool) { g.ready.Store(ready) }
+
+// Run listens on the configured addresses and serves until ctx is done,
+// then stops accepting, lets in-flight requests finish within the grace
+// period and returns. onListening, if set, is called with the public
+// address once every listener is up.
+func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListening func(addr net.Addr)) error {
+	type served struct {
+		name string
+		srv  *http.Server
+		ln   net.Listener
+	}
+	var all []served
+	defer func() {
+		for _, s := range all {
+			s.ln.Close()
+		}
+	}()
+	listen := func(name, addr string, h http.Handler, public bool) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s on %s: %w", name, addr, err)
+		}
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: g.cfg.Server.ReadHeaderTimeout,
+			WriteTimeout:      g.cfg.Server.WriteTimeout,
+			IdleTimeout:       g.cfg.Server.IdleTimeout,
+			MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelDebug),
+		}
+		if public {
+			ln = limitListener(ln, g.cfg.Server.MaxConnections)
+		}
+		all = append(all, served{name: name, srv: srv, ln: ln})
+		g.logger.Info("listening", "listener", name, "addr", ln.Addr().String())
+		return nil
+	}
+	if err := listen("gateway", g.cfg.Listen, g.handler, true); err != nil {
+		return err
+	}
+	if g.cfg.MetricsListen != "" {
+		if err := listen("metrics", g.cfg.MetricsListen, metricsHandler, false); err != nil {
+			return err
+		}
+	}
+	if g.cfg.EchoListen != "" {
+		if err := listen("echo", g.cfg.EchoListen, echo.Handler(), false); err != nil {
+			return err
+		}
+	}
+
+	errc := make(chan error, len(all))
+	for _, s := range all {
+		go func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", s.name, err)
+			}
+		}()
+	}
+	g.SetReady(true)
+	if onListening != nil {
+		onListening(all[0].ln.Addr())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		g.logger.Info("shutting down", "grace", g.cfg.Server.ShutdownGrace.String())
+	case serveErr = <-errc:
+		g.logger.Error("listener failed; shutting down", "error", serveErr)
+	}
+	g.SetReady(false)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Server.ShutdownGrace)
+	defer cancel()
+	var shutdownErr error
+	// The public listener first: the echo upstream must outlive the
+	// requests still being proxied to it.
+	for _, s := range all {
+		if err := s.srv.Shutdown(shutdownCtx); err != nil {
+			shutdownErr = errors.Join(shutdownErr, fmt.Errorf("shutdown %s: %w", s.name, err))
+			s.srv.Close()
+		}
+	}
+	if shutdownErr != nil {
+		g.logger.Warn("in-flight requests did not finish within the grace period", "error", shutdownErr)
+	} else {
+		g.logger.Info("stopped")
+	}
+	return serveErr
+}

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/authgate/authgate/route"
+)
+
+// errBadForwarded means the forward-auth request described the original
+// request ambiguously: duplicated, conflicting or malformed headers.
+var errBadForwarded = errors.New("ambiguous or malformed original-request headers")
+
+// originalRequest is the request a fronting proxy asks /verify about.
+type originalRequest struct {
+	method string
+	host   string
+	path   string // canonical; empty when the proxy did not say
+}
+
+// verify is the forward-auth endpoint for nginx auth_request, Traefik
+// ForwardAuth and Caddy forward_auth. It answers 200 with the identity
+// headers, 401 or 403; a public route's path is admitted without a token.
+// It fails closed: an original request it cannot read unambiguously is
+// refused outright (Authelia CVE-2021-32637 let a malformed
+// X-Original-URL through).
+func (g *Gateway) verify() http.Handler {
+	identityHeader := g.cfg.IdentityHeader
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := requestInfoFrom(r.Context())
+		w.Header().Set("Cache-Control", "no-store")
+		orig, err := readOriginal(r)
+		if err != nil {
+			info.reason = "bad_forwarded_request"
+			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "forward-auth request refused", slog.String("error", err.Error()))
+			writeJSONError(w, http.StatusBadRequest, "bad_request")
+			return
+		}
+		var rt *upstreamRoute
+		if orig.path != "" {
+			rt, _ = g.table.Match(route.ParseHost(orig.host), orig.path)
+		}
+		if rt != nil {
+			g.logger.LogAttrs(r.Context(), slog.LevelDebug, "forward-auth rule matched",
+				slog.String("rule", rt.name), slog.Bool("public", rt.public), slog.String("method", orig.method))
+			if rt.public {
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+		}
+		id, err := g.authorize(r, rt)
+		if err != nil {
+			g.deny(w, r, err)
+			return
+		}
+		info.user = id.Username
+		w.Header().Set(identityHeader, id.Username)
+		w.Header().Set("Remote-User", id.Username)
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// readOriginal reads X-Forwarded-Method, X-Forwarded-Host and
+// X-Forwarded-Uri / X-Original-URI. Each may appear once; when both URI
+// headers are present they must agree.
+func readOriginal(r *http.Request) (originalRequest, error) {
+	var o originalRequest
+	method, err := single(r.Header, "X-Forwarded-Method", "X-Original-Method")
+	if err != nil || (method != "" && !isToken(method)) {
+		return o, errBadForwarded
+	}
+	o.method = method
+	host, err := single(r.Header, "X-Forwarded-Host")
+	if err != nil || !validHost(host) {
+		return o, errBadForwarded
+	}
+	o.host = host
+	if o.host == "" {
+		o.host = r.Host
+	}
+	uri, err := single(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	if err != nil {
+		return o, errBadForwarded
+	}
+	if uri != "" {
+		if o.path, err = route.CanonicalPath(uri); err != nil {
+			return o, errBadForwarded
+		}
+	}
+	return o, nil
+}
+
+// single returns the one value the named headers agree on, "" when none is
+// present, or an error when any appears twice or they disagree.
+func single(h http.Header, names ...string) (string, error) {
+	value := ""
+	for _, name := range names {
+		vs := h[name]
+		switch {
+		case len(vs) == 0:
+			continue
+		case len(vs) > 1, vs[0] == "", value != "" && value != vs[0]:
+			return "", errBadForwarded
+		}
+		value = vs[0]
+	}
+	return value, nil
+}
+
+func isToken(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return len(s) <= 32
+}
+
+func validHost(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if c <= ' ' || c == 0x7f || c == ',' || c == '/' || c == '\\' || c == '@' || c == '?' || c == '#' {
+			return false
+		}
+	}
+	return len(s) <= 255
+}
