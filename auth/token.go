@@ -118,15 +118,15 @@ func (t *Tokens) Verify(raw string) (Identity, error) {
 	if len(raw) > MaxTokenBytes || strings.Count(raw, ".") != 2 {
 		return Identity{}, ErrTokenMalformed
 	}
-	var claims jwt.RegisteredClaims
-	_, err := t.parser.ParseWithClaims(raw, &claims, t.key)
+	var c claims
+	_, err := t.parser.ParseWithClaims(raw, &c, t.key)
 	if err != nil {
 		return Identity{}, classify(err)
 	}
-	if claims.Subject == "" || claims.ID == "" {
+	if !plainName(c.Subject) || c.ID == "" || len(c.ID) > 128 {
 		return Identity{}, ErrTokenClaims
 	}
-	return Identity{Username: claims.Subject, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt.Time}, nil
+	return Identity{Username: c.Subject, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time}, nil
 }
 
 // errHeaderRejected marks a token whose header asks for something authgate
@@ -177,4 +177,19 @@ func randomID() (string, error) {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// plainName reports whether a subject can be placed in a header as it is:
+// non-empty, bounded, no control characters, commas or spaces. Config
+// refuses such usernames too; this catches a forged or foreign token.
+func plainName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; c <= ' ' || c == 0x7f || c == ',' || c == ';' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -49,6 +49,11 @@ func (g *Gateway) authorize(r *http.Request, rt *upstreamRoute) (auth.Identity, 
 	if err != nil {
 		return auth.Identity{}, err
 	}
+	if !g.passwords.Exists(id.Username) {
+		// A user removed from the config loses access at the next start,
+		// whatever tokens they still hold.
+		return auth.Identity{}, auth.ErrTokenClaims
+	}
 	if rt != nil && rt.allowed != nil {
 		if _, ok := rt.allowed[id.Username]; !ok {
 			return id, errForbidden

@@ -130,6 +130,21 @@ func (g *Gateway) buildRoutes() {
 	}
 }
 
+// httpServer applies the configured limits to an http.Server for h.
+func (g *Gateway) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: g.cfg.Server.ReadHeaderTimeout,
+		WriteTimeout:      g.cfg.Server.WriteTimeout,
+		IdleTimeout:       g.cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
+		// "OPTIONS *" goes to the handler, which refuses it like any
+		// other non-origin-form target.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     slog.NewLogLogger(g.logger.Handler(), slog.LevelDebug),
+	}
+}
+
 // Handler is the public listener's handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
@@ -157,14 +172,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 		if err != nil {
 			return fmt.Errorf("listen %s on %s: %w", name, addr, err)
 		}
-		srv := &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: g.cfg.Server.ReadHeaderTimeout,
-			WriteTimeout:      g.cfg.Server.WriteTimeout,
-			IdleTimeout:       g.cfg.Server.IdleTimeout,
-			MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelDebug),
-		}
+		srv := g.httpServer(h)
 		if public {
 			ln = limitListener(ln, g.cfg.Server.MaxConnections)
 		}

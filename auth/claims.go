@@ -1,0 +1,47 @@
+package auth
+
+import (
+	"errors"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// claims are the registered claims authgate reads, decoded strictly:
+// golang-jwt's RegisteredClaims would accept a date written as a string
+// ("exp":"9999999999") and a sub of any JSON type, and a token that one
+// verifier reads differently from another is an attack surface.
+type claims struct {
+	Subject   string           `json:"sub"`
+	Issuer    string           `json:"iss"`
+	Audience  jwt.ClaimStrings `json:"aud"`
+	ExpiresAt *numericDate     `json:"exp"`
+	NotBefore *numericDate     `json:"nbf"`
+	IssuedAt  *numericDate     `json:"iat"`
+	ID        string           `json:"jti"`
+}
+
+// numericDate is an RFC 7519 NumericDate that must be a JSON number.
+type numericDate struct{ jwt.NumericDate }
+
+var errNotNumber = errors.New("NumericDate must be a JSON number")
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || !(b[0] == '-' || b[0] >= '0' && b[0] <= '9') {
+		return errNotNumber
+	}
+	return d.NumericDate.UnmarshalJSON(b)
+}
+
+func (d *numericDate) get() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
+}
+
+func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.get(), nil }
+func (c *claims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.get(), nil }
+func (c *claims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.get(), nil }
+func (c *claims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c *claims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *claims) GetAudience() (jwt.ClaimStrings, error)       { return c.Audience, nil }
