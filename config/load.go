@@ -84,14 +84,26 @@ func Parse(data []byte, baseDir string, lookupEnv func(string) (string, bool)) (
 	if err := doc.Decode(&fc); err != nil {
 		problems = append(problems, decodeProblems(err, lines)...)
 	}
-	if len(problems) > 0 {
-		// Type errors leave fields zeroed; validating them would only add noise.
-		return nil, errors.Join(problems...)
+	// Validate even when decoding found problems, so that one run reports
+	// everything; a field the decoder could not fill is not reported twice.
+	reported := map[string]bool{}
+	for _, p := range problems {
+		var pr *Problem
+		if errors.As(p, &pr) {
+			reported[pr.Path] = true
+		}
 	}
 	v := &validator{baseDir: baseDir}
 	cfg := v.build(&fc)
-	if len(v.problems) > 0 {
-		return nil, errors.Join(v.problems...)
+	for _, p := range v.problems {
+		var pr *Problem
+		if errors.As(p, &pr) && reported[pr.Path] {
+			continue
+		}
+		problems = append(problems, p)
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
 	}
 	cfg.Warnings = v.warnings
 	return cfg, nil
@@ -264,26 +276,26 @@ func isExampleSecret(s []byte) bool {
 func (v *validator) users(fc *fileConfig) []User {
 	var users []User
 	seen := map[string]string{}
-	add := func(path, source, name, hash string) {
+	add := func(namePath, hashPath, source, name, hash string) {
 		if msg := usernameProblem(name); msg != "" {
-			v.fail(path, "username %s", msg)
+			v.fail(namePath, "%s", msg)
 			return
 		}
 		folded := strings.ToLower(name)
 		if prev, dup := seen[folded]; dup {
-			v.fail(path, "user %q is already defined at %s (usernames are compared case-insensitively for uniqueness)", name, prev)
+			v.fail(namePath, "user %q is already defined at %s (usernames must differ in more than case)", name, prev)
 			return
 		}
-		seen[folded] = path
+		seen[folded] = namePath
 		if msg := v.hashProblem(name, hash); msg != "" {
-			v.fail(path, "user %q: password_hash %s", name, msg)
+			v.fail(hashPath, "user %q: %s", name, msg)
 			return
 		}
 		users = append(users, User{Username: name, PasswordHash: []byte(hash), Source: source})
 	}
 	for i, u := range fc.Users {
 		p := indexPath("users", i)
-		add(p, "config", u.Username, u.PasswordHash)
+		add(p+".username", p+".password_hash", "config", u.Username, u.PasswordHash)
 	}
 	if fc.HtpasswdFile != "" {
 		file := v.resolve(fc.HtpasswdFile)
@@ -296,7 +308,8 @@ func (v *validator) users(fc *fileConfig) []User {
 				v.fail("htpasswd_file", "%s: %s", fc.HtpasswdFile, msg)
 			}
 			for _, e := range entries {
-				add(fmt.Sprintf("htpasswd_file %s: line %d", fc.HtpasswdFile, e.line), "htpasswd", e.username, e.hash)
+				where := fmt.Sprintf("htpasswd_file %s: line %d", fc.HtpasswdFile, e.line)
+				add(where, where, "htpasswd", e.username, e.hash)
 			}
 		}
 	}
