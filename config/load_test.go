@@ -1,0 +1,303 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	hash10 = "$2a$10$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
+	secret = "k3V9q2LmX8rT5wZ1yB7nC4dF6gH0jQ2s"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
+}
+
+func TestShippedGatewayYAMLLoads(t *testing.T) {
+	cfg, err := Load("../gateway.yaml", env(nil))
+	if err != nil {
+		t.Fatalf("Load(gateway.yaml) = %v", err)
+	}
+	if len(cfg.Users) != 1 || cfg.Users[0].Username != "user1" {
+		t.Errorf("users = %+v, want the demo user1", cfg.Users)
+	}
+	if cfg.EchoListen == "" || !cfg.Token.SecretGenerated {
+		t.Errorf("demo config should start the echo upstream and generate a secret")
+	}
+	demo := 0
+	for _, w := range cfg.Warnings {
+		if strings.HasPrefix(w, "DEMO") {
+			demo++
+		}
+	}
+	if demo < 2 {
+		t.Errorf("warnings = %q, want DEMO warnings for the echo upstream and the demo password", cfg.Warnings)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse([]byte("token:\n  secret: "+secret+"\n"), ".", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"listen", cfg.Listen, "127.0.0.1:8080"},
+		{"metrics_listen", cfg.MetricsListen, "127.0.0.1:9090"},
+		{"identity_header", cfg.IdentityHeader, "X-Forwarded-User"},
+		{"ttl", cfg.Token.TTL, 30 * time.Minute},
+		{"issuer", cfg.Token.Issuer, "authgate"},
+		{"audience", cfg.Token.Audience, "authgate"},
+		{"forward_authorization", cfg.ForwardAuthorization, false},
+		{"trusted_proxies", len(cfg.TrustedProxies), 0},
+		{"login path", cfg.Paths.Login, "/login"},
+		{"verify path", cfg.Paths.Verify, "/verify"},
+		{"max_header_bytes", cfg.Server.MaxHeaderBytes, 32 << 10},
+		{"secret", string(cfg.Token.Secret), secret},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("default %s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestEnvironmentExpansion(t *testing.T) {
+	tests := []struct {
+		name       string
+		value      string
+		vars       map[string]string
+		wantSecret string
+		wantErr    string
+	}{
+		{"whole-value", "${S}", map[string]string{"S": secret}, secret, ""},
+		{"embedded", "pre-${S}-post", map[string]string{"S": secret}, "pre-" + secret + "-post", ""},
+		{"bare-dollar-stays", "$S" + secret, nil, "$S" + secret, ""},
+		{"dollar-brace-in-value-is-not-reexpanded", "${S}", map[string]string{"S": "${T}" + secret}, "${T}" + secret, ""},
+		{"unset", "${MISSING}", nil, "", "token.secret: environment variable MISSING is not set"},
+		{"unterminated", "${S" + secret, nil, "", "token.secret: unterminated ${"},
+		{"bad-name", "${1A}" + secret, nil, "", "token.secret: invalid environment variable name"},
+		{"yaml-special-chars-stay-data", "${S}", map[string]string{"S": "a: b\n- c # d" + secret}, "a: b\n- c # d" + secret, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := "token:\n  secret: '" + strings.ReplaceAll(tt.value, "'", "''") + "'\n"
+			cfg, err := Parse([]byte(doc), ".", env(tt.vars))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse = %v, want error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(cfg.Token.Secret); got != tt.wantSecret {
+				t.Errorf("secret = %q, want %q", got, tt.wantSecret)
+			}
+		})
+	}
+}
+
+func TestProblemsAreAllReportedWithPaths(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want []string
+	}{
+		{"unknown-keys", "lisen: x\ntoken:\n  secert: y\nroutes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    publik: true\n",
+			[]string{"lisen: unknown key", "token.secert: unknown key", "routes[0].publik: unknown key"}},
+		{"type-errors", "server:\n  max_header_bytes: lots\nroutes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    public: maybe\n",
+			[]string{"server.max_header_bytes: cannot unmarshal", "routes[0].public: cannot unmarshal"}},
+		{"secret-rules", "token:\n  secret: short\n  leeway: 5m\n  ttl: 0s\n",
+			[]string{"token.secret: must be at least 32 bytes", "token.leeway: must be at most 1m0s", "token.ttl: must be positive"}},
+		{"secret-and-file", "token:\n  secret: " + secret + "\n  secret_file: /x\n", []string{"token: set secret or secret_file, not both"}},
+		{"example-secret", "token:\n  secret: change-me-to-a-long-random-secret-value\n", []string{"token.secret: is a well-known example"}},
+		{"low-entropy-secret", "token:\n  secret: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", []string{"token.secret: is a well-known example or low-entropy"}},
+		{"users", `users:
+  - username: "a,b"
+    password_hash: "` + hash10 + `"
+  - username: "evil\r\nX-Forwarded-User: root"
+    password_hash: "` + hash10 + `"
+  - username: "nul\u0000"
+    password_hash: "` + hash10 + `"
+  - username: ok
+    password_hash: ""
+  - username: ok2
+    password_hash: "$2a$12$..."
+  - username: weak
+    password_hash: "$2a$04$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
+  - username: strong
+    password_hash: "$2a$15$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
+  - username: Dup
+    password_hash: "` + hash10 + `"
+  - username: dup
+    password_hash: "` + hash10 + `"
+  - username: "zero\u200bwidth"
+    password_hash: "` + hash10 + `"
+`, []string{
+			"users[0].username: must not contain ','", "users[1].username: must not contain '\\r'", "users[2].username: must not contain '\\x00'",
+			"users[3].password_hash: user \"ok\": is empty", "users[4].password_hash: user \"ok2\": is not a bcrypt hash",
+			"users[5].password_hash: user \"weak\": has bcrypt cost 4", "users[6].password_hash: user \"strong\": has bcrypt cost 15",
+			"users[8].username: user \"dup\" is already defined at users[7].username", "users[9].username: must not contain",
+		}},
+		{"routes", `routes:
+  - path: api
+    upstream: http://127.0.0.1:1
+  - path: /a/../b
+    upstream: ftp://x
+  - path: /c//d
+    upstream: http://user:pw@127.0.0.1:1
+  - path: /e
+    upstream: http://127.0.0.1:1?x=1
+  - path: /f
+  - path: /g
+    upstream: http://127.0.0.1:1
+    public: true
+    allowed_users: [alice]
+  - path: /g/
+    upstream: http://127.0.0.1:2
+  - path: /h;x
+    upstream: http://127.0.0.1:1
+`, []string{
+			"routes[0].path: must start with /", "routes[1].path: must not contain . or .. segments", "routes[1].upstream: must be an absolute http(s) URL",
+			"routes[2].path: must not contain //", "routes[2].upstream: must not contain credentials", "routes[3].upstream: must not have a query",
+			"routes[4].upstream: is required", "routes[5]: public and allowed_users contradict", "routes[6]: same host and path as routes[5]",
+			"routes[7].path: must not contain ? # ; % or \\",
+		}},
+		{"listeners", "listen: 8080\nmetrics_listen: 127.0.0.1:8080\necho_listen: example.com:80\n",
+			[]string{"listen: must be host:port", "echo_listen: host must be an IP address"}},
+		{"same-listener", "listen: 127.0.0.1:8080\nmetrics_listen: 127.0.0.1:8080\n", []string{"metrics_listen: must differ from listen"}},
+		{"headers-and-proxies", "identity_header: Authorization\nstrip_headers: ['bad header']\ntrusted_proxies: [10.0.0.0/8, nonsense]\n",
+			[]string{"identity_header: must not be Authorization", "strip_headers[0]: must be a header name", "trusted_proxies[1]: must be an IP address or CIDR"}},
+		{"limits", "server:\n  max_header_bytes: 1000000\n  read_header_timeout: 0s\nlogin:\n  max_body_bytes: 10\nlog:\n  format: xml\n  level: loud\n",
+			[]string{"server.max_header_bytes: must be from 1024 to 65536", "server.read_header_timeout: must be positive", "login.max_body_bytes", "log.format", "log.level"}},
+		{"paths", "paths:\n  login: /same\n  verify: /same\n  healthz: nohead\n", []string{"is the same path as", "paths.healthz: must start with /"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), ".", env(nil))
+			if err == nil {
+				t.Fatalf("Parse succeeded, want errors %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("errors lack %q; got:\n%v", w, err)
+				}
+			}
+			var p *Problem
+			if !errors.As(err, &p) {
+				t.Errorf("errors carry no *Problem")
+			}
+		})
+	}
+}
+
+func TestSecretNeverInErrors(t *testing.T) {
+	for _, doc := range []string{
+		"token:\n  secret: tooshortsecret-XYZ\n",
+		"token:\n  secret: change-me-XYZ-but-it-is-long-enough-now\n",
+	} {
+		_, err := Parse([]byte(doc), ".", env(nil))
+		if err == nil || strings.Contains(err.Error(), "XYZ") {
+			t.Errorf("Parse(%q) = %v; want an error that does not echo the secret", doc, err)
+		}
+	}
+	cfg, err := Parse([]byte("token:\n  secret: "+secret+"\n"), ".", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{cfg.Token.Secret.String(), cfg.Token.Secret.LogValue().String()} {
+		if strings.Contains(s, secret) {
+			t.Errorf("Secret formats as %q", s)
+		}
+	}
+}
+
+func TestFilesAreReadRelativeToTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "secret"), []byte(secret+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "users.htpasswd"), []byte(`# comment
+bob:`+hash10+`
+
+carol:$apr1$abc$def
+dave:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=
+erin:plaintext
+`), 0o600)
+	doc := "token:\n  secret_file: secret\nhtpasswd_file: users.htpasswd\n"
+	_, err := Parse([]byte(doc), dir, env(nil))
+	for _, w := range []string{
+		`line 4: user "carol": Apache MD5 ($apr1$) hashes are not accepted`,
+		`line 5: user "dave": SHA-1 ({SHA}) hashes are not accepted`,
+		`line 6: user "erin": crypt or plain-text hashes are not accepted`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("errors lack %q; got %v", w, err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "users.htpasswd"), []byte("bob:"+hash10+"\n"), 0o600)
+	cfg, err := Parse([]byte(doc), dir, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.Token.Secret) != secret {
+		t.Errorf("secret_file not read (or trailing newline kept)")
+	}
+	if len(cfg.Users) != 1 || cfg.Users[0].Username != "bob" || cfg.Users[0].Source != "htpasswd" {
+		t.Errorf("users = %+v, want bob from htpasswd", cfg.Users)
+	}
+}
+
+func TestRoutesAndHeadersNormalised(t *testing.T) {
+	doc := `identity_header: x-auth-user
+strip_headers: [X-Custom-Identity, X-Team-*]
+trusted_proxies: [10.1.2.3, 192.168.0.0/16]
+routes:
+  - path: /api/
+    upstream: http://127.0.0.1:1
+    host: API.Example.COM.:443
+  - path: /
+    upstream: https://127.0.0.1:2/base
+    host: example.com:8443
+`
+	cfg, err := Parse([]byte(doc), ".", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IdentityHeader != "X-Auth-User" {
+		t.Errorf("identity header = %q", cfg.IdentityHeader)
+	}
+	for _, want := range []string{"X-Auth-User", "X-Custom-Identity", "Remote-User", "X-Forwarded-User"} {
+		found := false
+		for _, h := range cfg.StripHeaders {
+			found = found || h == want
+		}
+		if !found {
+			t.Errorf("strip headers %q lack %s", cfg.StripHeaders, want)
+		}
+	}
+	if strings.Join(cfg.StripHeaderPrefixes, ",") != "X-Auth-Request-,X-Team-" {
+		t.Errorf("strip prefixes = %q", cfg.StripHeaderPrefixes)
+	}
+	if got := cfg.TrustedProxies[0].String(); got != "10.1.2.3/32" {
+		t.Errorf("trusted proxy = %s, want 10.1.2.3/32", got)
+	}
+	r0, r1 := cfg.Routes[0], cfg.Routes[1]
+	if r0.Path != "/api" || r0.Host != "api.example.com" || r0.Name != "api.example.com/api" {
+		t.Errorf("route 0 = %+v", r0)
+	}
+	if r1.Path != "/" || r1.Host != "example.com:8443" || r1.Upstream.String() != "https://127.0.0.1:2/base" {
+		t.Errorf("route 1 = %+v", r1)
+	}
+}

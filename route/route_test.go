@@ -1,0 +1,123 @@
+package route
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestCanonicalPath(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // "" means ErrBadPath
+	}{
+		{"/", "/"},
+		{"/api/x", "/api/x"},
+		{"/api/x/", "/api/x/"},
+		{"/api/x?q=1&b=%2f", "/api/x"},
+		{"/%61pi", "/api"},
+		{"/a%20b", "/a b"},
+		{"/caf%C3%A9", "/café"},
+		{"/a%25", "/a%"},
+		{"/a..b/c.d", "/a..b/c.d"},
+		{"/...", "/..."},
+		{"", ""},
+		{"*", ""},
+		{"http://evil/x", ""},
+		{"evil.example:443", ""},
+		{"/a/../b", ""},
+		{"/a/./b", ""},
+		{"/..", ""},
+		{"/a/..", ""},
+		{"/%2e%2e/b", ""},
+		{"/%2E./b", ""},
+		{"/a/.%2e", ""},
+		{"/a%2fb", ""},
+		{"/a%2Fb", ""},
+		{"/a%5cb", ""},
+		{"/a\\b", ""},
+		{"/a%252e%252e", ""},
+		{"/a%2500", ""},
+		{"/a;b", ""},
+		{"/a%3bb", ""},
+		{"/a/..;/b", ""},
+		{"/a#b", ""},
+		{"/a%23b", ""},
+		{"//a", ""},
+		{"/a//b", ""},
+		{"/a%00", ""},
+		{"/a%0a", ""},
+		{"/a%7f", ""},
+		{"/a\x01", ""},
+		{"/%c0%ae%c0%ae/", ""},
+		{"/%ff", ""},
+		{"/%", ""},
+		{"/%4", ""},
+		{"/%zz", ""},
+	}
+	for _, tt := range tests {
+		got, err := CanonicalPath(tt.in)
+		if tt.want == "" {
+			if !errors.Is(err, ErrBadPath) {
+				t.Errorf("CanonicalPath(%q) = %q, %v; want ErrBadPath", tt.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("CanonicalPath(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseHost(t *testing.T) {
+	tests := []struct{ in, name, withPort string }{
+		{"Example.COM", "example.com", "example.com"},
+		{"example.com.", "example.com", "example.com"},
+		{"example.com:80", "example.com", "example.com"},
+		{"example.com.:443", "example.com", "example.com"},
+		{"example.com:8443", "example.com", "example.com:8443"},
+		{"[::1]:8080", "::1", "[::1]:8080"},
+		{"127.0.0.1", "127.0.0.1", "127.0.0.1"},
+	}
+	for _, tt := range tests {
+		if got := ParseHost(tt.in); got.Name != tt.name || got.NameWithPort != tt.withPort {
+			t.Errorf("ParseHost(%q) = %+v, want %q %q", tt.in, got, tt.name, tt.withPort)
+		}
+	}
+}
+
+func TestTableMatch(t *testing.T) {
+	var tbl Table[string]
+	tbl.Add("", "/", "root")
+	tbl.Add("", "/api", "api")
+	tbl.Add("", "/api/v2", "api-v2")
+	tbl.Add("admin.example.com", "/", "admin-root")
+	tbl.Add("admin.example.com", "/api", "admin-api")
+	tbl.Add("example.com:8443", "/", "alt-port")
+	tests := []struct {
+		host, path, want string
+	}{
+		{"gw", "/", "root"},
+		{"gw", "/x", "root"},
+		{"gw", "/api", "api"},
+		{"gw", "/api/", "api"},
+		{"gw", "/api/x", "api"},
+		{"gw", "/apix", "root"},
+		{"gw", "/api/v2/y", "api-v2"},
+		{"gw", "/api/v2x", "api"},
+		{"ADMIN.example.com.:80", "/x", "admin-root"},
+		{"admin.example.com:9999", "/api/x", "admin-api"},
+		{"admin.example.com", "/api/v2/x", "api-v2"},
+		{"example.com:8443", "/x", "alt-port"},
+		{"example.com", "/x", "root"},
+	}
+	for _, tt := range tests {
+		got, ok := tbl.Match(ParseHost(tt.host), tt.path)
+		if !ok || got != tt.want {
+			t.Errorf("Match(%q, %q) = %q, %v; want %q", tt.host, tt.path, got, ok, tt.want)
+		}
+	}
+	var empty Table[string]
+	if _, ok := empty.Match(ParseHost("gw"), "/"); ok {
+		t.Errorf("an empty table matched")
+	}
+}
