@@ -129,6 +129,10 @@ type Server struct {
 	// WriteTimeout bounds writing a response; zero means none, which keeps
 	// long-lived streams (SSE, WebSocket) working.
 	WriteTimeout time.Duration
+	// SendTimeout bounds each write to a client (as nginx's send_timeout):
+	// a client that stops reading is cut off, a stream that keeps writing
+	// is not; zero disables it.
+	SendTimeout time.Duration
 	IdleTimeout  time.Duration
 	// ShutdownGrace is how long in-flight requests may finish after SIGTERM.
 	ShutdownGrace  time.Duration
@@ -154,6 +158,20 @@ type Login struct {
 	MaxConcurrent int
 	// MaxQueue caps logins waiting for a comparison slot; more are shed.
 	MaxQueue int
+	// User throttles failed logins per username (folded: case, width,
+	// whitespace and invisible characters do not make a new name).
+	User Throttle
+	// Client throttles failed logins per client address (IPv6 per /64).
+	Client Throttle
+	// ThrottleSlots is how many usernames, and how many clients, are
+	// tracked at once; it fixes the memory used.
+	ThrottleSlots int
+}
+
+// Throttle is a token bucket: Burst failures, then one more per Interval.
+type Throttle struct {
+	Burst    int
+	Interval time.Duration
 }
 
 // Secret is key material. It formats and logs as "[redacted]" so it cannot

@@ -64,6 +64,7 @@ type fileServer struct {
 	ReadHeaderTimeout string `yaml:"read_header_timeout"`
 	ReadTimeout       string `yaml:"read_timeout"`
 	WriteTimeout      string `yaml:"write_timeout"`
+	SendTimeout       string `yaml:"send_timeout"`
 	IdleTimeout       string `yaml:"idle_timeout"`
 	ShutdownGrace     string `yaml:"shutdown_grace"`
 	MaxHeaderBytes    int    `yaml:"max_header_bytes"`
@@ -78,7 +79,19 @@ type fileTransport struct {
 }
 
 type fileLogin struct {
-	MaxBodyBytes  int `yaml:"max_body_bytes"`
-	MaxConcurrent int `yaml:"max_concurrent"`
-	MaxQueue      int `yaml:"max_queue"`
+	MaxBodyBytes  int          `yaml:"max_body_bytes"`
+	MaxConcurrent int          `yaml:"max_concurrent"`
+	MaxQueue      int          `yaml:"max_queue"`
+	Throttle      fileThrottle `yaml:"throttle"`
+}
+
+type fileThrottle struct {
+	User   fileBucket `yaml:"user"`
+	Client fileBucket `yaml:"client"`
+	Slots  int        `yaml:"slots"`
+}
+
+type fileBucket struct {
+	Burst    int    `yaml:"burst"`
+	Interval string `yaml:"interval"`
 }

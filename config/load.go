@@ -603,6 +603,7 @@ func (v *validator) server(fs *fileServer) Server {
 		ReadHeaderTimeout: v.duration("server.read_header_timeout", fs.ReadHeaderTimeout, 10*time.Second),
 		ReadTimeout:       v.duration("server.read_timeout", fs.ReadTimeout, 60*time.Second),
 		WriteTimeout:      v.duration("server.write_timeout", fs.WriteTimeout, 0),
+		SendTimeout:       v.duration("server.send_timeout", fs.SendTimeout, 60*time.Second),
 		IdleTimeout:       v.duration("server.idle_timeout", fs.IdleTimeout, 120*time.Second),
 		ShutdownGrace:     v.duration("server.shutdown_grace", fs.ShutdownGrace, 30*time.Second),
 		MaxHeaderBytes:    orDefaultInt(fs.MaxHeaderBytes, 32<<10),
@@ -654,7 +655,27 @@ func (v *validator) login(fl *fileLogin) Login {
 	if l.MaxQueue < 0 {
 		v.fail("login.max_queue", "must not be negative")
 	}
+	l.User = v.throttle("login.throttle.user", fl.Throttle.User, 10, 30*time.Second)
+	l.Client = v.throttle("login.throttle.client", fl.Throttle.Client, 30, 2*time.Second)
+	l.ThrottleSlots = orDefaultInt(fl.Throttle.Slots, 8192)
+	if l.ThrottleSlots < 16 || l.ThrottleSlots > 1<<20 {
+		v.fail("login.throttle.slots", "must be from 16 to 1048576")
+	}
 	return l
+}
+
+func (v *validator) throttle(path string, fb fileBucket, burst int, interval time.Duration) Throttle {
+	t := Throttle{
+		Burst:    orDefaultInt(fb.Burst, burst),
+		Interval: v.duration(path+".interval", fb.Interval, interval),
+	}
+	if t.Burst < 1 {
+		v.fail(path+".burst", "must be positive")
+	}
+	if t.Interval <= 0 {
+		v.fail(path+".interval", "must be positive")
+	}
+	return t
 }
 
 func (v *validator) resolve(p string) string {

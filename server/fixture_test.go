@@ -74,6 +74,15 @@ type fixture struct {
 	upstream *httptest.Server
 	logs     *syncBuffer
 	metrics  *metrics.Metrics
+
+	mu    sync.Mutex
+	paths []string // what the echo upstream was asked for
+}
+
+func (f *fixture) upstreamPaths() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.paths...)
 }
 
 type syncBuffer struct {
@@ -107,8 +116,16 @@ func deadAddr(t *testing.T) string {
 
 func newFixture(t *testing.T, extra string) *fixture {
 	t.Helper()
-	upstream := httptest.NewServer(echo.Handler())
+	f := &fixture{logs: &syncBuffer{}}
+	echoHandler := echo.Handler()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.paths = append(f.paths, r.URL.Path)
+		f.mu.Unlock()
+		echoHandler.ServeHTTP(w, r)
+	}))
 	t.Cleanup(upstream.Close)
+	f.upstream = upstream
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
@@ -123,7 +140,6 @@ func newFixture(t *testing.T, extra string) *fixture {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	f := &fixture{upstream: upstream, logs: &syncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.metrics = metrics.New("test")
 	f.gw, err = New(cfg, logger, f.metrics, nil)

@@ -23,18 +23,23 @@ func (g *Gateway) gate() http.Handler {
 			return
 		}
 		info.route, info.metrics = rt.name, rt.metrics
-		if rt.public {
-			rt.proxy.ServeHTTP(w, r)
-			return
+		// Set through the proxy, after it has removed hop-by-hop headers, so
+		// that a client naming them in Connection cannot delete them. The
+		// upstream sees the same request ID as the client and the log.
+		set := http.Header{"X-Request-Id": {info.id}}
+		if !rt.public {
+			id, err := g.authorize(r, rt)
+			if err != nil {
+				g.deny(w, r, err)
+				return
+			}
+			info.user = id.Username
+			set[identityHeader] = []string{id.Username}
 		}
-		id, err := g.authorize(r, rt)
-		if err != nil {
-			g.deny(w, r, err)
-			return
+		if rec, ok := w.(*responseRecorder); ok && r.Header.Get("Upgrade") != "" {
+			rec.clearDeadline()
 		}
-		info.user = id.Username
-		ctx := proxy.WithHeaders(r.Context(), http.Header{identityHeader: {id.Username}})
-		rt.proxy.ServeHTTP(w, r.WithContext(ctx))
+		rt.proxy.ServeHTTP(w, r.WithContext(proxy.WithHeaders(r.Context(), set)))
 	})
 }
 

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/authgate/authgate/auth"
+	"github.com/authgate/authgate/throttle"
 )
 
 // errBadLoginBody means the login body could not be read as exactly one
@@ -51,10 +53,22 @@ func (g *Gateway) login() http.Handler {
 			g.loginFailed(w, r, "bad_request", status, code)
 			return
 		}
+		userKey := throttle.UsernameKey(creds.username)
+		clientKey := throttle.ClientKey(g.trust.ClientIP(r))
+		if wait := max(g.userLimit.Wait(userKey), g.clientLimit.Wait(clientKey)); wait > 0 {
+			// Checked before the password, so the right password during a
+			// lock gets this same answer and reveals nothing.
+			h.Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+			g.loginFailed(w, r, "throttled", http.StatusTooManyRequests, "too_many_requests")
+			return
+		}
 		err = g.passwords.Check(r.Context(), creds.username, creds.password)
 		switch {
 		case err == nil:
+			g.userLimit.Reset(userKey)
 		case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrPasswordTooLong):
+			g.userLimit.Fail(userKey)
+			g.clientLimit.Fail(clientKey)
 			outcome := "invalid"
 			if errors.Is(err, auth.ErrPasswordTooLong) {
 				outcome = "too_long"

@@ -57,10 +57,16 @@ func (g *Gateway) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &requestInfo{id: requestID(r.Header.Get("X-Request-Id"))}
-		// The upstream sees the same ID the client and the log do.
-		r.Header["X-Request-Id"] = []string{info.id}
 		w.Header()["X-Request-Id"] = []string{info.id}
 		rec := &responseRecorder{ResponseWriter: w}
+		if g.cfg.Server.SendTimeout > 0 {
+			// Each request starts with a fresh write deadline; a deadline
+			// left by the previous response on a kept-alive connection
+			// must not cut this one.
+			rec.sendTimeout = g.cfg.Server.SendTimeout
+			rec.rc = http.NewResponseController(w)
+			_ = rec.rc.SetWriteDeadline(time.Now().Add(rec.sendTimeout))
+		}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		defer func() {
 			status := rec.status
@@ -219,7 +225,9 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(time.Now().Add(b.d))
 	}
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.done {
+	if err == io.EOF && !b.done {
+		// Only a complete body lifts the deadline: after a timeout the
+		// server still drains the rest and must not wait forever.
 		b.done = true
 		_ = b.rc.SetReadDeadline(time.Time{})
 	}
@@ -227,12 +235,25 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 }
 
 // responseRecorder remembers the status and size of a response for the
-// access log. Unwrap lets http.ResponseController reach the connection for
-// flushing (SSE) and hijacking (WebSocket).
+// access log, and pushes the write deadline forward before each write so a
+// client that stops reading is cut off after sendTimeout while a stream that
+// keeps flowing is not. Unwrap lets http.ResponseController reach the
+// connection for flushing (SSE) and hijacking (WebSocket).
 type responseRecorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status      int
+	bytes       int64
+	sendTimeout time.Duration
+	rc          *http.ResponseController
+}
+
+// clearDeadline removes the write deadline before a connection is handed
+// over to a WebSocket tunnel, which may stay quiet for a long time.
+func (w *responseRecorder) clearDeadline() {
+	if w.rc != nil {
+		_ = w.rc.SetWriteDeadline(time.Time{})
+		w.rc = nil
+	}
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
@@ -245,6 +266,9 @@ func (w *responseRecorder) WriteHeader(code int) {
 func (w *responseRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+	}
+	if w.rc != nil {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.sendTimeout))
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)

@@ -23,6 +23,8 @@ func classifyDenial(err error) denial {
 	switch {
 	case errors.Is(err, errForbidden):
 		return denial{http.StatusForbidden, "forbidden", slog.LevelInfo}
+	case errors.Is(err, errIncompleteForwarded):
+		return denial{http.StatusUnauthorized, "incomplete_forwarded_request", slog.LevelInfo}
 	case errors.Is(err, auth.ErrNoCredentials):
 		return denial{http.StatusUnauthorized, "no_credentials", slog.LevelDebug}
 	case errors.Is(err, auth.ErrMalformedCredentials):

@@ -20,6 +20,7 @@ import (
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/route"
+	"github.com/authgate/authgate/throttle"
 )
 
 // Gateway is a configured authgate instance.
@@ -29,7 +30,11 @@ type Gateway struct {
 	metrics   *metrics.Metrics
 	tokens    *auth.Tokens
 	passwords *auth.Passwords
-	trust     forwarded.Trust
+	// userLimit and clientLimit throttle failed logins per username and
+	// per client address.
+	userLimit   *throttle.Limiter
+	clientLimit *throttle.Limiter
+	trust       forwarded.Trust
 	table     route.Table[*upstreamRoute]
 	// own holds the metrics of the gateway's own endpoints and of requests
 	// that matched nothing.
@@ -81,6 +86,12 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 		tokens:    tokens,
 		passwords: passwords,
 		trust:     forwarded.NewTrust(cfg.TrustedProxies),
+		userLimit: throttle.New(throttle.Options{
+			Slots: cfg.Login.ThrottleSlots, Burst: cfg.Login.User.Burst, Interval: cfg.Login.User.Interval, Now: now,
+		}),
+		clientLimit: throttle.New(throttle.Options{
+			Slots: cfg.Login.ThrottleSlots, Burst: cfg.Login.Client.Burst, Interval: cfg.Login.Client.Interval, Now: now,
+		}),
 		own:       map[string]*metrics.Route{},
 	}
 	for _, name := range []string{"login", "verify", "healthz", "readyz", "unmatched", "rejected"} {

@@ -451,6 +451,8 @@ func TestVerifyEndpoint(t *testing.T) {
 		{"empty-uri", "GET", with("", "X-Forwarded-Uri", ""), 400, ""},
 		{"duplicate-host", "GET", with(alice, "X-Forwarded-Host", "a", "X-Forwarded-Host", "b"), 400, ""},
 		{"bad-method", "GET", with(alice, "X-Forwarded-Method", "GET /x"), 400, ""},
+		{"method-without-uri", "GET", with(alice, "X-Forwarded-Method", "GET"), 401, ""},
+		{"host-without-uri", "GET", with(alice, "X-Forwarded-Host", "app.example.com"), 401, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

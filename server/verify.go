@@ -12,6 +12,10 @@ import (
 // request ambiguously: duplicated, conflicting or malformed headers.
 var errBadForwarded = errors.New("ambiguous or malformed original-request headers")
 
+// errIncompleteForwarded means the forward-auth request named the original
+// method or host but not its URI, so no route's rules can be applied.
+var errIncompleteForwarded = errors.New("original request described without its URI")
+
 // originalRequest is the request a fronting proxy asks /verify about.
 type originalRequest struct {
 	method string
@@ -31,6 +35,10 @@ func (g *Gateway) verify() http.Handler {
 		info := requestInfoFrom(r.Context())
 		w.Header().Set("Cache-Control", "no-store")
 		orig, err := readOriginal(r)
+		if errors.Is(err, errIncompleteForwarded) {
+			g.deny(w, r, err)
+			return
+		}
 		if err != nil {
 			info.reason = "bad_forwarded_request"
 			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "forward-auth request refused", slog.String("error", err.Error()))
@@ -83,10 +91,14 @@ func readOriginal(r *http.Request) (originalRequest, error) {
 	if err != nil {
 		return o, errBadForwarded
 	}
-	if uri != "" {
-		if o.path, err = route.CanonicalPath(uri); err != nil {
-			return o, errBadForwarded
+	if uri == "" {
+		if method != "" || host != "" {
+			return o, errIncompleteForwarded
 		}
+		return o, nil
+	}
+	if o.path, err = route.CanonicalPath(uri); err != nil {
+		return o, errBadForwarded
 	}
 	return o, nil
 }

@@ -1,0 +1,239 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoginThrottling(t *testing.T) {
+	f := newFixture(t, `
+trusted_proxies: [127.0.0.1/32]
+login:
+  throttle:
+    user: {burst: 3, interval: 1h}
+    client: {burst: 6, interval: 1h}
+`)
+	login := func(user, password, clientIP string) (*http.Response, string) {
+		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+		if clientIP != "" {
+			h.Set("X-Forwarded-For", clientIP)
+		}
+		return f.do(t, "POST", "/login", h, "username="+user+"&password="+password)
+	}
+	for i := range 3 {
+		if resp, _ := login("alice", "wrong", "198.51.100.1"); resp.StatusCode != 401 {
+			t.Fatalf("failure %d = %d, want 401", i, resp.StatusCode)
+		}
+	}
+	locked, lockedBody := login("alice", "wrong", "198.51.100.2")
+	if locked.StatusCode != 429 || locked.Header.Get("Retry-After") == "" {
+		t.Fatalf("after the burst = %d Retry-After %q, want 429 with Retry-After", locked.StatusCode, locked.Header.Get("Retry-After"))
+	}
+	right, rightBody := login("alice", alicePassword, "198.51.100.3")
+	if right.StatusCode != 429 || rightBody != lockedBody {
+		t.Errorf("the right password during a lock = %d %q, want the same 429 %q", right.StatusCode, rightBody, lockedBody)
+	}
+	for _, variant := range []string{"ALICE", "%20alice", "al%E2%80%8Bice", "%EF%BD%81%EF%BD%8C%EF%BD%89%EF%BD%83%EF%BD%85"} {
+		if resp, _ := login(variant, "wrong", "198.51.100.4"); resp.StatusCode != 429 {
+			t.Errorf("variant %q opened a fresh bucket: %d, want 429", variant, resp.StatusCode)
+		}
+	}
+	// No global lockout: another user, from another client, logs in.
+	if resp, body := login("bob", "wrong", "198.51.100.5"); resp.StatusCode != 401 {
+		t.Errorf("bob = %d %s, want 401 (not throttled by alice's lock)", resp.StatusCode, body)
+	}
+
+	// Per client: one address failing on many names is stopped too.
+	for i := range 6 {
+		login(fmt.Sprintf("nobody%d", i), "wrong", "203.0.113.7")
+	}
+	if resp, _ := login("bob", "wrong", "203.0.113.7"); resp.StatusCode != 429 {
+		t.Errorf("client over its burst = %d, want 429", resp.StatusCode)
+	}
+	if resp, _ := login("bob", "wrong", "203.0.113.8"); resp.StatusCode != 401 {
+		t.Errorf("a different client = %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestForgedClientAddressesShareOneBucket(t *testing.T) {
+	// No trusted proxies: X-Forwarded-For is ignored, so rotating it does
+	// not give an attacker fresh client buckets (caddy-security's bypass).
+	f := newFixture(t, `
+login:
+  throttle:
+    user: {burst: 100, interval: 1h}
+    client: {burst: 3, interval: 1h}
+`)
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	statuses := []int{}
+	for i := range 4 {
+		h.Set("X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i+1))
+		resp, _ := f.do(t, "POST", "/login", h, fmt.Sprintf("username=user%d&password=wrong", i))
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if statuses[3] != 429 {
+		t.Errorf("statuses = %v, want the 4th throttled despite forged X-Forwarded-For", statuses)
+	}
+}
+
+func TestGatewaySetHeadersSurviveConnectionNomination(t *testing.T) {
+	f := newFixture(t, "")
+	h := bearer(f.token(t, "alice"))
+	h.Set("Connection", "X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto, X-Request-Id, X-Forwarded-User")
+	_, body := f.do(t, "GET", "/api/x", h, "")
+	got := echoed(t, body).Headers
+	for _, name := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id", "X-Forwarded-User"} {
+		if len(got[name]) != 1 {
+			t.Errorf("upstream %s = %q, want the gateway's single value", name, got[name])
+		}
+	}
+}
+
+func TestRequestSmugglingCannotReachTheUpstream(t *testing.T) {
+	smuggle := "GET /api/secret HTTP/1.1\r\nHost: x\r\n\r\n"
+	payloads := []struct {
+		name string
+		req  string
+	}{
+		{"cl-te", "POST /public/a HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggle},
+		{"te-cl", "POST /public/a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nContent-Length: 60\r\n\r\n0\r\n\r\n" + smuggle},
+		{"obfuscated-te", "POST /public/a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggle},
+		{"te-list", "POST /public/a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + smuggle},
+		{"te-with-space", "POST /public/a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n" + smuggle},
+		{"duplicate-cl", "POST /public/a HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\n" + smuggle},
+		{"bare-lf", "POST /public/a HTTP/1.1\nHost: gw\nContent-Length: 0\n\n" + smuggle},
+	}
+	for _, p := range payloads {
+		t.Run(p.name, func(t *testing.T) {
+			f := newFixture(t, "")
+			conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(3 * time.Second))
+			io.WriteString(conn, p.req)
+			// Half-close: the gateway answers what it parsed, then hangs up.
+			conn.(*net.TCPConn).CloseWrite()
+			br := bufio.NewReader(conn)
+			for range 3 {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					break
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			for _, path := range f.upstreamPaths() {
+				if path != "/public/a" {
+					t.Errorf("upstream received smuggled path %q", path)
+				}
+			}
+		})
+	}
+}
+
+func TestExpectContinueOnProtectedRouteIsRefusedUnread(t *testing.T) {
+	f := newFixture(t, "")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	io.WriteString(conn, "POST /api/upload HTTP/1.1\r\nHost: gw\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 401 {
+		t.Errorf("status = %d, want 401 before any body was sent (no 100 Continue)", resp.StatusCode)
+	}
+}
+
+func TestEveryRequestOnAKeptAliveConnectionIsAuthenticated(t *testing.T) {
+	f := newFixture(t, "")
+	tok := f.token(t, "alice")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	br := bufio.NewReader(conn)
+	for i, tt := range []struct {
+		auth string
+		want int
+	}{{"Authorization: Bearer " + tok + "\r\n", 200}, {"", 401}, {"Authorization: Bearer " + tok + "\r\n", 200}} {
+		fmt.Fprintf(conn, "GET /api/x HTTP/1.1\r\nHost: gw\r\n%s\r\n", tt.auth)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("request %d on the same connection = %d, want %d", i, resp.StatusCode, tt.want)
+		}
+	}
+}
+
+func TestOversizedHeadersGet431(t *testing.T) {
+	f := newFixture(t, "server:\n  max_header_bytes: 8192\n")
+	status, _ := rawRequest(t, f.url, "GET /public/x HTTP/1.1\r\nHost: gw\r\nX-Big: "+strings.Repeat("a", 70000)+"\r\nConnection: close\r\n\r\n")
+	if status != 431 {
+		t.Errorf("status = %d, want 431", status)
+	}
+}
+
+func TestSlowClientsAreCutOff(t *testing.T) {
+	f := newFixture(t, "server:\n  read_header_timeout: 300ms\n  read_timeout: 300ms\n")
+	tests := []struct {
+		name  string
+		start string
+	}{
+		{"slow-headers", "GET /public/x HTTP/1.1\r\nHost: gw\r\n"},
+		{"slow-body", "POST /login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			io.WriteString(conn, tt.start)
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			start := time.Now()
+			io.Copy(io.Discard, conn) // returns when the gateway closes the connection
+			if time.Since(start) >= 5*time.Second {
+				t.Errorf("the gateway kept a stalled client for 5s")
+			}
+		})
+	}
+}
+
+func TestPanicsAreRecoveredWithoutDetail(t *testing.T) {
+	f := newFixture(t, "")
+	h := f.gw.observe(f.gw.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic("boom: secret detail")
+	})))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	if rec.Code != 500 || strings.Contains(rec.Body.String(), "boom") || strings.Contains(rec.Body.String(), "goroutine") {
+		t.Errorf("panic answer = %d %q, want a bare 500", rec.Code, rec.Body.String())
+	}
+	if strings.Contains(f.logs.String(), "secret detail") {
+		t.Errorf("the panic value was logged")
+	}
+	if !strings.Contains(f.logs.String(), "handler panicked") {
+		t.Errorf("the panic was not logged")
+	}
+}
