@@ -2,6 +2,8 @@ module github.com/authgate/authgate
 
 go 1.26.0
 
+toolchain go1.26.10
+
 require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/prometheus/client_golang v1.25.0

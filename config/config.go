@@ -133,7 +133,7 @@ type Server struct {
 	// a client that stops reading is cut off, a stream that keeps writing
 	// is not; zero disables it.
 	SendTimeout time.Duration
-	IdleTimeout  time.Duration
+	IdleTimeout time.Duration
 	// ShutdownGrace is how long in-flight requests may finish after SIGTERM.
 	ShutdownGrace  time.Duration
 	MaxHeaderBytes int

@@ -103,7 +103,7 @@ func (s *syncBuffer) String() string {
 }
 
 // deadAddr returns a loopback address nothing listens on.
-func deadAddr(t *testing.T) string {
+func deadAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -114,7 +114,7 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
-func newFixture(t *testing.T, extra string) *fixture {
+func newFixture(t testing.TB, extra string) *fixture {
 	t.Helper()
 	f := &fixture{logs: &syncBuffer{}}
 	echoHandler := echo.Handler()

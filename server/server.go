@@ -35,7 +35,7 @@ type Gateway struct {
 	userLimit   *throttle.Limiter
 	clientLimit *throttle.Limiter
 	trust       forwarded.Trust
-	table     route.Table[*upstreamRoute]
+	table       route.Table[*upstreamRoute]
 	// own holds the metrics of the gateway's own endpoints and of requests
 	// that matched nothing.
 	own     map[string]*metrics.Route
@@ -92,7 +92,7 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 		clientLimit: throttle.New(throttle.Options{
 			Slots: cfg.Login.ThrottleSlots, Burst: cfg.Login.Client.Burst, Interval: cfg.Login.Client.Interval, Now: now,
 		}),
-		own:       map[string]*metrics.Route{},
+		own: map[string]*metrics.Route{},
 	}
 	for _, name := range []string{"login", "verify", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
