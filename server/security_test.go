@@ -220,6 +220,23 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	}
 }
 
+func TestNothingInternalOnThePublicListener(t *testing.T) {
+	f := newFixture(t, "")
+	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/vars"} {
+		resp, body := f.do(t, "GET", path, nil, "")
+		if resp.StatusCode != 404 || strings.Contains(body, "go_goroutines") || strings.Contains(body, "profile") {
+			t.Errorf("GET %s = %d %q, want a plain 404", path, resp.StatusCode, body)
+		}
+	}
+	// A CR/LF smuggled into the path cannot forge a log line.
+	rawRequest(t, f.url, "GET /api/%0d%0amsg=forged HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+	for _, line := range strings.Split(f.logs.String(), "\n") {
+		if strings.HasPrefix(line, "msg=forged") || strings.Contains(line, "\nmsg=forged") {
+			t.Errorf("log injection: %q", line)
+		}
+	}
+}
+
 func TestPanicsAreRecoveredWithoutDetail(t *testing.T) {
 	f := newFixture(t, "")
 	h := f.gw.observe(f.gw.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -31,6 +31,14 @@ func streamHandler() http.Handler {
 		}
 		fmt.Fprint(w, "data: second\n\n")
 	})
+	mux.HandleFunc("/stream/big", func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for range bigResponse / len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
 	mux.HandleFunc("/stream/ack", func(w http.ResponseWriter, r *http.Request) {
 		acks <- struct{}{}
 	})
@@ -55,6 +63,26 @@ func streamHandler() http.Handler {
 		conn.Write(wsFrame(payload, false))
 	})
 	return mux
+}
+
+// bigResponse is larger than loopback socket buffers can absorb, so a
+// client that does not read makes the gateway's writes block.
+const bigResponse = 64 << 20
+
+func TestClientThatStopsReadingIsCutOff(t *testing.T) {
+	f := newFixture(t, "server:\n  send_timeout: 300ms\n")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /stream/big HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer %s\r\n\r\n", f.token(t, "alice"))
+	time.Sleep(1500 * time.Millisecond) // a slow reader: nothing read for a while
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _ := io.Copy(io.Discard, conn)
+	if n >= bigResponse {
+		t.Errorf("read %d bytes: the gateway kept writing to a client that had stopped reading", n)
+	}
 }
 
 func wsAccept(key string) string {
