@@ -201,12 +201,7 @@ func bearer(tok string) http.Header {
 // targets and header spellings that net/http's client would clean up.
 func rawRequest(t *testing.T, baseURL, request string) (int, string) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(baseURL, "http://"), 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn := dial(t, baseURL)
 	if _, err := io.WriteString(conn, request); err != nil {
 		t.Fatal(err)
 	}
@@ -227,4 +222,17 @@ func headerLines(h http.Header) string {
 		}
 	}
 	return b.String()
+}
+
+// dial opens a raw connection to the gateway at baseURL, closed when the
+// test ends, with a deadline so that no test can hang on it.
+func dial(t *testing.T, baseURL string) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(baseURL, "http://"), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	return conn
 }

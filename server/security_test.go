@@ -113,12 +113,7 @@ func TestRequestSmugglingCannotReachTheUpstream(t *testing.T) {
 	for _, p := range payloads {
 		t.Run(p.name, func(t *testing.T) {
 			f := newFixture(t, "")
-			conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(3 * time.Second))
+			conn := dial(t, f.url)
 			io.WriteString(conn, p.req)
 			// Half-close: the gateway answers what it parsed, then hangs up.
 			conn.(*net.TCPConn).CloseWrite()
@@ -142,12 +137,7 @@ func TestRequestSmugglingCannotReachTheUpstream(t *testing.T) {
 
 func TestExpectContinueOnProtectedRouteIsRefusedUnread(t *testing.T) {
 	f := newFixture(t, "")
-	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	conn := dial(t, f.url)
 	io.WriteString(conn, "POST /api/upload HTTP/1.1\r\nHost: gw\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
@@ -161,12 +151,7 @@ func TestExpectContinueOnProtectedRouteIsRefusedUnread(t *testing.T) {
 func TestEveryRequestOnAKeptAliveConnectionIsAuthenticated(t *testing.T) {
 	f := newFixture(t, "")
 	tok := f.token(t, "alice")
-	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	conn := dial(t, f.url)
 	br := bufio.NewReader(conn)
 	for i, tt := range []struct {
 		auth string
@@ -204,11 +189,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			conn := dial(t, f.url)
 			io.WriteString(conn, tt.start)
 			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 			start := time.Now()

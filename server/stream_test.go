@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -71,11 +70,7 @@ const bigResponse = 64 << 20
 
 func TestClientThatStopsReadingIsCutOff(t *testing.T) {
 	f := newFixture(t, "server:\n  send_timeout: 300ms\n")
-	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, f.url)
 	fmt.Fprintf(conn, "GET /stream/big HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer %s\r\n\r\n", f.token(t, "alice"))
 	time.Sleep(1500 * time.Millisecond) // a slow reader: nothing read for a while
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -165,12 +160,7 @@ func TestWebSocketEchoThroughTheGateway(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := net.DialTimeout("tcp", strings.TrimPrefix(f.url, "http://"), 2*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			conn := dial(t, f.url)
 			auth := ""
 			if tt.token != "" {
 				auth = "Authorization: Bearer " + tt.token + "\r\n"
