@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -18,6 +19,10 @@ type claims struct {
 	NotBefore *numericDate     `json:"nbf"`
 	IssuedAt  *numericDate     `json:"iat"`
 	ID        string           `json:"jti"`
+	// AuthTime is when the user typed their password (OpenID Connect's
+	// auth_time); a session can be refreshed but never past a fixed time
+	// after it.
+	AuthTime *numericDate `json:"auth_time,omitempty"`
 }
 
 // numericDate is an RFC 7519 NumericDate that must be a JSON number.
@@ -37,6 +42,13 @@ func (d *numericDate) get() *jwt.NumericDate {
 		return nil
 	}
 	return &d.NumericDate
+}
+
+func (c *claims) GetAuthTime() time.Time {
+	if c.AuthTime == nil {
+		return time.Time{}
+	}
+	return c.AuthTime.Time
 }
 
 func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.get(), nil }

@@ -46,6 +46,9 @@ type Identity struct {
 	TokenID string
 	// ExpiresAt is the token's exp.
 	ExpiresAt time.Time
+	// AuthTime is when the password was checked; zero if the token has no
+	// auth_time.
+	AuthTime time.Time
 }
 
 // Issued is a freshly signed token.
@@ -88,28 +91,37 @@ func NewTokens(opts TokenOptions) (*Tokens, error) {
 	}, nil
 }
 
-// Issue signs a token for username.
+// Issue signs a token for username that lives the configured TTL, for a
+// password checked just now.
 func (t *Tokens) Issue(username string) (Issued, error) {
+	now := t.now().Truncate(time.Second)
+	return t.IssueUntil(username, now, now.Add(t.ttl))
+}
+
+// IssueUntil signs a token for username expiring at exp, recording authTime
+// as when the password was checked.
+func (t *Tokens) IssueUntil(username string, authTime, exp time.Time) (Issued, error) {
 	id, err := randomID()
 	if err != nil {
 		return Issued{}, fmt.Errorf("issue token: %w", err)
 	}
 	now := t.now().Truncate(time.Second)
-	exp := now.Add(t.ttl)
-	claims := jwt.RegisteredClaims{
+	exp = exp.Truncate(time.Second)
+	c := claims{
 		Subject:   username,
 		Issuer:    t.issuer,
 		Audience:  jwt.ClaimStrings{t.audience},
-		IssuedAt:  jwt.NewNumericDate(now),
-		NotBefore: jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(exp),
+		IssuedAt:  &numericDate{*jwt.NewNumericDate(now)},
+		NotBefore: &numericDate{*jwt.NewNumericDate(now)},
+		ExpiresAt: &numericDate{*jwt.NewNumericDate(exp)},
+		AuthTime:  &numericDate{*jwt.NewNumericDate(authTime.Truncate(time.Second))},
 		ID:        id,
 	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, &c).SignedString(t.secret)
 	if err != nil {
 		return Issued{}, fmt.Errorf("sign token: %w", err)
 	}
-	return Issued{Token: signed, ExpiresAt: exp, ExpiresIn: int64(t.ttl / time.Second), TokenID: id}, nil
+	return Issued{Token: signed, ExpiresAt: exp, ExpiresIn: int64(exp.Sub(now) / time.Second), TokenID: id}, nil
 }
 
 // Verify checks raw's size, shape, algorithm, signature and claims and
@@ -126,7 +138,7 @@ func (t *Tokens) Verify(raw string) (Identity, error) {
 	if !plainName(c.Subject) || c.ID == "" || len(c.ID) > 128 {
 		return Identity{}, ErrTokenClaims
 	}
-	return Identity{Username: c.Subject, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time}, nil
+	return Identity{Username: c.Subject, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time, AuthTime: c.GetAuthTime()}, nil
 }
 
 // errHeaderRejected marks a token whose header asks for something authgate

@@ -52,6 +52,10 @@ type Config struct {
 	Transport Transport
 	// Login bounds the login endpoint.
 	Login Login
+	// Session configures browser sessions (the login form and its cookie).
+	Session Session
+	// LoginPage brands the login form.
+	LoginPage LoginPage
 	// Warnings are problems that do not stop the gateway but that an operator
 	// must see at start-up.
 	Warnings []string
@@ -108,9 +112,42 @@ type Route struct {
 // Paths are the gateway's own endpoints.
 type Paths struct {
 	Login   string
+	Logout  string
 	Verify  string
 	Healthz string
 	Readyz  string
+}
+
+// Session configures browser sessions.
+type Session struct {
+	// CookieName is the cookie's full name, "__Host-" prefix included when
+	// the cookie is Secure and host-only.
+	CookieName string
+	// CookieDomain, when set, shares the cookie with every subdomain.
+	CookieDomain string
+	// Secure marks the cookie Secure; false only for plain-HTTP development.
+	Secure bool
+	// TTL is the lifetime of the token in the cookie; it is re-issued once
+	// past half of it.
+	TTL time.Duration
+	// MaxLifetime bounds a session from its login, however often refreshed.
+	MaxLifetime time.Duration
+	// AllowedRedirectHosts may appear in rd besides the request's own host
+	// and hosts under CookieDomain; lower case.
+	AllowedRedirectHosts []string
+	// LoginURL is the login page as browsers reach it; empty means the
+	// gateway's own login path on the host of the request being checked.
+	LoginURL string
+	// LogoutRedirect is where POST logout sends the browser.
+	LogoutRedirect string
+}
+
+// LoginPage brands the login form.
+type LoginPage struct {
+	Title   string
+	LogoURL string
+	// Template, when set, replaces the built-in page (html/template text).
+	Template string
 }
 
 // Log configures logging.

@@ -22,6 +22,25 @@ type fileConfig struct {
 	Server               fileServer    `yaml:"server"`
 	Transport            fileTransport `yaml:"transport"`
 	Login                fileLogin     `yaml:"login"`
+	Session              fileSession   `yaml:"session"`
+	LoginPage            fileLoginPage `yaml:"login_page"`
+}
+
+type fileSession struct {
+	CookieName           string   `yaml:"cookie_name"`
+	CookieDomain         string   `yaml:"cookie_domain"`
+	InsecureCookie       bool     `yaml:"insecure_cookie"`
+	TTL                  string   `yaml:"ttl"`
+	MaxLifetime          string   `yaml:"max_lifetime"`
+	AllowedRedirectHosts []string `yaml:"allowed_redirect_hosts"`
+	LoginURL             string   `yaml:"login_url"`
+	LogoutRedirect       string   `yaml:"logout_redirect"`
+}
+
+type fileLoginPage struct {
+	Title        string `yaml:"title"`
+	LogoURL      string `yaml:"logo_url"`
+	TemplateFile string `yaml:"template_file"`
 }
 
 type fileToken struct {
@@ -50,6 +69,7 @@ type fileRoute struct {
 
 type filePaths struct {
 	Login   string `yaml:"login"`
+	Logout  string `yaml:"logout"`
 	Verify  string `yaml:"verify"`
 	Healthz string `yaml:"healthz"`
 	Readyz  string `yaml:"readyz"`

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -162,6 +163,8 @@ func (v *validator) build(fc *fileConfig) *Config {
 	cfg.Server = v.server(&fc.Server)
 	cfg.Transport = v.transport(&fc.Transport)
 	cfg.Login = v.login(&fc.Login)
+	cfg.Session = v.session(&fc.Session, cfg.Paths)
+	cfg.LoginPage = v.loginPage(&fc.LoginPage)
 	return cfg
 }
 
@@ -444,12 +447,13 @@ func (v *validator) trustedProxies(list []string) []netip.Prefix {
 func (v *validator) paths(fp *filePaths) Paths {
 	p := Paths{
 		Login:   orDefault(fp.Login, "/login"),
+		Logout:  orDefault(fp.Logout, "/logout"),
 		Verify:  orDefault(fp.Verify, "/verify"),
 		Healthz: orDefault(fp.Healthz, "/healthz"),
 		Readyz:  orDefault(fp.Readyz, "/readyz"),
 	}
 	seen := map[string]string{}
-	for name, val := range map[string]string{"paths.login": p.Login, "paths.verify": p.Verify, "paths.healthz": p.Healthz, "paths.readyz": p.Readyz} {
+	for name, val := range map[string]string{"paths.login": p.Login, "paths.logout": p.Logout, "paths.verify": p.Verify, "paths.healthz": p.Healthz, "paths.readyz": p.Readyz} {
 		if msg := pathProblem(val); msg != "" {
 			v.fail(name, "%s", msg)
 		}
@@ -532,7 +536,7 @@ func (v *validator) routes(frs []fileRoute, users []User, paths Paths) []Route {
 			v.fail(p, "same host and path as %s", prev)
 		}
 		seen[key] = p
-		for _, own := range []string{paths.Login, paths.Verify, paths.Healthz, paths.Readyz} {
+		for _, own := range []string{paths.Login, paths.Logout, paths.Verify, paths.Healthz, paths.Readyz} {
 			// A catch-all "/" covers them by design; a narrower route that
 			// does is probably a mistake.
 			if r.Path != "/" && (own == r.Path || strings.HasPrefix(own, r.Path+"/")) {
@@ -676,6 +680,95 @@ func (v *validator) throttle(path string, fb fileBucket, burst int, interval tim
 		v.fail(path+".interval", "must be positive")
 	}
 	return t
+}
+
+func (v *validator) session(fs *fileSession, paths Paths) Session {
+	s := Session{
+		CookieDomain:   strings.TrimPrefix(strings.ToLower(fs.CookieDomain), "."),
+		Secure:         !fs.InsecureCookie,
+		TTL:            v.duration("session.ttl", fs.TTL, 30*time.Minute),
+		MaxLifetime:    v.duration("session.max_lifetime", fs.MaxLifetime, 12*time.Hour),
+		LoginURL:       fs.LoginURL,
+		LogoutRedirect: orDefault(fs.LogoutRedirect, paths.Login),
+	}
+	name := orDefault(fs.CookieName, "authgate")
+	if !validCookieName(name) || strings.HasPrefix(strings.ToLower(name), "__") {
+		v.fail("session.cookie_name", "must be a cookie name of letters, digits, - and _ (the __Host- prefix is added by authgate)")
+	}
+	s.CookieName = name
+	// __Host- makes browsers refuse the cookie unless it is Secure,
+	// host-only and Path=/, so no subdomain or plain-HTTP page can plant
+	// or overwrite it.
+	if s.CookieDomain == "" && s.Secure {
+		s.CookieName = "__Host-" + name
+	}
+	if s.CookieDomain != "" {
+		if h, ok := normalizeHost(s.CookieDomain); !ok || strings.Contains(h, ":") || !strings.Contains(h, ".") {
+			v.fail("session.cookie_domain", "must be a domain name such as example.com")
+		}
+		v.warn("session.cookie_domain is %s: every subdomain of it can read the session cookie; run only trusted sites there", s.CookieDomain)
+	}
+	if !s.Secure {
+		v.warn("session.insecure_cookie is set: the session cookie is sent over plain HTTP; use this only for local development")
+	}
+	if s.TTL == 0 {
+		v.fail("session.ttl", "must be positive")
+	}
+	if s.MaxLifetime < s.TTL {
+		v.fail("session.max_lifetime", "must be at least session.ttl")
+	}
+	for i, h := range fs.AllowedRedirectHosts {
+		host, ok := normalizeHost(h)
+		if !ok {
+			v.fail(indexPath("session.allowed_redirect_hosts", i), "must be a host name")
+		}
+		s.AllowedRedirectHosts = append(s.AllowedRedirectHosts, host)
+	}
+	if s.LoginURL != "" {
+		if u, err := url.Parse(s.LoginURL); err != nil || !u.IsAbs() || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+			v.fail("session.login_url", "must be an absolute http(s) URL without a query, as in https://auth.example.com/login")
+		}
+	}
+	if u, err := url.Parse(s.LogoutRedirect); err != nil || (!strings.HasPrefix(s.LogoutRedirect, "/") && !(u.IsAbs() && (u.Scheme == "http" || u.Scheme == "https"))) || strings.HasPrefix(s.LogoutRedirect, "//") {
+		v.fail("session.logout_redirect", "must be a path such as /login or an absolute http(s) URL")
+	}
+	return s
+}
+
+func validCookieName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) loginPage(fl *fileLoginPage) LoginPage {
+	p := LoginPage{Title: orDefault(fl.Title, "Sign in"), LogoURL: fl.LogoURL}
+	if !printable(p.Title) || len(p.Title) > 200 {
+		v.fail("login_page.title", "must be printable text of at most 200 bytes")
+	}
+	if p.LogoURL != "" {
+		if u, err := url.Parse(p.LogoURL); err != nil || (u.Scheme != "https" && !strings.HasPrefix(p.LogoURL, "/")) || strings.HasPrefix(p.LogoURL, "//") {
+			v.fail("login_page.logo_url", "must be an https URL or a path on this host")
+		}
+	}
+	if fl.TemplateFile != "" {
+		data, err := readLimited(v.resolve(fl.TemplateFile), 1<<20)
+		if err != nil {
+			v.fail("login_page.template_file", "%v", err)
+		} else if _, err := template.New("login").Parse(string(data)); err != nil {
+			v.fail("login_page.template_file", "%v", err)
+		} else {
+			p.Template = string(data)
+		}
+	}
+	return p
 }
 
 func (v *validator) resolve(p string) string {

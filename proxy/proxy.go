@@ -34,6 +34,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Strip removes headers, by name, from every outbound request.
 	Strip *HeaderSet
+	// StripCookies removes these cookies (exact names) from the outbound
+	// Cookie header, leaving the others as the client sent them.
+	StripCookies []string
 	// TrustedPeer reports whether the request's peer may vouch for
 	// X-Forwarded-For/Host/Proto, Forwarded and X-Real-IP; nil trusts none.
 	TrustedPeer func(*http.Request) bool
@@ -112,6 +115,9 @@ func New(opts Options) http.Handler {
 				overrides.Remove(pr.Out.Header, nil)
 			}
 			opts.Strip.Remove(pr.Out.Header, nil)
+			for _, name := range opts.StripCookies {
+				removeCookie(pr.Out.Header, name)
+			}
 			if up := pr.Out.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
 				// Only WebSocket is tunnelled; h2c and others would let a
 				// client speak a protocol the gateway does not inspect.

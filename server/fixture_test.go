@@ -77,6 +77,20 @@ type fixture struct {
 
 	mu    sync.Mutex
 	paths []string // what the echo upstream was asked for
+	skew  time.Duration
+}
+
+// now is the gateway's clock: real time moved by advance.
+func (f *fixture) now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return time.Now().Add(f.skew)
+}
+
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	f.skew += d
+	f.mu.Unlock()
 }
 
 func (f *fixture) upstreamPaths() []string {
@@ -142,7 +156,7 @@ func newFixture(t testing.TB, extra string) *fixture {
 	}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.metrics = metrics.New("test")
-	f.gw, err = New(cfg, logger, f.metrics, nil)
+	f.gw, err = New(cfg, logger, f.metrics, f.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +188,7 @@ func (f *fixture) do(t *testing.T, method, path string, header http.Header, body
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noFollow.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -192,6 +206,9 @@ func echoed(t *testing.T, body string) echo.Request {
 	}
 	return got
 }
+
+// noFollow shows redirects to the test instead of following them.
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func bearer(tok string) http.Header {
 	return http.Header{"Authorization": {"Bearer " + tok}}

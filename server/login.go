@@ -5,15 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authgate/authgate/auth"
+	"github.com/authgate/authgate/session"
 	"github.com/authgate/authgate/throttle"
 )
 
@@ -25,23 +28,40 @@ var errBadLoginBody = errors.New("malformed login body")
 type credentials struct {
 	username string
 	password string
+	rd       string // where a browser goes next; forms only
 }
 
-// login serves POST /login: it checks the password and answers with a
-// bearer token. A wrong password and an unknown user get byte-identical
+// loginReply answers a login attempt in the caller's language: JSON for
+// API clients, the login page again for browsers.
+type loginReply struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	browser bool
+	creds   credentials
+}
+
+// login serves POST /login: it checks the password and answers an API
+// client with a bearer token, a browser with a session cookie and a
+// redirect to rd. A wrong password and an unknown user get byte-identical
 // answers after the same bcrypt work.
 func (g *Gateway) login() http.Handler {
 	maxBody := g.cfg.Login.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := requestInfoFrom(r.Context())
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
 		h.Set("Pragma", "no-cache")
+		reply := loginReply{w: w, r: r, browser: strings.Contains(r.Header.Get("Accept"), "text/html")}
 		q := r.URL.Query()
 		if q.Has("username") || q.Has("password") {
 			// Query strings end up in access logs, proxies' logs and
 			// browser history.
-			g.loginFailed(w, r, "credentials_in_query", http.StatusBadRequest, "bad_request")
+			g.loginFailed(reply, "credentials_in_query", http.StatusBadRequest, "bad_request", "Send credentials in the request body.")
+			return
+		}
+		if same, present := session.Origin(r, g.trust.Host(r)); reply.browser && present && !same {
+			// Login CSRF: another site must not log a browser into an
+			// account of the attacker's choosing.
+			g.loginFailed(reply, "cross_origin", http.StatusForbidden, "cross_origin", "This sign-in form was sent from another site. Open the sign-in page and try again.")
 			return
 		}
 		creds, status, err := readLogin(w, r, maxBody)
@@ -50,53 +70,31 @@ func (g *Gateway) login() http.Handler {
 			if status == http.StatusUnsupportedMediaType {
 				code = "unsupported_media_type"
 			}
-			g.loginFailed(w, r, "bad_request", status, code)
+			g.loginFailed(reply, "bad_request", status, code, "The sign-in request was malformed. Please try again.")
 			return
 		}
-		userKey := throttle.UsernameKey(creds.username)
-		clientKey := throttle.ClientKey(g.trust.ClientIP(r))
-		if wait := max(g.userLimit.Wait(userKey), g.clientLimit.Wait(clientKey)); wait > 0 {
-			// Checked before the password, so the right password during a
-			// lock gets this same answer and reveals nothing.
-			h.Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-			g.loginFailed(w, r, "throttled", http.StatusTooManyRequests, "too_many_requests")
+		reply.creds = creds
+		if !g.checkPassword(reply) {
 			return
 		}
-		err = g.passwords.Check(r.Context(), creds.username, creds.password)
-		switch {
-		case err == nil:
-			g.userLimit.Reset(userKey)
-		case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrPasswordTooLong):
-			g.userLimit.Fail(userKey)
-			g.clientLimit.Fail(clientKey)
-			outcome := "invalid"
-			if errors.Is(err, auth.ErrPasswordTooLong) {
-				outcome = "too_long"
+		requestInfoFrom(r.Context()).user = creds.username
+		g.metrics.Login("success")
+		g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", creds.username), slog.Bool("browser", reply.browser))
+		if reply.browser {
+			if err := g.startSession(w, creds.username); err != nil {
+				g.logger.LogAttrs(r.Context(), slog.LevelError, "start session", slog.String("error", err.Error()))
+				g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
+				return
 			}
-			h.Set("WWW-Authenticate", `Bearer realm="authgate"`)
-			g.loginFailed(w, r, outcome, http.StatusUnauthorized, "invalid_credentials")
-			return
-		case errors.Is(err, auth.ErrBusy):
-			h.Set("Retry-After", "1")
-			g.loginFailed(w, r, "busy", http.StatusServiceUnavailable, "busy")
-			return
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			g.metrics.Login("canceled")
-			return
-		default:
-			g.logger.LogAttrs(r.Context(), slog.LevelError, "password check failed", slog.String("error", err.Error()))
-			g.loginFailed(w, r, "error", http.StatusInternalServerError, "internal_error")
+			http.Redirect(w, r, g.redirects.Safe(creds.rd, g.trust.Host(r)), http.StatusSeeOther)
 			return
 		}
 		issued, err := g.tokens.Issue(creds.username)
 		if err != nil {
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "issue token", slog.String("error", err.Error()))
-			g.loginFailed(w, r, "error", http.StatusInternalServerError, "internal_error")
+			g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "")
 			return
 		}
-		info.user = creds.username
-		g.metrics.Login("success")
-		g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", creds.username))
 		body, _ := json.Marshal(struct {
 			AccessToken string `json:"access_token"`
 			TokenType   string `json:"token_type"`
@@ -108,15 +106,64 @@ func (g *Gateway) login() http.Handler {
 	})
 }
 
+// checkPassword applies the throttles and checks the password, answering
+// the request itself when the login fails.
+func (g *Gateway) checkPassword(reply loginReply) bool {
+	r, h, creds := reply.r, reply.w.Header(), reply.creds
+	userKey := throttle.UsernameKey(creds.username)
+	clientKey := throttle.ClientKey(g.trust.ClientIP(r))
+	if wait := max(g.userLimit.Wait(userKey), g.clientLimit.Wait(clientKey)); wait > 0 {
+		// Checked before the password, so the right password during a
+		// lock gets this same answer and reveals nothing.
+		seconds := int((wait + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.Itoa(seconds))
+		g.loginFailed(reply, "throttled", http.StatusTooManyRequests, "too_many_requests",
+			fmt.Sprintf("Too many failed sign-in attempts. Try again in %d seconds.", seconds))
+		return false
+	}
+	err := g.passwords.Check(r.Context(), creds.username, creds.password)
+	switch {
+	case err == nil:
+		g.userLimit.Reset(userKey)
+		return true
+	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrPasswordTooLong):
+		g.userLimit.Fail(userKey)
+		g.clientLimit.Fail(clientKey)
+		outcome := "invalid"
+		if errors.Is(err, auth.ErrPasswordTooLong) {
+			outcome = "too_long"
+		}
+		h.Set("WWW-Authenticate", `Bearer realm="authgate"`)
+		g.loginFailed(reply, outcome, http.StatusUnauthorized, "invalid_credentials", "Incorrect username or password.")
+	case errors.Is(err, auth.ErrBusy):
+		h.Set("Retry-After", "1")
+		g.loginFailed(reply, "busy", http.StatusServiceUnavailable, "busy", "The server is busy. Please try again in a moment.")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		g.metrics.Login("canceled")
+	default:
+		g.logger.LogAttrs(r.Context(), slog.LevelError, "password check failed", slog.String("error", err.Error()))
+		g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
+	}
+	return false
+}
+
 // loginFailed counts, logs and answers a failed login. The username is not
 // logged for failures: people type their password into the username field.
-func (g *Gateway) loginFailed(w http.ResponseWriter, r *http.Request, outcome string, status int, code string) {
-	if info := requestInfoFrom(r.Context()); info != nil {
-		info.reason = outcome
-	}
+func (g *Gateway) loginFailed(reply loginReply, outcome string, status int, code, message string) {
+	r := reply.r
+	requestInfoFrom(r.Context()).reason = outcome
 	g.metrics.Login(outcome)
 	g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login failed", slog.String("outcome", outcome))
-	writeJSONError(w, status, code)
+	if reply.browser {
+		g.render(reply.w, r, status, pageView{
+			RD:            g.redirects.Safe(reply.creds.rd, g.trust.Host(r)),
+			Username:      reply.creds.username,
+			Error:         message,
+			FocusPassword: reply.creds.username != "",
+		})
+		return
+	}
+	writeJSONError(reply.w, status, code)
 }
 
 // readLogin reads a bounded form or JSON body holding one username and one
@@ -152,11 +199,15 @@ func parseLoginForm(body []byte) (credentials, error) {
 	if err != nil {
 		return credentials{}, errBadLoginBody
 	}
-	user, pass := values["username"], values["password"]
-	if len(user) != 1 || len(pass) != 1 {
+	user, pass, rd := values["username"], values["password"], values["rd"]
+	if len(user) != 1 || len(pass) != 1 || len(rd) > 1 {
 		return credentials{}, errBadLoginBody
 	}
-	return credentials{username: user[0], password: pass[0]}, nil
+	c := credentials{username: user[0], password: pass[0]}
+	if len(rd) == 1 {
+		c.rd = rd[0]
+	}
+	return c, nil
 }
 
 // parseLoginJSON accepts exactly {"username": string, "password": string}.

@@ -23,6 +23,10 @@ func classifyDenial(err error) denial {
 	switch {
 	case errors.Is(err, errForbidden):
 		return denial{http.StatusForbidden, "forbidden", slog.LevelInfo}
+	case errors.Is(err, errCrossOrigin):
+		return denial{http.StatusForbidden, "cross_origin", slog.LevelWarn}
+	case errors.Is(err, errBadForwarded):
+		return denial{http.StatusUnauthorized, "bad_forwarded_request", slog.LevelInfo}
 	case errors.Is(err, errIncompleteForwarded):
 		return denial{http.StatusUnauthorized, "incomplete_forwarded_request", slog.LevelInfo}
 	case errors.Is(err, auth.ErrNoCredentials):
@@ -58,6 +62,9 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	g.metrics.TokenRejected(d.reason)
 	g.logger.LogAttrs(r.Context(), d.level, "request denied", slog.String("reason", d.reason))
+	// Says why in one look, so redirect loops and half-working proxy
+	// setups can be diagnosed from the response alone.
+	w.Header().Set("X-Authgate-Reason", d.reason)
 	if d.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", challenge)
 		writeJSONError(w, d.status, "invalid_token")

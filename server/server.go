@@ -20,6 +20,7 @@ import (
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/route"
+	"github.com/authgate/authgate/session"
 	"github.com/authgate/authgate/throttle"
 )
 
@@ -35,6 +36,10 @@ type Gateway struct {
 	userLimit   *throttle.Limiter
 	clientLimit *throttle.Limiter
 	trust       forwarded.Trust
+	cookie      session.Cookie
+	redirects   session.Redirects
+	pages       *pages
+	now         func() time.Time
 	table       route.Table[*upstreamRoute]
 	// own holds the metrics of the gateway's own endpoints and of requests
 	// that matched nothing.
@@ -79,7 +84,20 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 	if err != nil {
 		return nil, fmt.Errorf("passwords: %w", err)
 	}
+	pg, err := newPages(cfg.LoginPage, cfg.Session)
+	if err != nil {
+		return nil, fmt.Errorf("login page: %w", err)
+	}
+	if now == nil {
+		now = time.Now
+	}
 	g := &Gateway{
+		pages: pg,
+		now:   now,
+		cookie: session.Cookie{
+			Name: cfg.Session.CookieName, Domain: cfg.Session.CookieDomain, Secure: cfg.Session.Secure,
+		},
+		redirects: session.Redirects{AllowedHosts: cfg.Session.AllowedRedirectHosts, Domain: cfg.Session.CookieDomain},
 		cfg:       cfg,
 		logger:    logger,
 		metrics:   m,
@@ -94,7 +112,7 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 		}),
 		own: map[string]*metrics.Route{},
 	}
-	for _, name := range []string{"login", "verify", "healthz", "readyz", "unmatched", "rejected"} {
+	for _, name := range []string{"login", "logout", "verify", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
 	}
 	g.buildRoutes()
@@ -131,8 +149,11 @@ func (g *Gateway) buildRoutes() {
 			StripPrefix: stripPrefix,
 			Transport:   transport,
 			Strip:       stripSet,
-			TrustedPeer: g.trust.TrustedPeer,
-			Logger:      g.logger,
+			// The session cookie is the gateway's; an upstream that logged
+			// or leaked it would hand out sessions.
+			StripCookies: []string{g.cfg.Session.CookieName},
+			TrustedPeer:  g.trust.TrustedPeer,
+			Logger:       g.logger,
 			OnError: func(r *http.Request, kind string) {
 				ur.metrics.UpstreamError(kind)
 			},

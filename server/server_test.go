@@ -129,7 +129,7 @@ func TestLoginRejectsMalformedRequests(t *testing.T) {
 		{"credentials-in-query", "POST", "/login?username=alice&password=x", "application/x-www-form-urlencoded", "", 400},
 		{"unsupported-content-type", "POST", "/login", "text/plain", "username=alice&password=x", 415},
 		{"missing-content-type", "POST", "/login", "", "username=alice&password=x", 415},
-		{"get-is-not-login", "GET", "/login", "", "", 405},
+		{"put-is-not-login", "PUT", "/login", "", "", 405},
 		{"lowercase-method-is-not-post", "post", "/login", "application/x-www-form-urlencoded", "username=alice&password=" + alicePassword, 405},
 	}
 	for _, tt := range tests {

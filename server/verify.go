@@ -4,8 +4,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
+	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/route"
+	"github.com/authgate/authgate/session"
 )
 
 // errBadForwarded means the forward-auth request described the original
@@ -21,52 +24,119 @@ type originalRequest struct {
 	method string
 	host   string
 	path   string // canonical; empty when the proxy did not say
+	uri    string // as the proxy sent it, query included
 }
 
-// verify is the forward-auth endpoint for nginx auth_request, Traefik
-// ForwardAuth and Caddy forward_auth. It answers 200 with the identity
-// headers, 401 or 403; a public route's path is admitted without a token.
-// It fails closed: an original request it cannot read unambiguously is
-// refused outright (Authelia CVE-2021-32637 let a malformed
-// X-Original-URL through).
-func (g *Gateway) verify() http.Handler {
+// verifyMode selects how /verify answers what the proxy in front asked.
+type verifyMode int
+
+const (
+	// verifyPlain answers 200, 401 or 403 (400 for an ambiguous request).
+	verifyPlain verifyMode = iota
+	// verifyNginx never answers anything but 2xx, 401 or 403, since nginx
+	// auth_request turns any other status into a 500; a 401 carries the
+	// login URL in X-Authgate-Login-Url for error_page setups.
+	verifyNginx
+	// verifyRedirect (Traefik, Caddy) sends browser navigations to the login
+	// page with a 302 the proxy relays, and API clients a 401.
+	verifyRedirect
+)
+
+// verify is the forward-auth endpoint family for nginx auth_request,
+// Traefik ForwardAuth and Caddy forward_auth. It answers 200 with the
+// identity headers, 401 or 403; a public route's path is admitted without
+// a token. It fails closed: an original request it cannot read
+// unambiguously is refused outright (Authelia CVE-2021-32637 let a
+// malformed X-Original-URL through).
+func (g *Gateway) verify(mode verifyMode) http.Handler {
 	identityHeader := g.cfg.IdentityHeader
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := requestInfoFrom(r.Context())
 		w.Header().Set("Cache-Control", "no-store")
 		orig, err := readOriginal(r)
-		if errors.Is(err, errIncompleteForwarded) {
-			g.deny(w, r, err)
-			return
-		}
-		if err != nil {
+		if errors.Is(err, errBadForwarded) && mode != verifyNginx {
 			info.reason = "bad_forwarded_request"
+			w.Header().Set("X-Authgate-Reason", info.reason)
 			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "forward-auth request refused", slog.String("error", err.Error()))
 			writeJSONError(w, http.StatusBadRequest, "bad_request")
 			return
 		}
 		var rt *upstreamRoute
-		if orig.path != "" {
+		if err == nil && orig.path != "" {
 			rt, _ = g.table.Match(route.ParseHost(orig.host), orig.path)
 		}
 		if rt != nil {
 			g.logger.LogAttrs(r.Context(), slog.LevelDebug, "forward-auth rule matched",
-				slog.String("rule", rt.name), slog.Bool("public", rt.public), slog.String("method", orig.method))
+				slog.String("rule", rt.name), slog.Bool("public", rt.public), slog.String("method", orig.method),
+				slog.String("host", orig.host), slog.String("path", orig.path))
 			if rt.public {
 				w.WriteHeader(http.StatusOK)
 				return
 			}
 		}
-		id, err := g.authorize(r, rt)
+		var id auth.Identity
+		var src source
+		if err == nil {
+			id, src, err = g.authorize(r, rt)
+		}
+		if err == nil && src == fromCookie {
+			err = checkOrigin(r, orig.methodOr(r.Method), orig.host)
+		}
 		if err != nil {
+			if classifyDenial(err).status == http.StatusUnauthorized {
+				login := g.loginRedirect(g.loginBase(r, orig), orig.url(r))
+				switch {
+				case mode == verifyNginx:
+					w.Header().Set("X-Authgate-Login-Url", login)
+				case mode == verifyRedirect && session.IsNavigation(r, orig.methodOr(r.Method)):
+					g.redirectToLogin(w, r, err, login)
+					return
+				}
+			}
 			g.deny(w, r, err)
 			return
 		}
 		info.user = id.Username
+		if src == fromCookie {
+			g.refreshSession(w, r, id)
+		}
 		w.Header().Set(identityHeader, id.Username)
 		w.Header().Set("Remote-User", id.Username)
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// loginBase is the login page as the browser reaches it: the configured
+// login_url, else the gateway's login path on the original request's host.
+func (g *Gateway) loginBase(r *http.Request, orig originalRequest) string {
+	if g.cfg.Session.LoginURL != "" {
+		return g.cfg.Session.LoginURL
+	}
+	return orig.proto(r) + "://" + orig.host + g.cfg.Paths.Login
+}
+
+func (o originalRequest) methodOr(def string) string {
+	if o.method != "" {
+		return o.method
+	}
+	return def
+}
+
+// proto is the original request's scheme as the proxy reported it.
+func (o originalRequest) proto(r *http.Request) string {
+	if p := strings.ToLower(r.Header.Get("X-Forwarded-Proto")); p == "https" || p == "http" {
+		return p
+	}
+	return "http"
+}
+
+// url rebuilds the original request's URL, for the login page to return to.
+func (o originalRequest) url(r *http.Request) string {
+	uri := o.uri
+	if uri == "" {
+		uri = "/"
+	}
+	return o.proto(r) + "://" + o.host + uri
 }
 
 // readOriginal reads X-Forwarded-Method, X-Forwarded-Host and
@@ -100,6 +170,7 @@ func readOriginal(r *http.Request) (originalRequest, error) {
 	if o.path, err = route.CanonicalPath(uri); err != nil {
 		return o, errBadForwarded
 	}
+	o.uri = uri
 	return o, nil
 }
 

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/auth"
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/session"
+)
+
+//go:embed web/login.html
+var builtinLoginPage string
+
+// errCrossOrigin means a request authenticated by the session cookie came
+// from another site's page (CSRF) or could not show where it came from.
+var errCrossOrigin = errors.New("cookie-authenticated request without a same-origin Origin")
+
+// pageView is what the login page template sees.
+type pageView struct {
+	Title         string
+	LogoURL       string
+	Action        string
+	LogoutAction  string
+	RD            string
+	Username      string
+	Error         string
+	Nonce         string
+	FocusPassword bool
+	SignedOut     bool
+}
+
+// pages renders the login and logout pages.
+type pages struct {
+	tmpl       *template.Template
+	title      string
+	logoURL    string
+	formAction string // CSP form-action sources
+	imgSrc     string // CSP img-src sources
+}
+
+func newPages(lp config.LoginPage, s config.Session) (*pages, error) {
+	text := builtinLoginPage
+	if lp.Template != "" {
+		text = lp.Template
+	}
+	tmpl, err := template.New("login").Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	// Chrome applies form-action to the redirect that follows the form
+	// post, so every host the login may send the browser back to is listed.
+	formAction := []string{"'self'"}
+	for _, h := range s.AllowedRedirectHosts {
+		formAction = append(formAction, h)
+	}
+	if s.CookieDomain != "" {
+		formAction = append(formAction, s.CookieDomain, "*."+s.CookieDomain)
+	}
+	imgSrc := "'self' data:"
+	if u, err := url.Parse(lp.LogoURL); err == nil && u.Scheme == "https" && u.Host != "" {
+		imgSrc += " https://" + u.Host
+	}
+	return &pages{tmpl: tmpl, title: lp.Title, logoURL: lp.LogoURL, formAction: strings.Join(formAction, " "), imgSrc: imgSrc}, nil
+}
+
+// render writes a page with headers that keep it out of caches and frames
+// and allow no script at all.
+func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v pageView) {
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:])
+	v.Nonce = base64.RawStdEncoding.EncodeToString(nonce[:])
+	v.Title, v.LogoURL = g.pages.title, g.pages.logoURL
+	v.Action, v.LogoutAction = g.cfg.Paths.Login, g.cfg.Paths.Logout
+	var buf bytes.Buffer
+	if err := g.pages.tmpl.Execute(&buf, v); err != nil {
+		g.logger.LogAttrs(r.Context(), slog.LevelError, "render login page", slog.String("error", err.Error()))
+		writeJSONError(w, http.StatusInternalServerError, "internal_error")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+v.Nonce+"'; img-src "+g.pages.imgSrc+
+		"; form-action "+g.pages.formAction+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// loginPage serves GET /login: the form, or straight back to rd for a
+// browser that already has a valid session.
+func (g *Gateway) loginPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rd := g.redirects.Safe(r.URL.Query().Get("rd"), g.trust.Host(r))
+		if id, src, err := g.identify(r); err == nil && src == fromCookie {
+			requestInfoFrom(r.Context()).user = id.Username
+			http.Redirect(w, r, rd, http.StatusSeeOther)
+			return
+		}
+		g.render(w, r, http.StatusOK, pageView{RD: rd})
+	})
+}
+
+// logoutPage serves GET /logout: a page with a sign-out button. It changes
+// nothing, so a link or an image cannot log anyone out.
+func (g *Gateway) logoutPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.render(w, r, http.StatusOK, pageView{SignedOut: true})
+	})
+}
+
+// logout serves POST /logout: it clears the session cookie with the
+// attributes it was set with and sends the browser on.
+func (g *Gateway) logout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if same, present := session.Origin(r, g.trust.Host(r)); present && !same {
+			g.deny(w, r, errCrossOrigin)
+			return
+		}
+		if id, _, err := g.identify(r); err == nil {
+			requestInfoFrom(r.Context()).user = id.Username
+		}
+		g.cookie.Clear(w)
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, g.cfg.Session.LogoutRedirect, http.StatusSeeOther)
+	})
+}
+
+// startSession sets the cookie for a password checked just now.
+func (g *Gateway) startSession(w http.ResponseWriter, username string) error {
+	now := g.now()
+	issued, err := g.tokens.IssueUntil(username, now, now.Add(g.cfg.Session.TTL))
+	if err != nil {
+		return err
+	}
+	g.cookie.Set(w, issued.Token, issued.ExpiresAt)
+	return nil
+}
+
+// refreshSession re-issues the cookie once it is past half its life, never
+// beyond the session's absolute limit from the login.
+func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+	now := g.now()
+	ttl := g.cfg.Session.TTL
+	if id.ExpiresAt.Sub(now) > ttl/2 {
+		return
+	}
+	authTime := id.AuthTime
+	if authTime.IsZero() {
+		authTime = id.ExpiresAt.Add(-ttl)
+	}
+	exp := now.Add(ttl)
+	if limit := authTime.Add(g.cfg.Session.MaxLifetime); exp.After(limit) {
+		exp = limit
+	}
+	if !exp.After(id.ExpiresAt.Add(time.Second)) {
+		return
+	}
+	issued, err := g.tokens.IssueUntil(id.Username, authTime, exp)
+	if err != nil {
+		g.logger.LogAttrs(r.Context(), slog.LevelError, "refresh session", slog.String("error", err.Error()))
+		return
+	}
+	g.cookie.Set(w, issued.Token, issued.ExpiresAt)
+}
+
+// checkOrigin refuses cookie-authenticated requests that could be
+// cross-site: unsafe methods need a same-origin Origin or Sec-Fetch-Site,
+// and WebSocket upgrades (which browsers send cross-site freely) need a
+// same-origin Origin.
+func checkOrigin(r *http.Request, method, host string) error {
+	upgrade := r.Header.Get("Upgrade") != ""
+	safe := method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+	if safe && !upgrade {
+		return nil
+	}
+	if upgrade && len(r.Header.Values("Origin")) == 0 {
+		return errCrossOrigin
+	}
+	if same, _ := session.Origin(r, host); !same {
+		return errCrossOrigin
+	}
+	return nil
+}
+
+// loginRedirect is the login page URL for a browser that should come back
+// to rd afterwards.
+func (g *Gateway) loginRedirect(base, rd string) string {
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "rd=" + url.QueryEscape(rd)
+}
+
+// redirectToLogin sends a browser navigation that lacked valid
+// credentials to the login page.
+func (g *Gateway) redirectToLogin(w http.ResponseWriter, r *http.Request, err error, location string) {
+	d := classifyDenial(err)
+	info := requestInfoFrom(r.Context())
+	info.reason = d.reason
+	g.metrics.TokenRejected(d.reason)
+	g.logger.LogAttrs(r.Context(), slog.LevelDebug, "redirecting to login", slog.String("reason", d.reason))
+	h := w.Header()
+	h.Set("X-Authgate-Reason", d.reason)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Location", location)
+	w.WriteHeader(http.StatusFound)
+}

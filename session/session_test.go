@@ -1,0 +1,134 @@
+package session
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSafeRedirect(t *testing.T) {
+	rs := Redirects{AllowedHosts: []string{"app.example.org"}, Domain: "example.com"}
+	tests := []struct{ rd, want string }{
+		{"", "/"},
+		{"/", "/"},
+		{"/app?x=1#frag", "/app?x=1#frag"},
+		{"/a/b%20c", "/a/b%20c"},
+		{"https://gw.example.net/x", "https://gw.example.net/x"},
+		{"http://GW.example.net:8080/x", "http://GW.example.net:8080/x"},
+		{"https://app.example.org/y", "https://app.example.org/y"},
+		{"https://example.com/", "https://example.com/"},
+		{"https://sub.example.com/z", "https://sub.example.com/z"},
+		{"//evil.com", "/"},
+		{"///evil.com", "/"},
+		{"/\\evil.com", "/"},
+		{"\\\\evil.com", "/"},
+		{"/%2F%2Fevil.com", "/"},
+		{"/%5Cevil.com", "/"},
+		{"https:evil.com", "/"},
+		{"https:/evil.com", "/"},
+		{"javascript:alert(1)", "/"},
+		{"JaVaScRiPt:alert(1)", "/"},
+		{"data:text/html,x", "/"},
+		{"https://evil.com", "/"},
+		{"https://evil.com/https://gw.example.net", "/"},
+		{"https://gw.example.net@evil.com/", "/"},
+		{"https://user:pw@gw.example.net/", "/"},
+		{"https://evilexample.com/", "/"},
+		{"https://example.com.evil.net/", "/"},
+		{" /app", "/"},
+		{"/app\r\nSet-Cookie: x=1", "/"},
+		{"/app%0d%0aSet-Cookie:%20x=1", "/"},
+		{"\t//evil.com", "/"},
+		{"/app\x00", "/"},
+		{"ftp://gw.example.net/", "/"},
+		{"https://", "/"},
+		{strings.Repeat("/a", 2000), "/"},
+	}
+	for _, tt := range tests {
+		if got := rs.Safe(tt.rd, "gw.example.net:8080"); got != tt.want {
+			t.Errorf("Safe(%q) = %q, want %q", tt.rd, got, tt.want)
+		}
+	}
+}
+
+func TestOrigin(t *testing.T) {
+	tests := []struct {
+		name          string
+		header        http.Header
+		host          string
+		same, present bool
+	}{
+		{"same", http.Header{"Origin": {"http://gw.example.net:8080"}}, "gw.example.net:8080", true, true},
+		{"same-default-port", http.Header{"Origin": {"https://gw.example.net"}}, "GW.example.net", true, true},
+		{"other-port", http.Header{"Origin": {"http://gw.example.net:9999"}}, "gw.example.net:8080", false, true},
+		{"other-host", http.Header{"Origin": {"https://evil.com"}}, "gw.example.net", false, true},
+		{"null", http.Header{"Origin": {"null"}}, "gw.example.net", false, true},
+		{"two", http.Header{"Origin": {"https://gw.example.net", "https://evil.com"}}, "gw.example.net", false, true},
+		{"fetch-same-origin", http.Header{"Sec-Fetch-Site": {"same-origin"}}, "gw", true, true},
+		{"fetch-none", http.Header{"Sec-Fetch-Site": {"none"}}, "gw", true, true},
+		{"fetch-same-site", http.Header{"Sec-Fetch-Site": {"same-site"}}, "gw", false, true},
+		{"fetch-cross-site", http.Header{"Sec-Fetch-Site": {"cross-site"}}, "gw", false, true},
+		{"origin-wins", http.Header{"Origin": {"https://evil.com"}, "Sec-Fetch-Site": {"same-origin"}}, "gw", false, true},
+		{"neither", http.Header{}, "gw", false, false},
+	}
+	for _, tt := range tests {
+		r := &http.Request{Header: tt.header}
+		if same, present := Origin(r, tt.host); same != tt.same || present != tt.present {
+			t.Errorf("%s: Origin = %v, %v; want %v, %v", tt.name, same, present, tt.same, tt.present)
+		}
+	}
+}
+
+func TestCookieAttributes(t *testing.T) {
+	c := Cookie{Name: "__Host-authgate", Secure: true}
+	rec := httptest.NewRecorder()
+	c.Set(rec, "v", time.Now().Add(time.Hour))
+	set := rec.Header().Get("Set-Cookie")
+	for _, want := range []string{"__Host-authgate=v", "Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age="} {
+		if !strings.Contains(set, want) {
+			t.Errorf("Set-Cookie %q lacks %s", set, want)
+		}
+	}
+	if strings.Contains(set, "Domain=") {
+		t.Errorf("a __Host- cookie has a Domain: %q", set)
+	}
+	rec = httptest.NewRecorder()
+	Cookie{Name: "authgate", Domain: "example.com", Secure: true}.Clear(rec)
+	clear := rec.Header().Get("Set-Cookie")
+	for _, want := range []string{"authgate=;", "Domain=example.com", "Path=/", "Max-Age=0", "HttpOnly", "Secure", "SameSite=Lax"} {
+		if !strings.Contains(clear, want) {
+			t.Errorf("clearing Set-Cookie %q lacks %s", clear, want)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Add("Cookie", "authgate=a; authgate=b")
+	if _, err := (Cookie{Name: "authgate"}).Read(r); err != ErrDuplicateCookie {
+		t.Errorf("two cookies read as %v, want ErrDuplicateCookie", err)
+	}
+}
+
+func TestIsNavigation(t *testing.T) {
+	html := "text/html,application/xhtml+xml,*/*;q=0.8"
+	tests := []struct {
+		name   string
+		method string
+		header http.Header
+		want   bool
+	}{
+		{"browser", "GET", http.Header{"Accept": {html}}, true},
+		{"browser-navigate", "GET", http.Header{"Accept": {html}, "Sec-Fetch-Mode": {"navigate"}}, true},
+		{"head", "HEAD", http.Header{"Accept": {html}}, true},
+		{"post", "POST", http.Header{"Accept": {html}}, false},
+		{"api", "GET", http.Header{"Accept": {"application/json"}}, false},
+		{"xhr", "GET", http.Header{"Accept": {html}, "X-Requested-With": {"XMLHttpRequest"}}, false},
+		{"fetch-cors", "GET", http.Header{"Accept": {html}, "Sec-Fetch-Mode": {"cors"}}, false},
+		{"with-authorization", "GET", http.Header{"Accept": {html}, "Authorization": {"Bearer x"}}, false},
+	}
+	for _, tt := range tests {
+		if got := IsNavigation(&http.Request{Header: tt.header}, tt.method); got != tt.want {
+			t.Errorf("%s: IsNavigation = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
