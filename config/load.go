@@ -264,7 +264,7 @@ func (v *validator) secret(path string, s []byte) Secret {
 // values that name themselves as placeholders, or use few distinct bytes.
 func isExampleSecret(s []byte) bool {
 	lower := strings.ToLower(string(s))
-	for _, word := range []string{"changeme", "change-me", "change_me", "example", "placeholder", "your-256-bit-secret", "replace-me", "replace_me", "secretkey", "secret-key"} {
+	for _, word := range []string{"changeme", "change-me", "change_me", "example", "placeholder", "your-256-bit-secret", "replace", "openssl rand", "secretkey", "secret-key"} {
 		if strings.Contains(lower, word) {
 			return true
 		}

@@ -94,7 +94,10 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 		"; form-action "+g.pages.formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// Not no-referrer: with it browsers send "Origin: null" on the form
+	// post, and the same-origin check could not tell the login form from an
+	// attacker's page.
+	h.Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())

@@ -148,7 +148,13 @@ func hostName(hostport string) string {
 // (the host the request was sent to). present is false when the browser
 // sent neither Origin nor Sec-Fetch-Site, as non-browser clients do.
 func Origin(r *http.Request, host string) (sameOrigin, present bool) {
+	site := r.Header.Get("Sec-Fetch-Site")
 	if origins := r.Header.Values("Origin"); len(origins) > 0 {
+		if len(origins) == 1 && origins[0] == "null" && site != "" {
+			// Browsers send "null" for privacy-sensitive contexts; the
+			// unforgeable Sec-Fetch-Site still says where it came from.
+			return site == "same-origin", true
+		}
 		if len(origins) != 1 || origins[0] == "null" {
 			return false, true
 		}
@@ -158,7 +164,7 @@ func Origin(r *http.Request, host string) (sameOrigin, present bool) {
 		}
 		return hostWithPort(u.Host, u.Scheme) == hostWithPort(host, u.Scheme), true
 	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+	if site != "" {
 		return site == "same-origin" || site == "none", true
 	}
 	return false, false

@@ -65,6 +65,8 @@ func TestOrigin(t *testing.T) {
 		{"other-port", http.Header{"Origin": {"http://gw.example.net:9999"}}, "gw.example.net:8080", false, true},
 		{"other-host", http.Header{"Origin": {"https://evil.com"}}, "gw.example.net", false, true},
 		{"null", http.Header{"Origin": {"null"}}, "gw.example.net", false, true},
+		{"null-same-origin-fetch", http.Header{"Origin": {"null"}, "Sec-Fetch-Site": {"same-origin"}}, "gw", true, true},
+		{"null-cross-site-fetch", http.Header{"Origin": {"null"}, "Sec-Fetch-Site": {"cross-site"}}, "gw", false, true},
 		{"two", http.Header{"Origin": {"https://gw.example.net", "https://evil.com"}}, "gw.example.net", false, true},
 		{"fetch-same-origin", http.Header{"Sec-Fetch-Site": {"same-origin"}}, "gw", true, true},
 		{"fetch-none", http.Header{"Sec-Fetch-Site": {"none"}}, "gw", true, true},
