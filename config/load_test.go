@@ -301,3 +301,45 @@ routes:
 		t.Errorf("route 1 = %+v", r1)
 	}
 }
+
+func TestSessionAndLoginPage(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "page.html"), []byte(`<h1>{{.Title}}</h1>`), 0o600)
+	os.WriteFile(filepath.Join(dir, "broken.html"), []byte(`<h1>{{.Title</h1>`), 0o600)
+	cfg, err := Parse([]byte("session:\n  cookie_domain: Example.COM\n  allowed_redirect_hosts: [App.Example.org]\nlogin_page:\n  template_file: page.html\n"), dir, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Session.CookieName != "authgate" || cfg.Session.CookieDomain != "example.com" || !cfg.Session.Secure {
+		t.Errorf("session = %+v: a domain cookie cannot be __Host-, must stay Secure", cfg.Session)
+	}
+	if cfg.Session.AllowedRedirectHosts[0] != "app.example.org" || cfg.LoginPage.Template != `<h1>{{.Title}}</h1>` {
+		t.Errorf("session/login page not normalised: %+v %+v", cfg.Session, cfg.LoginPage)
+	}
+	warned := false
+	for _, w := range cfg.Warnings {
+		warned = warned || strings.Contains(w, "every subdomain")
+	}
+	if !warned {
+		t.Errorf("no warning that subdomains can read the cookie: %q", cfg.Warnings)
+	}
+	cfg, err = Parse([]byte("token:\n  secret: "+secret+"\n"), dir, env(nil))
+	if err != nil || cfg.Session.CookieName != "__Host-authgate" {
+		t.Errorf("default cookie = %q, %v; want __Host-authgate", cfg.Session.CookieName, err)
+	}
+	_, err = Parse([]byte(`session:
+  cookie_name: "__Secure-x"
+  ttl: 2h
+  max_lifetime: 1h
+  login_url: /login
+  logout_redirect: "//evil"
+login_page:
+  logo_url: "javascript:alert(1)"
+  template_file: broken.html
+`), dir, env(nil))
+	for _, want := range []string{"session.cookie_name", "session.max_lifetime", "session.login_url", "session.logout_redirect", "login_page.logo_url", "login_page.template_file"} {
+		if err == nil || !strings.Contains(err.Error(), want+":") {
+			t.Errorf("errors lack %s: %v", want, err)
+		}
+	}
+}

@@ -59,10 +59,7 @@ func newPages(lp config.LoginPage, s config.Session) (*pages, error) {
 	}
 	// Chrome applies form-action to the redirect that follows the form
 	// post, so every host the login may send the browser back to is listed.
-	formAction := []string{"'self'"}
-	for _, h := range s.AllowedRedirectHosts {
-		formAction = append(formAction, h)
-	}
+	formAction := append([]string{"'self'"}, s.AllowedRedirectHosts...)
 	if s.CookieDomain != "" {
 		formAction = append(formAction, s.CookieDomain, "*."+s.CookieDomain)
 	}
@@ -200,9 +197,9 @@ func checkOrigin(r *http.Request, method, host string) error {
 	return nil
 }
 
-// loginRedirect is the login page URL for a browser that should come back
-// to rd afterwards.
-func (g *Gateway) loginRedirect(base, rd string) string {
+// withReturn is the login page URL for a browser that should come back to
+// rd afterwards.
+func withReturn(base, rd string) string {
 	sep := "?"
 	if strings.Contains(base, "?") {
 		sep = "&"

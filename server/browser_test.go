@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -293,5 +295,16 @@ func TestForwardAuthModes(t *testing.T) {
 	}
 	if !strings.Contains(f.logs.String(), `"msg":"forward-auth rule matched","rule":"/admin"`) {
 		t.Errorf("no debug line names the matched rule")
+	}
+}
+
+func TestCustomLoginTemplate(t *testing.T) {
+	dir := t.TempDir()
+	page := filepath.Join(dir, "page.html")
+	os.WriteFile(page, []byte(`<!DOCTYPE html><title>{{.Title}}</title><form method="post" action="{{.Action}}"><input name="rd" value="{{.RD}}">{{.Error}}</form>`), 0o600)
+	f := newFixture(t, "login_page:\n  title: Custom\n  template_file: "+page+"\n")
+	resp, body := f.do(t, "GET", "/login?rd=/api/x", nil, "")
+	if resp.StatusCode != 200 || body != `<!DOCTYPE html><title>Custom</title><form method="post" action="/login"><input name="rd" value="/api/x"></form>` {
+		t.Errorf("custom page = %d %q", resp.StatusCode, body)
 	}
 }

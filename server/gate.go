@@ -45,7 +45,7 @@ func (g *Gateway) gate() http.Handler {
 			}
 			if err != nil {
 				if classifyDenial(err).status == http.StatusUnauthorized && session.IsNavigation(r, r.Method) {
-					g.redirectToLogin(w, r, err, g.loginRedirect(g.cfg.Paths.Login, r.URL.RequestURI()))
+					g.redirectToLogin(w, r, err, withReturn(g.cfg.Paths.Login, r.URL.RequestURI()))
 					return
 				}
 				g.deny(w, r, err)

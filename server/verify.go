@@ -83,8 +83,8 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			err = checkOrigin(r, orig.methodOr(r.Method), orig.host)
 		}
 		if err != nil {
-			if classifyDenial(err).status == http.StatusUnauthorized {
-				login := g.loginRedirect(g.loginBase(r, orig), orig.url(r))
+			if classifyDenial(err).status == http.StatusUnauthorized && orig.host != "" {
+				login := withReturn(g.loginBase(r, orig), orig.url(r))
 				switch {
 				case mode == verifyNginx:
 					w.Header().Set("X-Authgate-Login-Url", login)
