@@ -264,7 +264,11 @@ func (v *validator) secret(path string, s []byte) Secret {
 // values that name themselves as placeholders, or use few distinct bytes.
 func isExampleSecret(s []byte) bool {
 	lower := strings.ToLower(string(s))
-	for _, word := range []string{"changeme", "change-me", "change_me", "example", "placeholder", "your-256-bit-secret", "replace", "openssl rand", "secretkey", "secret-key"} {
+	for _, word := range []string{
+		"changeme", "change-me", "change_me", "changethis", "example", "placeholder", "replace", "openssl rand",
+		"your-256-bit-secret", "secret-at-least", "secretkey", "secret-key", "supersecret", "mysecret",
+		"test-secret", "testsecret", "password", "default", "dummy", "sample", "insecure", "0123456789", "abcdefgh", "qwerty",
+	} {
 		if strings.Contains(lower, word) {
 			return true
 		}

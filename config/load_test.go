@@ -125,6 +125,7 @@ func TestProblemsAreAllReportedWithPaths(t *testing.T) {
 		{"secret-and-file", "token:\n  secret: " + secret + "\n  secret_file: /x\n", []string{"token: set secret or secret_file, not both"}},
 		{"example-secret", "token:\n  secret: change-me-to-a-long-random-secret-value\n", []string{"token.secret: is a well-known example"}},
 		{"low-entropy-secret", "token:\n  secret: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", []string{"token.secret: is a well-known example or low-entropy"}},
+		{"jwt-io-secret", "token:\n  secret: a-string-secret-at-least-256-bits-long\n", []string{"token.secret: is a well-known example"}},
 		{"users", `users:
   - username: "a,b"
     password_hash: "` + hash10 + `"

@@ -41,10 +41,7 @@ func CanonicalPath(requestURI string) (string, error) {
 				return "", ErrBadPath
 			}
 			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
-			switch {
-			case c == '/', c == '\\':
-				return "", ErrBadPath
-			case c == '%' && i+4 < len(raw) && isHex(raw[i+3]) && isHex(raw[i+4]):
+			if c == '/' || c == '\\' {
 				return "", ErrBadPath
 			}
 			i += 2
@@ -57,6 +54,13 @@ func CanonicalPath(requestURI string) (string, error) {
 	p := b.String()
 	if !utf8.ValidString(p) {
 		return "", ErrBadPath
+	}
+	// Double encoding: a decoded path that still holds an escape would
+	// mean something else to an upstream that decodes once more.
+	for i := 0; i+2 < len(p); i++ {
+		if p[i] == '%' && isHex(p[i+1]) && isHex(p[i+2]) {
+			return "", ErrBadPath
+		}
 	}
 	// Every segment but the last must be non-empty; none may be a dot segment.
 	rest := p[1:]
