@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/keys"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/server"
 )
@@ -184,4 +187,44 @@ func buildVersion() string {
 		return info.Main.Version
 	}
 	return version
+}
+
+func keygen(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("authgate keygen", stderr)
+	alg := fs.String("alg", keys.EdDSA, "algorithm: RS256, ES256 or EdDSA")
+	id := fs.String("id", "", "key ID (kid); default: the algorithm and today's date")
+	out := fs.String("out", ".", "directory for ID.pem (private) and ID.pub.pem (public)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		*id = strings.ToLower(*alg) + "-" + time.Now().UTC().Format("20060102")
+	}
+	k, private, public, err := keys.Generate(*id, *alg)
+	if err != nil {
+		return err
+	}
+	privatePath := filepath.Join(*out, *id+".pem")
+	publicPath := filepath.Join(*out, *id+".pub.pem")
+	// O_EXCL: never overwrite a key that may still be signing tokens.
+	f, err := os.OpenFile(privatePath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write private key: %w", err)
+	}
+	if _, err := f.Write(private); err != nil {
+		f.Close()
+		return fmt.Errorf("write private key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write private key: %w", err)
+	}
+	if err := os.WriteFile(publicPath, public, 0o644); err != nil {
+		return fmt.Errorf("write public key: %w", err)
+	}
+	jwk, _ := keys.PublicJWK(k)
+	entry, _ := json.MarshalIndent(jwk, "", "  ")
+	fmt.Fprintf(stderr, "wrote %s (private, keep it secret) and %s\n", privatePath, publicPath)
+	fmt.Fprintf(stderr, "add to gateway.yaml:\n  token:\n    algorithm: %s\n    keys:\n      - id: %s\n        key_file: %s\n", *alg, *id, privatePath)
+	fmt.Fprintln(stdout, string(entry))
+	return nil
 }

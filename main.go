@@ -39,6 +39,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			return hashPassword(rest[1:], stdin, stdout, stderr)
 		case "healthcheck":
 			return healthcheck(ctx, rest[1:], stderr)
+		case "keygen":
+			return keygen(rest[1:], stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, "authgate", buildVersion())
 			return nil
@@ -57,5 +59,7 @@ Usage:
   authgate check [-config FILE]    validate a config, print every problem, exit 0 or 1
   authgate hash-password [-cost N] read a password from stdin, print its bcrypt hash
   authgate healthcheck [-url URL]  exit 0 if the gateway's /healthz answers 200
+  authgate keygen --alg ALG [-id ID] [-out DIR]
+                                   write a new RS256, ES256 or EdDSA key pair, print its JWK
   authgate version                 print the version
 `

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -401,5 +403,93 @@ func TestHashPasswordAndVersion(t *testing.T) {
 	out, err = exec.Command(binary, "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "authgate ") {
 		t.Errorf("version = %q, %v", out, err)
+	}
+}
+
+// TestKeysJWKSAndRotation generates EdDSA keys with the keygen command,
+// verifies a token against the published JWKS with go-jose (a JOSE library
+// authgate itself does not use), and rotates keys across restarts: tokens
+// of the old key keep working while it is listed, then stop.
+func TestKeysJWKSAndRotation(t *testing.T) {
+	dir := t.TempDir()
+	for _, id := range []string{"old", "new"} {
+		out, err := exec.Command(binary, "keygen", "--alg", "EdDSA", "-id", id, "-out", dir).Output()
+		if err != nil || !strings.Contains(string(out), `"kid": "`+id+`"`) {
+			t.Fatalf("keygen %s: %v %s", id, err, out)
+		}
+	}
+	if out, err := exec.Command(binary, "keygen", "--alg", "EdDSA", "-id", "old", "-out", dir).CombinedOutput(); err == nil {
+		t.Fatalf("keygen overwrote an existing key: %s", out)
+	}
+	start := func(keys string) *gateway {
+		return startGateway(t, `
+listen: 127.0.0.1:0
+metrics_listen: ""
+token:
+  algorithm: EdDSA
+  keys:
+`+keys+`
+users:
+  - username: alice
+    password_hash: "$2a$10$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
+`)
+	}
+	stop := func(g *gateway) {
+		g.cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-g.exited; err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+		g.exited <- nil
+	}
+	key := func(id, file string) string {
+		return "    - id: " + id + "\n      key_file: " + filepath.Join(dir, file) + "\n"
+	}
+
+	g := start(key("old", "old.pem"))
+	oldToken := login(t, g, "alice", "alicepassword")
+
+	resp, body := get(t, g.url("/.well-known/openid-configuration"), "")
+	var meta struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal([]byte(body), &meta); err != nil || resp.StatusCode != 200 || meta.Issuer != "authgate" {
+		t.Fatalf("openid-configuration = %d %s", resp.StatusCode, body)
+	}
+	resp, body = get(t, meta.JWKSURI, "")
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age") {
+		t.Fatalf("jwks = %d Cache-Control %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(body), &set); err != nil || len(set.Keys) != 1 {
+		t.Fatalf("go-jose cannot read the JWKS %s: %v", body, err)
+	}
+	parsed, err := josejwt.ParseSigned(oldToken, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	matching := set.Key(parsed.Headers[0].KeyID)
+	var claims josejwt.Claims
+	if len(matching) != 1 || parsed.Claims(matching[0].Key, &claims) != nil || claims.Subject != "alice" {
+		t.Fatalf("go-jose could not verify the token with the published key (kid %q)", parsed.Headers[0].KeyID)
+	}
+	stop(g)
+
+	g = start(key("new", "new.pem") + key("old", "old.pub.pem"))
+	if resp, _ := get(t, g.url("/verify"), oldToken); resp.StatusCode != 200 {
+		t.Errorf("old-key token during rotation = %d, want 200", resp.StatusCode)
+	}
+	newToken := login(t, g, "alice", "alicepassword")
+	if parsed, _ := josejwt.ParseSigned(newToken, []jose.SignatureAlgorithm{jose.EdDSA}); parsed == nil || parsed.Headers[0].KeyID != "new" {
+		t.Errorf("new tokens are not signed by the new key")
+	}
+	stop(g)
+
+	g = start(key("new", "new.pem"))
+	if resp, _ := get(t, g.url("/verify"), oldToken); resp.StatusCode != 401 {
+		t.Errorf("old-key token after removal = %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := get(t, g.url("/verify"), newToken); resp.StatusCode != 200 {
+		t.Errorf("new-key token = %d, want 200", resp.StatusCode)
 	}
 }

@@ -10,13 +10,15 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/keys"
 )
 
 var secret = []byte("k3V9q2LmX8rT5wZ1yB7nC4dF6gH0jQ2s")
 
 func newTokens(t *testing.T, now func() time.Time) *Tokens {
 	t.Helper()
-	tokens, err := NewTokens(TokenOptions{Secret: secret, Issuer: "authgate", Audience: "authgate", TTL: time.Minute, Leeway: 10 * time.Second, Now: now})
+	tokens, err := NewTokens(TokenOptions{Keys: []keys.Key{keys.Secret("k1", secret)}, SigningKey: "k1", Issuer: "authgate", Audience: "authgate", TTL: time.Minute, Leeway: 10 * time.Second, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +79,7 @@ func TestVerifyRejects(t *testing.T) {
 	now := time.Now()
 	sign := func(m jwt.SigningMethod, c jwt.MapClaims, key any, hdr map[string]any) string {
 		tok := jwt.NewWithClaims(m, c)
+		tok.Header["kid"] = "k1"
 		for k, v := range hdr {
 			tok.Header[k] = v
 		}
@@ -110,6 +113,9 @@ func TestVerifyRejects(t *testing.T) {
 		{"x5c", sign(jwt.SigningMethodHS256, claims(), secret, map[string]any{"x5c": []string{"MIIB"}}), ErrTokenAlgorithm},
 		{"crit", sign(jwt.SigningMethodHS256, claims(), secret, map[string]any{"crit": []string{"exp"}}), ErrTokenAlgorithm},
 		{"kid-empty", sign(jwt.SigningMethodHS256, claims(), secret, map[string]any{"kid": ""}), ErrTokenAlgorithm},
+		{"kid-unknown", sign(jwt.SigningMethodHS256, claims(), secret, map[string]any{"kid": "k2"}), ErrTokenAlgorithm},
+		{"kid-not-a-string", sign(jwt.SigningMethodHS256, claims(), secret, map[string]any{"kid": 1}), ErrTokenAlgorithm},
+		{"kid-missing", sign(jwt.SigningMethodHS256, claims(), secret, map[string]any{"kid": nil}), ErrTokenAlgorithm},
 		{"wrong-iss", sign(jwt.SigningMethodHS256, claims("iss", "other"), secret, nil), ErrTokenClaims},
 		{"aud-list-without-ours", sign(jwt.SigningMethodHS256, claims("aud", []string{"a", "b"}), secret, nil), ErrTokenClaims},
 		{"missing-exp", sign(jwt.SigningMethodHS256, claims("exp", nil), secret, nil), ErrTokenClaims},

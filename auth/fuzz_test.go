@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/keys"
 )
 
 // FuzzVerify: nothing panics, and no input is accepted unless its signature
@@ -15,7 +17,7 @@ import (
 // spelling of a token, and no token the key did not sign.
 func FuzzVerify(f *testing.F) {
 	clock := time.Unix(1_800_000_000, 0)
-	tokens, err := NewTokens(TokenOptions{Secret: secret, Issuer: "authgate", Audience: "authgate", TTL: time.Hour, Now: func() time.Time { return clock }})
+	tokens, err := NewTokens(TokenOptions{Keys: []keys.Key{keys.Secret("k1", secret)}, SigningKey: "k1", Issuer: "authgate", Audience: "authgate", TTL: time.Hour, Now: func() time.Time { return clock }})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -9,12 +9,18 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgate/authgate/keys"
 )
 
 // TokenOptions configures Tokens.
 type TokenOptions struct {
-	// Secret is the HS256 key; it must be at least 32 bytes.
-	Secret []byte
+	// Keys verify tokens, each chosen by the token's kid; all must share
+	// one algorithm. HS256 secrets must be at least 32 bytes.
+	Keys []keys.Key
+	// SigningKey is the kid of the key that signs new tokens; it must be
+	// among Keys and have its private half.
+	SigningKey string
 	// Issuer is written to iss and required on verification.
 	Issuer string
 	// Audience is written to aud and required on verification.
@@ -27,9 +33,12 @@ type TokenOptions struct {
 	Now func() time.Time
 }
 
-// Tokens issues and verifies authgate's HS256 JWTs.
+// Tokens issues and verifies authgate's JWTs.
 type Tokens struct {
-	secret   []byte
+	signer   keys.Key
+	method   jwt.SigningMethod
+	byID     map[string]keys.Key
+	jwks     []byte
 	issuer   string
 	audience string
 	ttl      time.Duration
@@ -62,24 +71,45 @@ type Issued struct {
 
 // NewTokens validates opts and returns a Tokens.
 func NewTokens(opts TokenOptions) (*Tokens, error) {
-	if len(opts.Secret) < 32 {
-		return nil, errors.New("token secret must be at least 32 bytes")
-	}
 	if opts.TTL <= 0 {
 		return nil, errors.New("token TTL must be positive")
+	}
+	byID := make(map[string]keys.Key, len(opts.Keys))
+	var signer keys.Key
+	for _, k := range opts.Keys {
+		if k.Algorithm != opts.Keys[0].Algorithm {
+			return nil, fmt.Errorf("key %q is %s, but key %q is %s: one algorithm at a time", k.ID, k.Algorithm, opts.Keys[0].ID, opts.Keys[0].Algorithm)
+		}
+		if s, ok := k.Public.([]byte); ok && len(s) < 32 {
+			return nil, fmt.Errorf("key %q: HS256 secrets must be at least 32 bytes", k.ID)
+		}
+		byID[k.ID] = k
+		if k.ID == opts.SigningKey {
+			signer = k
+		}
+	}
+	if !signer.CanSign() {
+		return nil, fmt.Errorf("signing key %q is missing or has no private key", opts.SigningKey)
+	}
+	method := jwt.GetSigningMethod(signer.Algorithm)
+	if method == nil {
+		return nil, fmt.Errorf("unknown algorithm %q", signer.Algorithm)
 	}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
 	return &Tokens{
-		secret:   opts.Secret,
+		signer:   signer,
+		method:   method,
+		byID:     byID,
+		jwks:     keys.JWKS(opts.Keys),
 		issuer:   opts.Issuer,
 		audience: opts.Audience,
 		ttl:      opts.TTL,
 		now:      now,
 		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithValidMethods([]string{method.Alg()}),
 			jwt.WithIssuer(opts.Issuer),
 			jwt.WithAudience(opts.Audience),
 			jwt.WithExpirationRequired(),
@@ -117,7 +147,9 @@ func (t *Tokens) IssueUntil(username string, authTime, exp time.Time) (Issued, e
 		AuthTime:  &numericDate{*jwt.NewNumericDate(authTime.Truncate(time.Second))},
 		ID:        id,
 	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, &c).SignedString(t.secret)
+	tok := jwt.NewWithClaims(t.method, &c)
+	tok.Header["kid"] = t.signer.ID
+	signed, err := tok.SignedString(t.signer.Private)
 	if err != nil {
 		return Issued{}, fmt.Errorf("sign token: %w", err)
 	}
@@ -145,12 +177,12 @@ func (t *Tokens) Verify(raw string) (Identity, error) {
 // never honours.
 var errHeaderRejected = errors.New("header parameter not accepted")
 
-// key returns the one HS256 secret. Header parameters that would let the
-// token choose its own key (jwk, jku, x5u, x5c), name one (kid: authgate's
-// HS256 tokens carry none) or demand extensions (crit) are refused outright
-// rather than ignored.
+// key returns the key the token's kid names. Header parameters that would
+// let the token bring or fetch its own key (jwk, jku, x5u, x5c) or demand
+// extensions (crit) are refused outright rather than ignored, and an
+// unknown or malformed kid is refused: it never yields an empty key.
 func (t *Tokens) key(tok *jwt.Token) (any, error) {
-	for _, name := range []string{"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "kid", "crit", "b64"} {
+	for _, name := range []string{"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64"} {
 		if _, present := tok.Header[name]; present {
 			return nil, errHeaderRejected
 		}
@@ -160,8 +192,23 @@ func (t *Tokens) key(tok *jwt.Token) (any, error) {
 			return nil, errHeaderRejected
 		}
 	}
-	return t.secret, nil
+	kid, ok := tok.Header["kid"].(string)
+	if !ok {
+		return nil, errHeaderRejected
+	}
+	k, known := t.byID[kid]
+	if !known || k.Algorithm != tok.Method.Alg() || k.Public == nil {
+		return nil, errHeaderRejected
+	}
+	return k.Public, nil
 }
+
+// JWKS is the JWK Set of the public keys (none for HS256), for
+// /.well-known/jwks.json.
+func (t *Tokens) JWKS() []byte { return t.jwks }
+
+// Algorithm is the algorithm tokens are signed with.
+func (t *Tokens) Algorithm() string { return t.method.Alg() }
 
 // classify maps golang-jwt's errors onto this package's sentinels.
 func classify(err error) error {

@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/authgate/authgate/keys"
 )
 
 // Config is a loaded, validated gateway configuration.
@@ -63,10 +65,15 @@ type Config struct {
 
 // Token configures JWT issuing and validation.
 type Token struct {
-	// Secret is the HS256 key. When the file names none, Load generates a
-	// random one and sets SecretGenerated.
-	Secret Secret
-	// SecretGenerated reports that Secret is ephemeral.
+	// Algorithm is the one algorithm tokens are signed and verified with.
+	Algorithm string
+	// Keys are every key tokens may be verified with; each token names its
+	// key by kid. When the file names none, Load generates an ephemeral
+	// one and sets SecretGenerated.
+	Keys []keys.Key
+	// SigningKey is the kid of the key new tokens are signed with.
+	SigningKey string
+	// SecretGenerated reports that the only key is ephemeral.
 	SecretGenerated bool
 	// TTL is the lifetime of an issued token.
 	TTL time.Duration
@@ -210,16 +217,3 @@ type Throttle struct {
 	Burst    int
 	Interval time.Duration
 }
-
-// Secret is key material. It formats and logs as "[redacted]" so it cannot
-// leak through a log line, an error or a %v.
-type Secret []byte
-
-// String implements fmt.Stringer.
-func (Secret) String() string { return "[redacted]" }
-
-// GoString implements fmt.GoStringer.
-func (Secret) GoString() string { return "[redacted]" }
-
-// LogValue implements slog.LogValuer.
-func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }

@@ -44,12 +44,22 @@ type fileLoginPage struct {
 }
 
 type fileToken struct {
+	Algorithm  string    `yaml:"algorithm"`
+	Keys       []fileKey `yaml:"keys"`
+	SigningKey string    `yaml:"signing_key"`
+	Secret     string    `yaml:"secret"`
+	SecretFile string    `yaml:"secret_file"`
+	TTL        string    `yaml:"ttl"`
+	Issuer     string    `yaml:"issuer"`
+	Audience   string    `yaml:"audience"`
+	Leeway     string    `yaml:"leeway"`
+}
+
+type fileKey struct {
+	ID         string `yaml:"id"`
 	Secret     string `yaml:"secret"`
 	SecretFile string `yaml:"secret_file"`
-	TTL        string `yaml:"ttl"`
-	Issuer     string `yaml:"issuer"`
-	Audience   string `yaml:"audience"`
-	Leeway     string `yaml:"leeway"`
+	KeyFile    string `yaml:"key_file"`
 }
 
 type fileUser struct {

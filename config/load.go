@@ -23,6 +23,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/keys"
 )
 
 // Limits and defaults that operators see in the reference.
@@ -224,31 +226,153 @@ func (v *validator) token(ft *fileToken) Token {
 			v.fail(path, "must be printable text")
 		}
 	}
-	switch {
-	case ft.Secret != "" && ft.SecretFile != "":
-		v.fail("token", "set secret or secret_file, not both")
-	case ft.Secret != "":
-		t.Secret = v.secret("token.secret", []byte(ft.Secret))
-	case ft.SecretFile != "":
-		data, err := readLimited(v.resolve(ft.SecretFile), 64<<10)
-		if err != nil {
-			v.fail("token.secret_file", "%v", err)
-			break
-		}
-		t.Secret = v.secret("token.secret_file", bytes.TrimRight(data, "\r\n"))
-	default:
-		t.Secret = make(Secret, MinSecretBytes)
-		if _, err := rand.Read(t.Secret); err != nil {
-			v.fail("token.secret", "generate a random secret: %v", err)
-		}
-		t.SecretGenerated = true
-		v.warn("no token.secret configured: using a random secret, so tokens will not survive a restart and replicas will not accept each other's tokens")
-	}
+	v.keys(ft, &t)
 	return t
 }
 
+// keys loads the signing and verification keys: one legacy secret, or a
+// list of keys of the configured algorithm with one chosen to sign.
+func (v *validator) keys(ft *fileToken, t *Token) {
+	t.Algorithm = orDefault(ft.Algorithm, keys.HS256)
+	if !slices.Contains(keys.Algorithms, t.Algorithm) {
+		v.fail("token.algorithm", "must be one of %s", strings.Join(keys.Algorithms, ", "))
+		return
+	}
+	hmac := t.Algorithm == keys.HS256
+	legacy := ft.Secret != "" || ft.SecretFile != ""
+	switch {
+	case legacy && len(ft.Keys) > 0:
+		v.fail("token", "set secret or secret_file, or keys, not both")
+		return
+	case ft.Secret != "" && ft.SecretFile != "":
+		v.fail("token", "set secret or secret_file, not both")
+		return
+	case legacy && !hmac:
+		v.fail("token.secret", "%s signs with key pairs: list them under token.keys", t.Algorithm)
+		return
+	case legacy:
+		if s := v.secretValue("token", ft.Secret, ft.SecretFile); s != nil {
+			t.Keys = []keys.Key{keys.Secret(keys.SecretID(s), s)}
+		}
+	case len(ft.Keys) == 0:
+		v.ephemeralKey(t)
+	}
+	seen := map[string]bool{}
+	for i, fk := range ft.Keys {
+		p := indexPath("token.keys", i)
+		if !validKeyID(fk.ID) {
+			v.fail(p+".id", "must be 1 to 64 letters, digits, '.', '_' or '-'")
+			continue
+		}
+		if seen[fk.ID] {
+			v.fail(p+".id", "%q is already used by another key", fk.ID)
+			continue
+		}
+		seen[fk.ID] = true
+		switch {
+		case hmac && fk.KeyFile != "":
+			v.fail(p+".key_file", "HS256 keys are secrets: use secret or secret_file")
+		case hmac:
+			if fk.Secret != "" && fk.SecretFile != "" {
+				v.fail(p, "set secret or secret_file, not both")
+			} else if s := v.secretValue(p, fk.Secret, fk.SecretFile); s != nil {
+				t.Keys = append(t.Keys, keys.Secret(fk.ID, s))
+			}
+		case fk.Secret != "" || fk.SecretFile != "":
+			v.fail(p, "%s keys are PEM key pairs: use key_file", t.Algorithm)
+		case fk.KeyFile == "":
+			v.fail(p+".key_file", "is required")
+		default:
+			data, err := readLimited(v.resolve(fk.KeyFile), 64<<10)
+			if err != nil {
+				v.fail(p+".key_file", "%v", err)
+				continue
+			}
+			k, err := keys.ParsePEM(fk.ID, t.Algorithm, data)
+			if err != nil {
+				v.fail(p+".key_file", "%s: %v", fk.KeyFile, err)
+				continue
+			}
+			t.Keys = append(t.Keys, k)
+		}
+	}
+	t.SigningKey = ft.SigningKey
+	if t.SigningKey == "" {
+		for _, k := range t.Keys {
+			if k.CanSign() {
+				t.SigningKey = k.ID
+				break
+			}
+		}
+	}
+	if len(t.Keys) == 0 {
+		return // already reported
+	}
+	i := slices.IndexFunc(t.Keys, func(k keys.Key) bool { return k.ID == t.SigningKey })
+	switch {
+	case t.SigningKey == "":
+		v.fail("token.keys", "no key can sign: at least one needs its private key")
+	case i < 0:
+		v.fail("token.signing_key", "names no key in token.keys")
+	case !t.Keys[i].CanSign():
+		v.fail("token.signing_key", "key %q is public only and cannot sign", t.SigningKey)
+	}
+}
+
+// secretValue reads an HS256 secret given inline or in a file.
+func (v *validator) secretValue(path, inline, file string) []byte {
+	if inline != "" {
+		return v.secret(path+".secret", []byte(inline))
+	}
+	if file == "" {
+		v.fail(path+".secret", "is required")
+		return nil
+	}
+	data, err := readLimited(v.resolve(file), 64<<10)
+	if err != nil {
+		v.fail(path+".secret_file", "%v", err)
+		return nil
+	}
+	return v.secret(path+".secret_file", bytes.TrimRight(data, "\r\n"))
+}
+
+// ephemeralKey makes a key that lives as long as the process.
+func (v *validator) ephemeralKey(t *Token) {
+	t.SecretGenerated = true
+	if t.Algorithm == keys.HS256 {
+		s := make([]byte, MinSecretBytes)
+		if _, err := rand.Read(s); err != nil {
+			v.fail("token.secret", "generate a random secret: %v", err)
+			return
+		}
+		t.Keys = []keys.Key{keys.Secret(keys.SecretID(s), s)}
+		v.warn("no token.secret configured: using a random secret, so tokens will not survive a restart and replicas will not accept each other's tokens")
+		return
+	}
+	k, _, _, err := keys.Generate("ephemeral", t.Algorithm)
+	if err != nil {
+		v.fail("token.keys", "generate a key: %v", err)
+		return
+	}
+	t.Keys = []keys.Key{k}
+	v.warn("no token.keys configured: using a random %s key pair, so tokens will not survive a restart; make one with: authgate keygen --alg %s", t.Algorithm, t.Algorithm)
+}
+
+func validKeyID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := range len(id) {
+		c := id[i]
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
 // secret checks key material without ever echoing it.
-func (v *validator) secret(path string, s []byte) Secret {
+func (v *validator) secret(path string, s []byte) []byte {
 	if len(s) < MinSecretBytes {
 		v.fail(path, "must be at least %d bytes (it has %d); generate one with: openssl rand -base64 48", MinSecretBytes, len(s))
 		return nil
@@ -257,7 +381,7 @@ func (v *validator) secret(path string, s []byte) Secret {
 		v.fail(path, "is a well-known example or low-entropy value; generate one with: openssl rand -base64 48")
 		return nil
 	}
-	return Secret(s)
+	return s
 }
 
 // isExampleSecret catches secrets copied from documentation or typed by hand:

@@ -2,11 +2,14 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/keys"
 )
 
 const (
@@ -19,6 +22,15 @@ func env(vars map[string]string) func(string) (string, bool) {
 		v, ok := vars[k]
 		return v, ok
 	}
+}
+
+// secretOf returns the HS256 secret of a single-key config.
+func secretOf(cfg *Config) string {
+	if len(cfg.Token.Keys) != 1 {
+		return ""
+	}
+	s, _ := cfg.Token.Keys[0].Private.([]byte)
+	return string(s)
 }
 
 func TestShippedGatewayYAMLLoads(t *testing.T) {
@@ -64,7 +76,8 @@ func TestDefaults(t *testing.T) {
 		{"login path", cfg.Paths.Login, "/login"},
 		{"verify path", cfg.Paths.Verify, "/verify"},
 		{"max_header_bytes", cfg.Server.MaxHeaderBytes, 32 << 10},
-		{"secret", string(cfg.Token.Secret), secret},
+		{"secret", secretOf(cfg), secret},
+		{"algorithm", cfg.Token.Algorithm, "HS256"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -103,7 +116,7 @@ func TestEnvironmentExpansion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := string(cfg.Token.Secret); got != tt.wantSecret {
+			if got := secretOf(cfg); got != tt.wantSecret {
 				t.Errorf("secret = %q, want %q", got, tt.wantSecret)
 			}
 		})
@@ -219,9 +232,10 @@ func TestSecretNeverInErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{cfg.Token.Secret.String(), cfg.Token.Secret.LogValue().String()} {
-		if strings.Contains(s, secret) {
-			t.Errorf("Secret formats as %q", s)
+	k := cfg.Token.Keys[0]
+	for _, s := range []string{k.String(), k.LogValue().String(), fmt.Sprint(k), fmt.Sprintf("%+v", cfg.Token)} {
+		if strings.Contains(s, secret) || strings.Contains(s, "107 51 86") {
+			t.Errorf("the key formats with its secret: %q", s)
 		}
 	}
 }
@@ -252,7 +266,7 @@ erin:plaintext
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(cfg.Token.Secret) != secret {
+	if secretOf(cfg) != secret {
 		t.Errorf("secret_file not read (or trailing newline kept)")
 	}
 	if len(cfg.Users) != 1 || cfg.Users[0].Username != "bob" || cfg.Users[0].Source != "htpasswd" {
@@ -342,5 +356,67 @@ login_page:
 		if err == nil || !strings.Contains(err.Error(), want+":") {
 			t.Errorf("errors lack %s: %v", want, err)
 		}
+	}
+}
+
+func TestTokenKeys(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, edPriv, edPub, _ := keys.Generate("x", keys.EdDSA)
+	_, ecPriv, _, _ := keys.Generate("x", keys.ES256)
+	write("ed.pem", edPriv)
+	write("ed.pub.pem", edPub)
+	write("ec.pem", ecPriv)
+	write("junk.pem", []byte("not a key"))
+
+	cfg, err := Parse([]byte(`token:
+  algorithm: EdDSA
+  keys:
+    - id: new
+      key_file: ed.pem
+    - id: old
+      key_file: ed.pub.pem
+`), dir, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Token.SigningKey != "new" || len(cfg.Token.Keys) != 2 || cfg.Token.Keys[1].CanSign() {
+		t.Errorf("token = %+v, want new signing and old verify-only", cfg.Token)
+	}
+	cfg, err = Parse([]byte("token:\n  algorithm: ES256\n"), dir, env(nil))
+	if err != nil || !cfg.Token.SecretGenerated || cfg.Token.Keys[0].Algorithm != keys.ES256 {
+		t.Errorf("no keys for ES256 = %+v, %v; want an ephemeral key pair", cfg.Token, err)
+	}
+
+	tests := []struct {
+		name, doc string
+		want      []string
+	}{
+		{"unknown-algorithm", "token:\n  algorithm: HS512\n", []string{"token.algorithm: must be one of HS256, RS256, ES256, EdDSA"}},
+		{"wrong-key-type", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: ec.pem\n", []string{"token.keys[0].key_file: ec.pem: EdDSA needs an Ed25519 key"}},
+		{"junk-pem", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: junk.pem\n", []string{"token.keys[0].key_file: junk.pem: no PEM block"}},
+		{"public-only", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: ed.pub.pem\n", []string{"token.keys: no key can sign"}},
+		{"signing-key-unknown", "token:\n  algorithm: EdDSA\n  signing_key: zz\n  keys:\n    - id: a\n      key_file: ed.pem\n", []string{"token.signing_key: names no key"}},
+		{"signing-key-public", "token:\n  algorithm: EdDSA\n  signing_key: b\n  keys:\n    - id: a\n      key_file: ed.pem\n    - id: b\n      key_file: ed.pub.pem\n", []string{`token.signing_key: key "b" is public only`}},
+		{"duplicate-id", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: ed.pem\n    - id: a\n      key_file: ed.pub.pem\n", []string{`token.keys[1].id: "a" is already used`}},
+		{"bad-id", "token:\n  keys:\n    - id: \"a b\"\n      secret: " + secret + "\n", []string{"token.keys[0].id: must be"}},
+		{"hs-with-key-file", "token:\n  keys:\n    - id: a\n      key_file: ed.pem\n", []string{"token.keys[0].key_file: HS256 keys are secrets"}},
+		{"rs-with-secret", "token:\n  algorithm: RS256\n  secret: " + secret + "\n", []string{"token.secret: RS256 signs with key pairs"}},
+		{"secret-and-keys", "token:\n  secret: " + secret + "\n  keys:\n    - id: a\n      secret: " + secret + "\n", []string{"token: set secret or secret_file, or keys, not both"}},
+		{"short-hs-key", "token:\n  keys:\n    - id: a\n      secret: short\n", []string{"token.keys[0].secret: must be at least 32 bytes"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), dir, env(nil))
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("errors lack %q; got %v", w, err)
+				}
+			}
+		})
 	}
 }

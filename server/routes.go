@@ -1,6 +1,9 @@
 package server
 
-import "net/http"
+import (
+	"encoding/json"
+	"net/http"
+)
 
 // routes is the whole HTTP surface of the public listener. The gateway's
 // own paths are registered by exact path and so win over every proxied
@@ -18,6 +21,8 @@ func (g *Gateway) routes() http.Handler {
 	mux.Handle(p.Verify+"/nginx", g.endpoint("verify", g.verify(verifyNginx)))
 	mux.Handle(p.Verify+"/traefik", g.endpoint("verify", g.verify(verifyRedirect)))
 	mux.Handle(p.Verify+"/caddy", g.endpoint("verify", g.verify(verifyRedirect)))
+	mux.Handle("GET /.well-known/jwks.json", g.endpoint("discovery", g.jwks()))
+	mux.Handle("GET /.well-known/openid-configuration", g.endpoint("discovery", g.discovery()))
 	mux.Handle("GET "+p.Healthz, g.endpoint("healthz", healthz()))
 	mux.Handle(p.Healthz, g.endpoint("healthz", allow("GET, HEAD")))
 	mux.Handle("GET "+p.Readyz, g.endpoint("readyz", g.readyz()))
@@ -67,5 +72,36 @@ func (g *Gateway) readyz() http.Handler {
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
+	})
+}
+
+// jwks publishes the public keys tokens are signed with, so upstreams and
+// other gateways can verify them with any JOSE library. HS256 secrets are
+// never published: the set is then empty.
+func (g *Gateway) jwks() http.Handler {
+	body := g.tokens.JWKS()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		// Short enough that a rotated-in key is fetched well before the
+		// old one is dropped (keep old keys for a token lifetime).
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(body)
+	})
+}
+
+// discovery is a minimal OpenID Provider Metadata document: the issuer and
+// where its keys are.
+func (g *Gateway) discovery() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		base := g.trust.Proto(r) + "://" + g.trust.Host(r)
+		body, _ := json.Marshal(map[string]any{
+			"issuer":                                g.cfg.Token.Issuer,
+			"jwks_uri":                              base + "/.well-known/jwks.json",
+			"id_token_signing_alg_values_supported": []string{g.tokens.Algorithm()},
+			"token_endpoint":                        base + g.cfg.Paths.Login,
+		})
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(body)
 	})
 }

@@ -63,12 +63,13 @@ type upstreamRoute struct {
 func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func() time.Time) (*Gateway, error) {
 	logger = slog.New(contextHandler{logger.Handler()})
 	tokens, err := auth.NewTokens(auth.TokenOptions{
-		Secret:   cfg.Token.Secret,
-		Issuer:   cfg.Token.Issuer,
-		Audience: cfg.Token.Audience,
-		TTL:      cfg.Token.TTL,
-		Leeway:   cfg.Token.Leeway,
-		Now:      now,
+		Keys:       cfg.Token.Keys,
+		SigningKey: cfg.Token.SigningKey,
+		Issuer:     cfg.Token.Issuer,
+		Audience:   cfg.Token.Audience,
+		TTL:        cfg.Token.TTL,
+		Leeway:     cfg.Token.Leeway,
+		Now:        now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
@@ -112,7 +113,7 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 		}),
 		own: map[string]*metrics.Route{},
 	}
-	for _, name := range []string{"login", "logout", "verify", "healthz", "readyz", "unmatched", "rejected"} {
+	for _, name := range []string{"login", "logout", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
 	}
 	g.buildRoutes()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgate/authgate/keys"
 )
 
 func TestLoginThenProtectedCall(t *testing.T) {
@@ -321,7 +323,9 @@ func forge(t *testing.T, method jwt.SigningMethod, claims jwt.MapClaims, key any
 	if key == nil {
 		key = []byte(testSecret)
 	}
-	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	tok := jwt.NewWithClaims(method, claims)
+	tok.Header["kid"] = keys.SecretID([]byte(testSecret))
+	s, err := tok.SignedString(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,6 +399,7 @@ func TestTokenValidation(t *testing.T) {
 func forgeWithHeader(t *testing.T, name string, value any, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	tok.Header["kid"] = keys.SecretID([]byte(testSecret))
 	tok.Header[name] = value
 	s, err := tok.SignedString([]byte(testSecret))
 	if err != nil {
