@@ -29,7 +29,7 @@ func TestIssueThenVerify(t *testing.T) {
 	clock := time.Unix(1_800_000_000, 0)
 	now := func() time.Time { return clock }
 	tokens := newTokens(t, now)
-	issued, err := tokens.Issue("alice")
+	issued, err := tokens.Issue(Subject{Username: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,10 @@ type claims struct {
 	NotBefore *numericDate     `json:"nbf"`
 	IssuedAt  *numericDate     `json:"iat"`
 	ID        string           `json:"jti"`
+	// Groups, SessionID (sid) and Generation (gen) are authgate's own.
+	Groups     []string `json:"groups,omitempty"`
+	SessionID  string   `json:"sid,omitempty"`
+	Generation string   `json:"gen,omitempty"`
 	// AuthTime is when the user typed their password (OpenID Connect's
 	// auth_time); a session can be refreshed but never past a fixed time
 	// after it.

@@ -22,7 +22,7 @@ func FuzzVerify(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, user := range []string{"alice", "bob", "u"} {
-		tok, err := tokens.Issue(user)
+		tok, err := tokens.Issue(Subject{Username: user})
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -39,7 +39,7 @@ func TestEveryAlgorithmSignsAndVerifies(t *testing.T) {
 	for _, alg := range []string{keys.RS256, keys.ES256, keys.EdDSA} {
 		t.Run(alg, func(t *testing.T) {
 			tokens := tokensWith(t, "k", generated(t, "k", alg))
-			issued, err := tokens.Issue("alice")
+			issued, err := tokens.Issue(Subject{Username: "alice"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,14 +57,14 @@ func TestEveryAlgorithmSignsAndVerifies(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	old, next := generated(t, "2026-05", keys.EdDSA), generated(t, "2026-11", keys.EdDSA)
 	before := tokensWith(t, "2026-05", old)
-	oldToken, _ := before.Issue("alice")
+	oldToken, _ := before.Issue(Subject{Username: "alice"})
 
 	// Step 1: the new key signs, the old one only verifies.
 	during := tokensWith(t, "2026-11", next, publicOnly(old))
 	if _, err := during.Verify(oldToken.Token); err != nil {
 		t.Fatalf("a token signed by the old key stopped working during rotation: %v", err)
 	}
-	newToken, _ := during.Issue("alice")
+	newToken, _ := during.Issue(Subject{Username: "alice"})
 	if _, err := before.Verify(newToken.Token); !errors.Is(err, ErrTokenAlgorithm) {
 		t.Errorf("a gateway without the new key accepted its token: %v", err)
 	}
@@ -94,7 +94,7 @@ func TestAlgorithmConfusionIsRefused(t *testing.T) {
 	}
 	// A token from another algorithm's key with a matching kid.
 	edTokens := tokensWith(t, "k", generated(t, "k", keys.EdDSA))
-	edToken, _ := edTokens.Issue("alice")
+	edToken, _ := edTokens.Issue(Subject{Username: "alice"})
 	if _, err := tokens.Verify(edToken.Token); err == nil {
 		t.Errorf("an RS256 gateway accepted an EdDSA token")
 	}

@@ -46,10 +46,33 @@ type Tokens struct {
 	parser   *jwt.Parser
 }
 
+// Subject is who a token is issued to.
+type Subject struct {
+	Username string
+	// Groups are copied into the token for upstreams that read it.
+	Groups []string
+	// Generation changes when the user's password does; tokens of an older
+	// generation are refused.
+	Generation string
+	// SessionID names the login session (sid): its refresh tokens and every
+	// access token it produced, so logout can revoke them all.
+	SessionID string
+	// AuthTime is when the password was checked; zero means now.
+	AuthTime time.Time
+}
+
 // Identity is what a verified token says about its bearer.
 type Identity struct {
 	// Username is the token's sub.
 	Username string
+	// Groups is the token's groups claim.
+	Groups []string
+	// Generation is the token's gen claim.
+	Generation string
+	// SessionID is the token's sid claim.
+	SessionID string
+	// IssuedAt is the token's iat.
+	IssuedAt time.Time
 	// TokenID is the token's jti; revocation keys on it, never on the raw
 	// token, whose base64 has several spellings.
 	TokenID string
@@ -121,31 +144,49 @@ func NewTokens(opts TokenOptions) (*Tokens, error) {
 	}, nil
 }
 
-// Issue signs a token for username that lives the configured TTL, for a
-// password checked just now.
-func (t *Tokens) Issue(username string) (Issued, error) {
-	now := t.now().Truncate(time.Second)
-	return t.IssueUntil(username, now, now.Add(t.ttl))
+// Issue signs a token for s that lives the configured TTL.
+func (t *Tokens) Issue(s Subject) (Issued, error) {
+	return t.IssueUntil(s, t.now().Truncate(time.Second).Add(t.ttl))
 }
 
-// IssueUntil signs a token for username expiring at exp, recording authTime
-// as when the password was checked.
-func (t *Tokens) IssueUntil(username string, authTime, exp time.Time) (Issued, error) {
+// IssueUntil signs a token for s expiring at exp.
+func (t *Tokens) IssueUntil(s Subject, exp time.Time) (Issued, error) {
+	return t.sign(s, t.audience, exp)
+}
+
+// IssueAssertion signs a short-lived statement of s's identity for an
+// upstream. Its audience is not authgate's, so an upstream cannot replay it
+// to authgate as a bearer token.
+func (t *Tokens) IssueAssertion(s Subject, audience string, exp time.Time) (Issued, error) {
+	if audience == t.audience {
+		return Issued{}, errors.New("an assertion's audience must differ from the gateway's")
+	}
+	return t.sign(s, audience, exp)
+}
+
+func (t *Tokens) sign(s Subject, audience string, exp time.Time) (Issued, error) {
 	id, err := randomID()
 	if err != nil {
 		return Issued{}, fmt.Errorf("issue token: %w", err)
 	}
 	now := t.now().Truncate(time.Second)
 	exp = exp.Truncate(time.Second)
+	authTime := s.AuthTime
+	if authTime.IsZero() {
+		authTime = now
+	}
 	c := claims{
-		Subject:   username,
-		Issuer:    t.issuer,
-		Audience:  jwt.ClaimStrings{t.audience},
-		IssuedAt:  &numericDate{*jwt.NewNumericDate(now)},
-		NotBefore: &numericDate{*jwt.NewNumericDate(now)},
-		ExpiresAt: &numericDate{*jwt.NewNumericDate(exp)},
-		AuthTime:  &numericDate{*jwt.NewNumericDate(authTime.Truncate(time.Second))},
-		ID:        id,
+		Subject:    s.Username,
+		Groups:     s.Groups,
+		Generation: s.Generation,
+		SessionID:  s.SessionID,
+		Issuer:     t.issuer,
+		Audience:   jwt.ClaimStrings{audience},
+		IssuedAt:   &numericDate{*jwt.NewNumericDate(now)},
+		NotBefore:  &numericDate{*jwt.NewNumericDate(now)},
+		ExpiresAt:  &numericDate{*jwt.NewNumericDate(exp)},
+		AuthTime:   &numericDate{*jwt.NewNumericDate(authTime.Truncate(time.Second))},
+		ID:         id,
 	}
 	tok := jwt.NewWithClaims(t.method, &c)
 	tok.Header["kid"] = t.signer.ID
@@ -167,10 +208,20 @@ func (t *Tokens) Verify(raw string) (Identity, error) {
 	if err != nil {
 		return Identity{}, classify(err)
 	}
-	if !plainName(c.Subject) || c.ID == "" || len(c.ID) > 128 {
+	if !plainName(c.Subject) || c.ID == "" || len(c.ID) > 128 || len(c.SessionID) > 128 || len(c.Generation) > 64 {
 		return Identity{}, ErrTokenClaims
 	}
-	return Identity{Username: c.Subject, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time, AuthTime: c.GetAuthTime()}, nil
+	for _, g := range c.Groups {
+		if !plainName(g) {
+			return Identity{}, ErrTokenClaims
+		}
+	}
+	id := Identity{Username: c.Subject, Groups: c.Groups, Generation: c.Generation, SessionID: c.SessionID,
+		TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time, AuthTime: c.GetAuthTime()}
+	if c.IssuedAt != nil {
+		id.IssuedAt = c.IssuedAt.Time
+	}
+	return id, nil
 }
 
 // errHeaderRejected marks a token whose header asks for something authgate

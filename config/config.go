@@ -36,6 +36,11 @@ type Config struct {
 	StripHeaders []string
 	// StripHeaderPrefixes are header-name prefixes removed like StripHeaders.
 	StripHeaderPrefixes []string
+	// DefaultDeny makes forward-auth refuse (403) a request that matches no
+	// route instead of admitting any authenticated user.
+	DefaultDeny bool
+	// UpstreamHeaders names the identity headers beyond the username.
+	UpstreamHeaders UpstreamHeaders
 	// ForwardAuthorization keeps the client's Authorization header towards
 	// upstreams; false (the default) drops it.
 	ForwardAuthorization bool
@@ -75,6 +80,8 @@ type Token struct {
 	SigningKey string
 	// SecretGenerated reports that the only key is ephemeral.
 	SecretGenerated bool
+	// Refresh configures refresh tokens; off unless Enabled.
+	Refresh Refresh
 	// TTL is the lifetime of an issued token.
 	TTL time.Duration
 	// Issuer is the iss claim written and required.
@@ -83,6 +90,27 @@ type Token struct {
 	Audience string
 	// Leeway is the clock skew tolerated on exp, nbf and iat; at most a minute.
 	Leeway time.Duration
+}
+
+// Refresh configures refresh tokens.
+type Refresh struct {
+	Enabled bool
+	// TTL is how long one refresh token may wait to be used.
+	TTL time.Duration
+	// MaxLifetime bounds a refresh family from its login.
+	MaxLifetime time.Duration
+}
+
+// UpstreamHeaders names the headers, beyond the identity header, that carry
+// the verified identity upstream; an empty name sends nothing.
+type UpstreamHeaders struct {
+	Groups string
+	Email  string
+	// Token carries the verified bearer token itself.
+	Token string
+	// Assertion carries a short-lived JWT the gateway signs per request.
+	Assertion    string
+	AssertionTTL time.Duration
 }
 
 // User is a local account.
@@ -94,6 +122,12 @@ type User struct {
 	PasswordHash []byte
 	// Source says where the account was defined, for messages.
 	Source string
+	// Groups the user belongs to.
+	Groups []string
+	// Email, when known.
+	Email string
+	// Disabled users cannot log in and their tokens stop working.
+	Disabled bool
 }
 
 // Route is one proxied prefix.
@@ -112,12 +146,17 @@ type Route struct {
 	Public bool
 	// StripPrefix removes Path from the request path before forwarding.
 	StripPrefix bool
-	// AllowedUsers, when non-empty, is the only users let through.
-	AllowedUsers []string
+	// AllowedUsers and AllowedGroups, when either is non-empty, admit only
+	// those users and members of those groups.
+	AllowedUsers  []string
+	AllowedGroups []string
+	// Methods, when non-empty, are the only methods allowed (case-exact).
+	Methods []string
 }
 
 // Paths are the gateway's own endpoints.
 type Paths struct {
+	Refresh string
 	Login   string
 	Logout  string
 	Verify  string

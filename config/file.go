@@ -12,6 +12,9 @@ type fileConfig struct {
 	Token                fileToken     `yaml:"token"`
 	Users                []fileUser    `yaml:"users"`
 	HtpasswdFile         string        `yaml:"htpasswd_file"`
+	HtpasswdGroupsFile   string        `yaml:"htpasswd_groups_file"`
+	DefaultDeny          bool          `yaml:"default_deny"`
+	UpstreamHeaders      fileUpstream  `yaml:"upstream_headers"`
 	IdentityHeader       string        `yaml:"identity_header"`
 	StripHeaders         []string      `yaml:"strip_headers"`
 	ForwardAuthorization bool          `yaml:"forward_authorization"`
@@ -44,15 +47,16 @@ type fileLoginPage struct {
 }
 
 type fileToken struct {
-	Algorithm  string    `yaml:"algorithm"`
-	Keys       []fileKey `yaml:"keys"`
-	SigningKey string    `yaml:"signing_key"`
-	Secret     string    `yaml:"secret"`
-	SecretFile string    `yaml:"secret_file"`
-	TTL        string    `yaml:"ttl"`
-	Issuer     string    `yaml:"issuer"`
-	Audience   string    `yaml:"audience"`
-	Leeway     string    `yaml:"leeway"`
+	Algorithm  string      `yaml:"algorithm"`
+	Keys       []fileKey   `yaml:"keys"`
+	SigningKey string      `yaml:"signing_key"`
+	Refresh    fileRefresh `yaml:"refresh"`
+	Secret     string      `yaml:"secret"`
+	SecretFile string      `yaml:"secret_file"`
+	TTL        string      `yaml:"ttl"`
+	Issuer     string      `yaml:"issuer"`
+	Audience   string      `yaml:"audience"`
+	Leeway     string      `yaml:"leeway"`
 }
 
 type fileKey struct {
@@ -62,22 +66,42 @@ type fileKey struct {
 	KeyFile    string `yaml:"key_file"`
 }
 
+type fileRefresh struct {
+	Enabled     bool   `yaml:"enabled"`
+	TTL         string `yaml:"ttl"`
+	MaxLifetime string `yaml:"max_lifetime"`
+}
+
+type fileUpstream struct {
+	Groups       *string `yaml:"groups"`
+	Email        *string `yaml:"email"`
+	Token        string  `yaml:"token"`
+	Assertion    string  `yaml:"assertion"`
+	AssertionTTL string  `yaml:"assertion_ttl"`
+}
+
 type fileUser struct {
-	Username     string `yaml:"username"`
-	PasswordHash string `yaml:"password_hash"`
+	Username     string   `yaml:"username"`
+	PasswordHash string   `yaml:"password_hash"`
+	Groups       []string `yaml:"groups"`
+	Email        string   `yaml:"email"`
+	Disabled     bool     `yaml:"disabled"`
 }
 
 type fileRoute struct {
-	Name         string   `yaml:"name"`
-	Path         string   `yaml:"path"`
-	Host         string   `yaml:"host"`
-	Upstream     string   `yaml:"upstream"`
-	Public       bool     `yaml:"public"`
-	StripPrefix  bool     `yaml:"strip_prefix"`
-	AllowedUsers []string `yaml:"allowed_users"`
+	Name          string   `yaml:"name"`
+	Path          string   `yaml:"path"`
+	Host          string   `yaml:"host"`
+	Upstream      string   `yaml:"upstream"`
+	Public        bool     `yaml:"public"`
+	StripPrefix   bool     `yaml:"strip_prefix"`
+	AllowedUsers  []string `yaml:"allowed_users"`
+	AllowedGroups []string `yaml:"allowed_groups"`
+	Methods       []string `yaml:"methods"`
 }
 
 type filePaths struct {
+	Refresh string `yaml:"refresh"`
 	Login   string `yaml:"login"`
 	Logout  string `yaml:"logout"`
 	Verify  string `yaml:"verify"`

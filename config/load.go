@@ -157,6 +157,8 @@ func (v *validator) build(fc *fileConfig) *Config {
 	}
 	cfg.Token = v.token(&fc.Token)
 	cfg.Users = v.users(fc)
+	cfg.DefaultDeny = fc.DefaultDeny
+	cfg.UpstreamHeaders = v.upstreamHeaders(&fc.UpstreamHeaders)
 	cfg.IdentityHeader, cfg.StripHeaders, cfg.StripHeaderPrefixes = v.headers(fc)
 	cfg.TrustedProxies = v.trustedProxies(fc.TrustedProxies)
 	cfg.Paths = v.paths(&fc.Paths)
@@ -227,6 +229,14 @@ func (v *validator) token(ft *fileToken) Token {
 		}
 	}
 	v.keys(ft, &t)
+	t.Refresh = Refresh{
+		Enabled:     ft.Refresh.Enabled,
+		TTL:         v.duration("token.refresh.ttl", ft.Refresh.TTL, 24*time.Hour),
+		MaxLifetime: v.duration("token.refresh.max_lifetime", ft.Refresh.MaxLifetime, 30*24*time.Hour),
+	}
+	if t.Refresh.TTL == 0 || t.Refresh.MaxLifetime < t.Refresh.TTL {
+		v.fail("token.refresh", "ttl must be positive and max_lifetime at least ttl")
+	}
 	return t
 }
 
@@ -407,7 +417,7 @@ func isExampleSecret(s []byte) bool {
 func (v *validator) users(fc *fileConfig) []User {
 	var users []User
 	seen := map[string]string{}
-	add := func(namePath, hashPath, source, name, hash string) {
+	add := func(namePath, hashPath, source, name, hash string, extra User) {
 		if msg := usernameProblem(name); msg != "" {
 			v.fail(namePath, "%s", msg)
 			return
@@ -422,11 +432,20 @@ func (v *validator) users(fc *fileConfig) []User {
 			v.fail(hashPath, "user %q: %s", name, msg)
 			return
 		}
-		users = append(users, User{Username: name, PasswordHash: []byte(hash), Source: source})
+		users = append(users, User{Username: name, PasswordHash: []byte(hash), Source: source,
+			Groups: extra.Groups, Email: extra.Email, Disabled: extra.Disabled})
 	}
 	for i, u := range fc.Users {
 		p := indexPath("users", i)
-		add(p+".username", p+".password_hash", "config", u.Username, u.PasswordHash)
+		for j, g := range u.Groups {
+			if msg := usernameProblem(g); msg != "" {
+				v.fail(indexPath(p+".groups", j), "group name %s", msg)
+			}
+		}
+		if u.Email != "" && (!printable(u.Email) || !strings.Contains(u.Email, "@") || strings.ContainsAny(u.Email, ", ;\"")) {
+			v.fail(p+".email", "must be an email address")
+		}
+		add(p+".username", p+".password_hash", "config", u.Username, u.PasswordHash, User{Groups: u.Groups, Email: u.Email, Disabled: u.Disabled})
 	}
 	if fc.HtpasswdFile != "" {
 		file := v.resolve(fc.HtpasswdFile)
@@ -440,11 +459,79 @@ func (v *validator) users(fc *fileConfig) []User {
 			}
 			for _, e := range entries {
 				where := fmt.Sprintf("htpasswd_file %s: line %d", fc.HtpasswdFile, e.line)
-				add(where, where, "htpasswd", e.username, e.hash)
+				add(where, where, "htpasswd", e.username, e.hash, User{})
 			}
 		}
 	}
+	if fc.HtpasswdGroupsFile != "" {
+		v.groupsFile(fc.HtpasswdGroupsFile, users)
+	}
 	return users
+}
+
+// groupsFile reads an Apache AuthGroupFile ("group: user user ...") and
+// adds each group to its members.
+func (v *validator) groupsFile(path string, users []User) {
+	data, err := readLimited(v.resolve(path), 16<<20)
+	if err != nil {
+		v.fail("htpasswd_groups_file", "%v", err)
+		return
+	}
+	index := map[string]int{}
+	for i, u := range users {
+		index[u.Username] = i
+	}
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		group, members, ok := strings.Cut(line, ":")
+		group = strings.TrimSpace(group)
+		if !ok || usernameProblem(group) != "" {
+			v.fail("htpasswd_groups_file", "%s: line %d: want group: user user ...", path, n+1)
+			continue
+		}
+		for _, m := range strings.Fields(members) {
+			if i, ok := index[m]; ok {
+				if !slices.Contains(users[i].Groups, group) {
+					users[i].Groups = append(users[i].Groups, group)
+				}
+			} else {
+				v.warn("htpasswd_groups_file %s: line %d: no user %q", path, n+1, m)
+			}
+		}
+	}
+}
+
+func (v *validator) upstreamHeaders(fu *fileUpstream) UpstreamHeaders {
+	u := UpstreamHeaders{
+		Groups:       "X-Forwarded-Groups",
+		Email:        "X-Forwarded-Email",
+		Token:        fu.Token,
+		Assertion:    fu.Assertion,
+		AssertionTTL: v.duration("upstream_headers.assertion_ttl", fu.AssertionTTL, time.Minute),
+	}
+	if fu.Groups != nil {
+		u.Groups = *fu.Groups
+	}
+	if fu.Email != nil {
+		u.Email = *fu.Email
+	}
+	for path, name := range map[string]*string{"upstream_headers.groups": &u.Groups, "upstream_headers.email": &u.Email,
+		"upstream_headers.token": &u.Token, "upstream_headers.assertion": &u.Assertion} {
+		if *name == "" {
+			continue
+		}
+		*name = http.CanonicalHeaderKey(*name)
+		if !validHeaderName(*name) || slices.Contains(reservedHeaders, *name) {
+			v.fail(path, "must be a header name the gateway does not manage itself")
+		}
+	}
+	if u.AssertionTTL <= 0 || u.AssertionTTL > 10*time.Minute {
+		v.fail("upstream_headers.assertion_ttl", "must be from 1s to 10m")
+	}
+	return u
 }
 
 // usernameProblem refuses names that could split or forge a header or log
@@ -574,6 +661,7 @@ func (v *validator) trustedProxies(list []string) []netip.Prefix {
 
 func (v *validator) paths(fp *filePaths) Paths {
 	p := Paths{
+		Refresh: orDefault(fp.Refresh, "/token/refresh"),
 		Login:   orDefault(fp.Login, "/login"),
 		Logout:  orDefault(fp.Logout, "/logout"),
 		Verify:  orDefault(fp.Verify, "/verify"),
@@ -581,7 +669,7 @@ func (v *validator) paths(fp *filePaths) Paths {
 		Readyz:  orDefault(fp.Readyz, "/readyz"),
 	}
 	seen := map[string]string{}
-	for name, val := range map[string]string{"paths.login": p.Login, "paths.logout": p.Logout, "paths.verify": p.Verify, "paths.healthz": p.Healthz, "paths.readyz": p.Readyz} {
+	for name, val := range map[string]string{"paths.refresh": p.Refresh, "paths.login": p.Login, "paths.logout": p.Logout, "paths.verify": p.Verify, "paths.healthz": p.Healthz, "paths.readyz": p.Readyz} {
 		if msg := pathProblem(val); msg != "" {
 			v.fail(name, "%s", msg)
 		}
@@ -641,9 +729,20 @@ func (v *validator) routes(frs []fileRoute, users []User, paths Paths) []Route {
 			r.Host = host
 		}
 		r.Upstream = v.upstream(p+".upstream", fr.Upstream)
-		if fr.Public && len(fr.AllowedUsers) > 0 {
-			v.fail(p, "public and allowed_users contradict each other")
+		if fr.Public && (len(fr.AllowedUsers) > 0 || len(fr.AllowedGroups) > 0) {
+			v.fail(p, "public and allowed_users or allowed_groups contradict each other")
 		}
+		for j, g := range fr.AllowedGroups {
+			if msg := usernameProblem(g); msg != "" {
+				v.fail(indexPath(p+".allowed_groups", j), "group name %s", msg)
+			}
+		}
+		for j, m := range fr.Methods {
+			if !isMethodToken(m) {
+				v.fail(indexPath(p+".methods", j), "must be an HTTP method such as GET (case matters)")
+			}
+		}
+		r.AllowedGroups, r.Methods = fr.AllowedGroups, fr.Methods
 		for j, name := range fr.AllowedUsers {
 			if msg := usernameProblem(name); msg != "" {
 				v.fail(indexPath(p+".allowed_users", j), "username %s", msg)
@@ -664,7 +763,7 @@ func (v *validator) routes(frs []fileRoute, users []User, paths Paths) []Route {
 			v.fail(p, "same host and path as %s", prev)
 		}
 		seen[key] = p
-		for _, own := range []string{paths.Login, paths.Logout, paths.Verify, paths.Healthz, paths.Readyz} {
+		for _, own := range []string{paths.Refresh, paths.Login, paths.Logout, paths.Verify, paths.Healthz, paths.Readyz} {
 			// A catch-all "/" covers them by design; a narrower route that
 			// does is probably a mistake.
 			if r.Path != "/" && (own == r.Path || strings.HasPrefix(own, r.Path+"/")) {
@@ -957,4 +1056,17 @@ func orDefaultInt(n, def int) int {
 // logged by mistake.
 func (c *Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("listen", c.Listen), slog.Int("routes", len(c.Routes)), slog.Int("users", len(c.Users)))
+}
+
+func isMethodToken(m string) bool {
+	if m == "" || len(m) > 32 {
+		return false
+	}
+	for i := range len(m) {
+		c := m[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -187,7 +187,7 @@ func TestProblemsAreAllReportedWithPaths(t *testing.T) {
 `, []string{
 			"routes[0].path: must start with /", "routes[1].path: must not contain . or .. segments", "routes[1].upstream: must be an absolute http(s) URL",
 			"routes[2].path: must not contain //", "routes[2].upstream: must not contain credentials", "routes[3].upstream: must not have a query",
-			"routes[4].upstream: is required", "routes[5]: public and allowed_users contradict", "routes[6]: same host and path as routes[5]",
+			"routes[4].upstream: is required", "routes[5]: public and allowed_users or allowed_groups contradict", "routes[6]: same host and path as routes[5]",
 			"routes[7].path: must not contain ? # ; % or \\",
 		}},
 		{"listeners", "listen: 8080\nmetrics_listen: 127.0.0.1:8080\necho_listen: example.com:80\n",

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/session"
 )
@@ -131,11 +130,22 @@ func (g *Gateway) logout() http.Handler {
 			g.deny(w, r, errCrossOrigin)
 			return
 		}
-		if id, _, err := g.identify(r); err == nil {
-			requestInfoFrom(r.Context()).user = id.Username
+		everywhere := r.FormValue("everywhere") == "true" || r.FormValue("everywhere") == "1"
+		if p, _, err := g.identify(r); err == nil {
+			requestInfoFrom(r.Context()).user = p.Username
+			if err := g.revoke(r.Context(), p, everywhere); err != nil {
+				g.logger.LogAttrs(r.Context(), slog.LevelError, "revoke session", slog.String("error", err.Error()))
+				writeJSONError(w, http.StatusInternalServerError, "internal_error")
+				return
+			}
+			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "logged out", slog.String("user", p.Username), slog.Bool("everywhere", everywhere))
 		}
 		g.cookie.Clear(w)
 		w.Header().Set("Cache-Control", "no-store")
+		if !strings.Contains(r.Header.Get("Accept"), "text/html") && r.Header.Get("Authorization") != "" {
+			w.WriteHeader(http.StatusNoContent) // an API client has nowhere to be redirected to
+			return
+		}
 		http.Redirect(w, r, g.cfg.Session.LogoutRedirect, http.StatusSeeOther)
 	})
 }
@@ -143,7 +153,11 @@ func (g *Gateway) logout() http.Handler {
 // startSession sets the cookie for a password checked just now.
 func (g *Gateway) startSession(w http.ResponseWriter, username string) error {
 	now := g.now()
-	issued, err := g.tokens.IssueUntil(username, now, now.Add(g.cfg.Session.TTL))
+	sid, err := randomToken()
+	if err != nil {
+		return err
+	}
+	issued, err := g.tokens.IssueUntil(g.subject(username, sid, now), now.Add(g.cfg.Session.TTL))
 	if err != nil {
 		return err
 	}
@@ -153,7 +167,7 @@ func (g *Gateway) startSession(w http.ResponseWriter, username string) error {
 
 // refreshSession re-issues the cookie once it is past half its life, never
 // beyond the session's absolute limit from the login.
-func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id auth.Identity) {
+func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id principal) {
 	now := g.now()
 	ttl := g.cfg.Session.TTL
 	if id.ExpiresAt.Sub(now) > ttl/2 {
@@ -170,7 +184,7 @@ func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id auth
 	if !exp.After(id.ExpiresAt.Add(time.Second)) {
 		return
 	}
-	issued, err := g.tokens.IssueUntil(id.Username, authTime, exp)
+	issued, err := g.tokens.IssueUntil(g.subject(id.Username, id.SessionID, authTime), exp)
 	if err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "refresh session", slog.String("error", err.Error()))
 		return
@@ -220,4 +234,13 @@ func (g *Gateway) redirectToLogin(w http.ResponseWriter, r *http.Request, err er
 	h.Set("Cache-Control", "no-store")
 	h.Set("Location", location)
 	w.WriteHeader(http.StatusFound)
+}
+
+// randomToken is 32 random bytes, base64url: session IDs and refresh tokens.
+func randomToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

@@ -130,6 +130,13 @@ func deadAddr(t testing.TB) string {
 
 func newFixture(t testing.TB, extra string) *fixture {
 	t.Helper()
+	return newFixtureFrom(t, baseConfig+extra)
+}
+
+// newFixtureFrom is newFixture with a whole config document; it may use the
+// same placeholders as baseConfig.
+func newFixtureFrom(t testing.TB, doc string) *fixture {
+	t.Helper()
 	f := &fixture{logs: &syncBuffer{}}
 	echoHandler := echo.Handler()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +156,7 @@ func newFixture(t testing.TB, extra string) *fixture {
 	t.Cleanup(slow.Close)
 	stream := httptest.NewServer(streamHandler())
 	t.Cleanup(stream.Close)
-	yaml := strings.NewReplacer("UPSTREAM", upstream.URL, "DEAD", "http://"+deadAddr(t), "SLOW", slow.URL, "STREAM", stream.URL).Replace(baseConfig + extra)
+	yaml := strings.NewReplacer("UPSTREAM", upstream.URL, "DEAD", "http://"+deadAddr(t), "SLOW", slow.URL, "STREAM", stream.URL).Replace(doc)
 	cfg, err := config.Parse([]byte(yaml), t.TempDir(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -171,7 +178,7 @@ func newFixture(t testing.TB, extra string) *fixture {
 // token mints a valid token for user.
 func (f *fixture) token(t *testing.T, user string) string {
 	t.Helper()
-	issued, err := f.gw.tokens.Issue(user)
+	issued, err := f.gw.tokens.Issue(f.gw.subject(user, "", time.Time{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/proxy"
@@ -23,7 +24,6 @@ const (
 // or sent upstream, and only then hands the request to the route's proxy
 // with the verified identity.
 func (g *Gateway) gate() http.Handler {
-	identityHeader := g.cfg.IdentityHeader
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := requestInfoFrom(r.Context())
 		host := g.trust.Host(r)
@@ -39,7 +39,7 @@ func (g *Gateway) gate() http.Handler {
 		// upstream sees the same request ID as the client and the log.
 		set := http.Header{"X-Request-Id": {info.id}}
 		if !rt.public {
-			id, src, err := g.authorize(r, rt)
+			p, src, err := g.authorize(r, rt, r.Method)
 			if err == nil && src == fromCookie {
 				err = checkOrigin(r, r.Method, host)
 			}
@@ -51,10 +51,10 @@ func (g *Gateway) gate() http.Handler {
 				g.deny(w, r, err)
 				return
 			}
-			info.user = id.Username
-			set[identityHeader] = []string{id.Username}
+			info.user = p.Username
+			g.identityHeaders(set, p, rt.name)
 			if src == fromCookie {
-				g.refreshSession(w, r, id)
+				g.refreshSession(w, r, p)
 			}
 		}
 		if rec, ok := w.(*responseRecorder); ok && r.Header.Get("Upgrade") != "" {
@@ -64,52 +64,25 @@ func (g *Gateway) gate() http.Handler {
 	})
 }
 
-// identify verifies the request's credentials: the bearer token when there
-// is an Authorization header, else the session cookie. An invalid bearer
-// token never falls back to the cookie: explicit credentials that fail,
-// fail the request.
-func (g *Gateway) identify(r *http.Request) (auth.Identity, source, error) {
-	src := fromBearer
-	var raw string
-	var err error
-	if _, present := r.Header["Authorization"]; present {
-		raw, err = auth.BearerToken(r.Header)
-	} else {
-		src = fromCookie
-		raw, err = g.cookie.Read(r)
-		switch {
-		case err != nil:
-			err = auth.ErrMalformedCredentials
-		case raw == "":
-			return auth.Identity{}, fromNothing, auth.ErrNoCredentials
+// identityHeaders sets what the upstream learns of the caller: the
+// username, groups and email, and optionally the verified token itself or
+// an assertion the gateway signs for this route.
+func (g *Gateway) identityHeaders(h http.Header, p principal, routeName string) {
+	uh := g.cfg.UpstreamHeaders
+	h[g.cfg.IdentityHeader] = []string{p.Username}
+	if uh.Groups != "" && len(p.groups) > 0 {
+		h[uh.Groups] = []string{strings.Join(p.groups, ",")}
+	}
+	if uh.Email != "" && p.email != "" {
+		h[uh.Email] = []string{p.email}
+	}
+	if uh.Token != "" {
+		h[uh.Token] = []string{p.token}
+	}
+	if uh.Assertion != "" {
+		s := auth.Subject{Username: p.Username, Groups: p.groups, SessionID: p.SessionID, AuthTime: p.AuthTime}
+		if a, err := g.tokens.IssueAssertion(s, "upstream:"+routeName, g.now().Add(uh.AssertionTTL)); err == nil {
+			h[uh.Assertion] = []string{a.Token}
 		}
 	}
-	if err != nil {
-		return auth.Identity{}, src, err
-	}
-	id, err := g.tokens.Verify(raw)
-	if err != nil {
-		return auth.Identity{}, src, err
-	}
-	if !g.passwords.Exists(id.Username) {
-		// A user removed from the config loses access at the next start,
-		// whatever tokens they still hold.
-		return auth.Identity{}, src, auth.ErrTokenClaims
-	}
-	return id, src, nil
-}
-
-// authorize identifies the request and, when rt is not nil, checks that
-// the route admits its user.
-func (g *Gateway) authorize(r *http.Request, rt *upstreamRoute) (auth.Identity, source, error) {
-	id, src, err := g.identify(r)
-	if err != nil {
-		return id, src, err
-	}
-	if rt != nil && rt.allowed != nil {
-		if _, ok := rt.allowed[id.Username]; !ok {
-			return id, src, errForbidden
-		}
-	}
-	return id, src, nil
 }

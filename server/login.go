@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,20 +90,14 @@ func (g *Gateway) login() http.Handler {
 			http.Redirect(w, r, g.redirects.Safe(creds.rd, g.trust.Host(r)), http.StatusSeeOther)
 			return
 		}
-		issued, err := g.tokens.Issue(creds.username)
+		sid, err := randomToken()
+		if err == nil {
+			err = g.issueTokens(w, r, g.subject(creds.username, sid, g.now()), g.now().Add(g.cfg.Token.Refresh.MaxLifetime))
+		}
 		if err != nil {
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "issue token", slog.String("error", err.Error()))
 			g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "")
-			return
 		}
-		body, _ := json.Marshal(struct {
-			AccessToken string `json:"access_token"`
-			TokenType   string `json:"token_type"`
-			ExpiresIn   int64  `json:"expires_in"`
-		}{issued.Token, "Bearer", issued.ExpiresIn})
-		h.Set("Content-Type", "application/json")
-		h.Set("Content-Length", strconv.Itoa(len(body)+1))
-		_, _ = w.Write(append(body, '\n'))
 	})
 }
 
@@ -211,50 +206,54 @@ func parseLoginForm(body []byte) (credentials, error) {
 }
 
 // parseLoginJSON accepts exactly {"username": string, "password": string}.
-// encoding/json alone would accept case-variant keys ("USERNAME"), take the
-// last of duplicate keys and ignore trailing data; each of those lets two
-// components read one body differently, so the object is walked token by
-// token instead.
 func parseLoginJSON(body []byte) (credentials, error) {
+	fields, err := parseStrictJSON(body, []string{"username", "password"}, nil)
+	if err != nil {
+		return credentials{}, err
+	}
+	return credentials{username: fields["username"], password: fields["password"]}, nil
+}
+
+// parseStrictJSON reads a flat JSON object of string values with every
+// required key and perhaps some optional ones. encoding/json alone would
+// accept case-variant keys ("USERNAME"), take the last of duplicate keys
+// and ignore trailing data; each of those lets two components read one
+// body differently, so the object is walked token by token instead.
+func parseStrictJSON(body []byte, required, optional []string) (map[string]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return credentials{}, errBadLoginBody
+		return nil, errBadLoginBody
 	}
-	var c credentials
-	var seenUser, seenPass bool
+	fields := map[string]string{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return credentials{}, errBadLoginBody
+			return nil, errBadLoginBody
 		}
 		key, _ := tok.(string)
-		var dst *string
-		switch {
-		case key == "username" && !seenUser:
-			dst, seenUser = &c.username, true
-		case key == "password" && !seenPass:
-			dst, seenPass = &c.password, true
-		default:
-			return credentials{}, errBadLoginBody
+		if _, dup := fields[key]; dup || !(slices.Contains(required, key) || slices.Contains(optional, key)) {
+			return nil, errBadLoginBody
 		}
 		tok, err = dec.Token()
 		if err != nil {
-			return credentials{}, errBadLoginBody
+			return nil, errBadLoginBody
 		}
 		s, ok := tok.(string)
 		if !ok {
-			return credentials{}, errBadLoginBody
+			return nil, errBadLoginBody
 		}
-		*dst = s
+		fields[key] = s
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return credentials{}, errBadLoginBody
+		return nil, errBadLoginBody
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return credentials{}, errBadLoginBody
+		return nil, errBadLoginBody
 	}
-	if !seenUser || !seenPass {
-		return credentials{}, errBadLoginBody
+	for _, k := range required {
+		if _, ok := fields[k]; !ok {
+			return nil, errBadLoginBody
+		}
 	}
-	return c, nil
+	return fields, nil
 }

@@ -23,6 +23,14 @@ func classifyDenial(err error) denial {
 	switch {
 	case errors.Is(err, errForbidden):
 		return denial{http.StatusForbidden, "forbidden", slog.LevelInfo}
+	case errors.Is(err, errMethod):
+		return denial{http.StatusForbidden, "method_not_allowed", slog.LevelInfo}
+	case errors.Is(err, errNoRoute):
+		return denial{http.StatusForbidden, "no_matching_route", slog.LevelInfo}
+	case errors.Is(err, errUserGone):
+		return denial{http.StatusUnauthorized, "user_disabled", slog.LevelInfo}
+	case errors.Is(err, errRevoked):
+		return denial{http.StatusUnauthorized, "revoked", slog.LevelInfo}
 	case errors.Is(err, errCrossOrigin):
 		return denial{http.StatusForbidden, "cross_origin", slog.LevelWarn}
 	case errors.Is(err, errBadForwarded):

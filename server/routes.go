@@ -14,6 +14,8 @@ func (g *Gateway) routes() http.Handler {
 	mux.Handle("POST "+p.Login, g.endpoint("login", g.login()))
 	mux.Handle("GET "+p.Login, g.endpoint("login", g.loginPage()))
 	mux.Handle(p.Login, g.endpoint("login", allow("GET, HEAD, POST")))
+	mux.Handle("POST "+p.Refresh, g.endpoint("refresh", g.refresh()))
+	mux.Handle(p.Refresh, g.endpoint("refresh", allow("POST")))
 	mux.Handle("POST "+p.Logout, g.endpoint("logout", g.logout()))
 	mux.Handle("GET "+p.Logout, g.endpoint("logout", g.logoutPage()))
 	mux.Handle(p.Logout, g.endpoint("logout", allow("GET, HEAD, POST")))

@@ -21,6 +21,7 @@ import (
 	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/route"
 	"github.com/authgate/authgate/session"
+	"github.com/authgate/authgate/store"
 	"github.com/authgate/authgate/throttle"
 )
 
@@ -31,6 +32,8 @@ type Gateway struct {
 	metrics   *metrics.Metrics
 	tokens    *auth.Tokens
 	passwords *auth.Passwords
+	accounts  map[string]*account
+	store     store.Store
 	// userLimit and clientLimit throttle failed logins per username and
 	// per client address.
 	userLimit   *throttle.Limiter
@@ -54,6 +57,8 @@ type upstreamRoute struct {
 	name    string
 	public  bool
 	allowed map[string]struct{}
+	groups  []string
+	methods []string
 	proxy   http.Handler
 	metrics *metrics.Route
 }
@@ -76,7 +81,9 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 	}
 	hashes := make(map[string][]byte, len(cfg.Users))
 	for _, u := range cfg.Users {
-		hashes[u.Username] = u.PasswordHash
+		if !u.Disabled { // a disabled user fails like an unknown one, after the same work
+			hashes[u.Username] = u.PasswordHash
+		}
 	}
 	passwords, err := auth.NewPasswords(hashes, auth.PasswordOptions{
 		MaxConcurrent: cfg.Login.MaxConcurrent,
@@ -93,8 +100,10 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 		now = time.Now
 	}
 	g := &Gateway{
-		pages: pg,
-		now:   now,
+		accounts: newAccounts(cfg.Users),
+		store:    store.NewMemory(now),
+		pages:    pg,
+		now:      now,
 		cookie: session.Cookie{
 			Name: cfg.Session.CookieName, Domain: cfg.Session.CookieDomain, Secure: cfg.Session.Secure,
 		},
@@ -113,7 +122,7 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 		}),
 		own: map[string]*metrics.Route{},
 	}
-	for _, name := range []string{"login", "logout", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
+	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
 	}
 	g.buildRoutes()
@@ -122,9 +131,14 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 }
 
 func (g *Gateway) buildRoutes() {
-	strip := g.cfg.StripHeaders
+	strip := append([]string(nil), g.cfg.StripHeaders...)
 	if !g.cfg.ForwardAuthorization {
-		strip = append(append([]string(nil), strip...), "Authorization")
+		strip = append(strip, "Authorization")
+	}
+	for _, h := range []string{g.cfg.UpstreamHeaders.Groups, g.cfg.UpstreamHeaders.Email, g.cfg.UpstreamHeaders.Token, g.cfg.UpstreamHeaders.Assertion} {
+		if h != "" {
+			strip = append(strip, h)
+		}
 	}
 	stripSet := proxy.NewHeaderSet(strip, g.cfg.StripHeaderPrefixes)
 	transport := proxy.NewTransport(proxy.TransportOptions{
@@ -134,7 +148,7 @@ func (g *Gateway) buildRoutes() {
 		MaxIdleConnsPerHost:   g.cfg.Transport.MaxIdleConnsPerHost,
 	})
 	for _, rc := range g.cfg.Routes {
-		ur := &upstreamRoute{name: rc.Name, public: rc.Public, metrics: g.metrics.Route(rc.Name)}
+		ur := &upstreamRoute{name: rc.Name, public: rc.Public, groups: rc.AllowedGroups, methods: rc.Methods, metrics: g.metrics.Route(rc.Name)}
 		if len(rc.AllowedUsers) > 0 {
 			ur.allowed = map[string]struct{}{}
 			for _, u := range rc.AllowedUsers {

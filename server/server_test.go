@@ -336,7 +336,7 @@ func TestTokenValidation(t *testing.T) {
 	f := newFixture(t, "")
 	now := time.Now()
 	valid := func() jwt.MapClaims {
-		return jwt.MapClaims{"sub": "alice", "iss": "authgate", "aud": "authgate", "jti": "id-1",
+		return jwt.MapClaims{"sub": "alice", "iss": "authgate", "aud": "authgate", "jti": "id-1", "gen": generation([]byte(aliceHash)),
 			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Minute).Unix()}
 	}
 	with := func(k string, v any) jwt.MapClaims {
@@ -375,6 +375,8 @@ func TestTokenValidation(t *testing.T) {
 		{"missing-aud", forge(t, jwt.SigningMethodHS256, with("aud", nil), nil), 401},
 		{"missing-sub", forge(t, jwt.SigningMethodHS256, with("sub", nil), nil), 401},
 		{"missing-jti", forge(t, jwt.SigningMethodHS256, with("jti", nil), nil), 401},
+		{"missing-generation", forge(t, jwt.SigningMethodHS256, with("gen", nil), nil), 401},
+		{"unknown-user", forge(t, jwt.SigningMethodHS256, with("sub", "mallory"), nil), 401},
 		{"exp-as-string", forge(t, jwt.SigningMethodHS256, with("exp", "9999999999"), nil), 401},
 		{"tampered-payload", parts[0] + "." + b64(mustJSON(t, with("sub", "bob"))) + "." + parts[2], 401},
 		{"stripped-signature", parts[0] + "." + parts[1] + ".", 401},

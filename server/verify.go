@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/route"
 	"github.com/authgate/authgate/session"
 )
@@ -18,6 +17,9 @@ var errBadForwarded = errors.New("ambiguous or malformed original-request header
 // errIncompleteForwarded means the forward-auth request named the original
 // method or host but not its URI, so no route's rules can be applied.
 var errIncompleteForwarded = errors.New("original request described without its URI")
+
+// errNoRoute means default_deny is set and no route matched.
+var errNoRoute = errors.New("no route matches and default_deny is set")
 
 // originalRequest is the request a fronting proxy asks /verify about.
 type originalRequest struct {
@@ -74,10 +76,13 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 				return
 			}
 		}
-		var id auth.Identity
+		var id principal
 		var src source
 		if err == nil {
-			id, src, err = g.authorize(r, rt)
+			id, src, err = g.authorize(r, rt, orig.methodOr(r.Method))
+		}
+		if err == nil && rt == nil && g.cfg.DefaultDeny {
+			err = errNoRoute
 		}
 		if err == nil && src == fromCookie {
 			err = checkOrigin(r, orig.methodOr(r.Method), orig.host)
@@ -100,8 +105,22 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 		if src == fromCookie {
 			g.refreshSession(w, r, id)
 		}
-		w.Header().Set(identityHeader, id.Username)
-		w.Header().Set("Remote-User", id.Username)
+		h := w.Header()
+		h.Set(identityHeader, id.Username)
+		h.Set("Remote-User", id.Username)
+		if len(id.groups) > 0 {
+			groups := strings.Join(id.groups, ",")
+			h.Set("Remote-Groups", groups)
+			if g.cfg.UpstreamHeaders.Groups != "" {
+				h.Set(g.cfg.UpstreamHeaders.Groups, groups)
+			}
+		}
+		if id.email != "" {
+			h.Set("Remote-Email", id.email)
+			if g.cfg.UpstreamHeaders.Email != "" {
+				h.Set(g.cfg.UpstreamHeaders.Email, id.email)
+			}
+		}
 		w.WriteHeader(http.StatusOK)
 	})
 }
