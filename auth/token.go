@@ -73,6 +73,9 @@ type Identity struct {
 	SessionID string
 	// IssuedAt is the token's iat.
 	IssuedAt time.Time
+	// External is the issuer of a token from a trusted identity provider;
+	// empty for authgate's own tokens.
+	External string
 	// TokenID is the token's jti; revocation keys on it, never on the raw
 	// token, whose base64 has several spellings.
 	TokenID string
@@ -233,15 +236,8 @@ var errHeaderRejected = errors.New("header parameter not accepted")
 // extensions (crit) are refused outright rather than ignored, and an
 // unknown or malformed kid is refused: it never yields an empty key.
 func (t *Tokens) key(tok *jwt.Token) (any, error) {
-	for _, name := range []string{"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64"} {
-		if _, present := tok.Header[name]; present {
-			return nil, errHeaderRejected
-		}
-	}
-	if typ, present := tok.Header["typ"]; present {
-		if s, ok := typ.(string); !ok || !strings.EqualFold(s, "JWT") {
-			return nil, errHeaderRejected
-		}
+	if err := refuseKeyHeaders(tok); err != nil {
+		return nil, err
 	}
 	kid, ok := tok.Header["kid"].(string)
 	if !ok {
@@ -302,4 +298,20 @@ func plainName(s string) bool {
 		}
 	}
 	return true
+}
+
+// refuseKeyHeaders refuses header parameters that would let a token bring
+// or fetch its own key, or demand extensions authgate does not implement.
+func refuseKeyHeaders(tok *jwt.Token) error {
+	for _, name := range []string{"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64"} {
+		if _, present := tok.Header[name]; present {
+			return errHeaderRejected
+		}
+	}
+	if typ, present := tok.Header["typ"]; present {
+		if s, ok := typ.(string); !ok || (!strings.EqualFold(s, "JWT") && !strings.EqualFold(s, "at+jwt")) {
+			return errHeaderRejected
+		}
+	}
+	return nil
 }

@@ -82,6 +82,8 @@ type Token struct {
 	SecretGenerated bool
 	// Refresh configures refresh tokens; off unless Enabled.
 	Refresh Refresh
+	// TrustedIssuers are identity providers whose tokens are accepted too.
+	TrustedIssuers []TrustedIssuer
 	// TTL is the lifetime of an issued token.
 	TTL time.Duration
 	// Issuer is the iss claim written and required.
@@ -90,6 +92,21 @@ type Token struct {
 	Audience string
 	// Leeway is the clock skew tolerated on exp, nbf and iat; at most a minute.
 	Leeway time.Duration
+}
+
+// TrustedIssuer is an external identity provider.
+type TrustedIssuer struct {
+	Issuer   string
+	Audience string
+	// JWKSURL or JWKSFile (exactly one) supplies the provider's keys.
+	JWKSURL  string
+	JWKSFile string
+	// Algorithms accepted from it: RS256, ES256, EdDSA.
+	Algorithms []string
+	// UsernameClaim names the username claim; default sub.
+	UsernameClaim string
+	// GroupsClaim names the groups claim; empty for none.
+	GroupsClaim string
 }
 
 // Refresh configures refresh tokens.

@@ -47,16 +47,17 @@ type fileLoginPage struct {
 }
 
 type fileToken struct {
-	Algorithm  string      `yaml:"algorithm"`
-	Keys       []fileKey   `yaml:"keys"`
-	SigningKey string      `yaml:"signing_key"`
-	Refresh    fileRefresh `yaml:"refresh"`
-	Secret     string      `yaml:"secret"`
-	SecretFile string      `yaml:"secret_file"`
-	TTL        string      `yaml:"ttl"`
-	Issuer     string      `yaml:"issuer"`
-	Audience   string      `yaml:"audience"`
-	Leeway     string      `yaml:"leeway"`
+	Algorithm  string       `yaml:"algorithm"`
+	Keys       []fileKey    `yaml:"keys"`
+	SigningKey string       `yaml:"signing_key"`
+	Refresh    fileRefresh  `yaml:"refresh"`
+	Trusted    []fileIssuer `yaml:"trusted_issuers"`
+	Secret     string       `yaml:"secret"`
+	SecretFile string       `yaml:"secret_file"`
+	TTL        string       `yaml:"ttl"`
+	Issuer     string       `yaml:"issuer"`
+	Audience   string       `yaml:"audience"`
+	Leeway     string       `yaml:"leeway"`
 }
 
 type fileKey struct {
@@ -64,6 +65,16 @@ type fileKey struct {
 	Secret     string `yaml:"secret"`
 	SecretFile string `yaml:"secret_file"`
 	KeyFile    string `yaml:"key_file"`
+}
+
+type fileIssuer struct {
+	Issuer        string   `yaml:"issuer"`
+	Audience      string   `yaml:"audience"`
+	JWKSURL       string   `yaml:"jwks_url"`
+	JWKSFile      string   `yaml:"jwks_file"`
+	Algorithms    []string `yaml:"algorithms"`
+	UsernameClaim string   `yaml:"username_claim"`
+	GroupsClaim   string   `yaml:"groups_claim"`
 }
 
 type fileRefresh struct {

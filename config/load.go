@@ -237,7 +237,58 @@ func (v *validator) token(ft *fileToken) Token {
 	if t.Refresh.TTL == 0 || t.Refresh.MaxLifetime < t.Refresh.TTL {
 		v.fail("token.refresh", "ttl must be positive and max_lifetime at least ttl")
 	}
+	t.TrustedIssuers = v.trustedIssuers(ft.Trusted, t.Issuer)
 	return t
+}
+
+func (v *validator) trustedIssuers(list []fileIssuer, own string) []TrustedIssuer {
+	var out []TrustedIssuer
+	seen := map[string]bool{own: true}
+	for i, fi := range list {
+		p := indexPath("token.trusted_issuers", i)
+		ti := TrustedIssuer{Issuer: fi.Issuer, Audience: fi.Audience, JWKSURL: fi.JWKSURL, Algorithms: fi.Algorithms,
+			UsernameClaim: orDefault(fi.UsernameClaim, "sub"), GroupsClaim: fi.GroupsClaim}
+		switch {
+		case fi.Issuer == "" || !printable(fi.Issuer):
+			v.fail(p+".issuer", "is required")
+		case seen[fi.Issuer]:
+			v.fail(p+".issuer", "%q is already authgate's own issuer or another trusted issuer", fi.Issuer)
+		}
+		seen[fi.Issuer] = true
+		if fi.Audience == "" {
+			v.fail(p+".audience", "is required: a token meant for another service must not be accepted")
+		}
+		switch {
+		case (fi.JWKSURL == "") == (fi.JWKSFile == ""):
+			v.fail(p, "set exactly one of jwks_url and jwks_file")
+		case fi.JWKSURL != "":
+			if u, err := url.Parse(fi.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				v.fail(p+".jwks_url", "must be an absolute http(s) URL")
+			} else if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+				v.warn("%s.jwks_url is plain HTTP: anyone on the path can substitute keys", p)
+			}
+		default:
+			ti.JWKSFile = v.resolve(fi.JWKSFile)
+		}
+		if len(fi.Algorithms) == 0 {
+			v.fail(p+".algorithms", "is required, e.g. [RS256]")
+		}
+		for j, a := range fi.Algorithms {
+			if a == keys.HS256 || !slices.Contains(keys.Algorithms, a) {
+				v.fail(indexPath(p+".algorithms", j), "must be RS256, ES256 or EdDSA")
+			}
+		}
+		out = append(out, ti)
+	}
+	return out
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
 }
 
 // keys loads the signing and verification keys: one legacy secret, or a

@@ -211,3 +211,72 @@ func JWKS(ks []Key) []byte {
 	b, _ := json.Marshal(set)
 	return b
 }
+
+// ParseJWKS reads the public keys of a JWK Set that suit one of algs. Keys
+// for other algorithms or of unknown types are skipped; private members
+// are ignored; a key without kid is skipped, since tokens must name theirs.
+func ParseJWKS(data []byte, algs []string) ([]Key, error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, fmt.Errorf("parse JWKS: %w", err)
+	}
+	var out []Key
+	for _, raw := range set.Keys {
+		var j JWK
+		if err := json.Unmarshal(raw, &j); err != nil || j.ID == "" || (j.Use != "" && j.Use != "sig") {
+			continue
+		}
+		pub, alg, err := j.public()
+		if err != nil {
+			continue
+		}
+		if j.Alg != "" && j.Alg != alg {
+			continue
+		}
+		for _, allowed := range algs {
+			if allowed == alg {
+				out = append(out, Key{ID: j.ID, Algorithm: alg, Public: pub})
+			}
+		}
+	}
+	return out, nil
+}
+
+// public decodes the key and the algorithm its type implies.
+func (j JWK) public() (any, string, error) {
+	b64 := base64.RawURLEncoding.DecodeString
+	switch {
+	case j.KeyType == "RSA":
+		n, err1 := b64(j.N)
+		e, err2 := b64(j.E)
+		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
+			return nil, "", errors.New("bad RSA key")
+		}
+		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+		if pub.N.BitLen() < MinRSABits || pub.E < 3 {
+			return nil, "", errors.New("weak RSA key")
+		}
+		return pub, RS256, nil
+	case j.KeyType == "EC" && j.Curve == "P-256":
+		x, err1 := b64(j.X)
+		y, err2 := b64(j.Y)
+		if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
+			return nil, "", errors.New("bad EC key")
+		}
+		// Parsing the uncompressed point checks that it is on the curve.
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
+			return nil, "", err
+		}
+		return pub, ES256, nil
+	case j.KeyType == "OKP" && j.Curve == "Ed25519":
+		x, err := b64(j.X)
+		if err != nil || len(x) != ed25519.PublicKeySize {
+			return nil, "", errors.New("bad Ed25519 key")
+		}
+		return ed25519.PublicKey(x), EdDSA, nil
+	}
+	return nil, "", errors.New("unsupported key type")
+}

@@ -74,3 +74,33 @@ func TestParsePEMRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestParseJWKSRoundTrip(t *testing.T) {
+	var ks []Key
+	for _, alg := range []string{RS256, ES256, EdDSA} {
+		k, _, _, err := Generate("kid-"+alg, alg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks = append(ks, k)
+	}
+	doc := JWKS(ks)
+	all, err := ParseJWKS(doc, Algorithms)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("ParseJWKS = %d keys, %v; want 3", len(all), err)
+	}
+	for i, k := range all {
+		if k.ID != ks[i].ID || k.Algorithm != ks[i].Algorithm || k.CanSign() {
+			t.Errorf("key %d = %v, want public %v", i, k, ks[i])
+		}
+	}
+	only, _ := ParseJWKS(doc, []string{EdDSA})
+	if len(only) != 1 || only[0].Algorithm != EdDSA {
+		t.Errorf("filtered to EdDSA = %v", only)
+	}
+	bad := `{"keys":[{"kty":"RSA","kid":"weak","n":"AQAB","e":"AQAB"},{"kty":"EC","crv":"P-256","kid":"off-curve","x":"` +
+		strings.Repeat("A", 43) + `","y":"` + strings.Repeat("A", 43) + `"},{"kty":"oct","kid":"sym","k":"c2VjcmV0"},{"kty":"OKP","crv":"Ed25519","x":"AAAA"}]}`
+	if got, err := ParseJWKS([]byte(bad), Algorithms); err != nil || len(got) != 0 {
+		t.Errorf("weak, off-curve, symmetric and kid-less keys were accepted: %v %v", got, err)
+	}
+}

@@ -22,6 +22,7 @@ type Metrics struct {
 	upstreamErrors  *prometheus.CounterVec
 	logins          *prometheus.CounterVec
 	tokenRejections *prometheus.CounterVec
+	jwksErrors      *prometheus.CounterVec
 }
 
 // New registers authgate's metrics, plus the Go runtime and process
@@ -50,6 +51,10 @@ func New(version string) *Metrics {
 			Name: "authgate_token_rejections_total",
 			Help: "Requests refused for their credentials, by reason.",
 		}, []string{"reason"}),
+		jwksErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_jwks_refresh_errors_total",
+			Help: "Failed fetches of a trusted issuer's keys (the previous keys stay in use), by issuer.",
+		}, []string{"issuer"}),
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "authgate_build_info",
@@ -57,7 +62,7 @@ func New(version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	info.Set(1)
-	m.registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, info,
+	m.registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -86,6 +91,13 @@ func (m *Metrics) Login(outcome string) { m.logins.WithLabelValues(outcome).Inc(
 
 // TokenRejected counts a request refused for its credentials.
 func (m *Metrics) TokenRejected(reason string) { m.tokenRejections.WithLabelValues(reason).Inc() }
+
+// JWKSRefreshFailed returns a counter for a trusted issuer's failed key
+// fetches; issuer comes from the config, a fixed set.
+func (m *Metrics) JWKSRefreshFailed(issuer string) func() {
+	c := m.jwksErrors.WithLabelValues(issuer)
+	return c.Inc
+}
 
 // Route holds one route's pre-bound metrics.
 type Route struct {

@@ -95,9 +95,17 @@ func (g *Gateway) identify(r *http.Request) (principal, source, error) {
 	if err != nil {
 		return principal{}, src, err
 	}
-	id, err := g.tokens.Verify(raw)
+	id, err := g.verifier.Verify(r.Context(), raw)
 	if err != nil {
 		return principal{}, src, err
+	}
+	if id.External != "" {
+		// A trusted provider's user: its token says who they are and in
+		// which groups; local accounts and their generations do not apply.
+		if err := g.checkRevoked(r.Context(), id); err != nil {
+			return principal{}, src, err
+		}
+		return principal{Identity: id, groups: id.Groups, token: raw}, src, nil
 	}
 	a, ok := g.accounts[id.Username]
 	if !ok || a.disabled {
@@ -115,7 +123,10 @@ func (g *Gateway) identify(r *http.Request) (principal, source, error) {
 // checkRevoked consults the store. If the store cannot answer, the token
 // is refused: revocation must not fail open.
 func (g *Gateway) checkRevoked(ctx context.Context, id auth.Identity) error {
-	keys := []string{deniedToken(id.TokenID)}
+	var keys []string
+	if id.TokenID != "" {
+		keys = append(keys, deniedToken(id.TokenID))
+	}
 	if id.SessionID != "" {
 		keys = append(keys, deniedSession(id.SessionID))
 	}
@@ -165,8 +176,10 @@ func (g *Gateway) authorize(r *http.Request, rt *upstreamRoute, method string) (
 // every session of the user issued until now.
 func (g *Gateway) revoke(ctx context.Context, p principal, everywhere bool) error {
 	keep := g.longestLifetime()
-	if err := g.store.Set(ctx, deniedToken(p.TokenID), nil, time.Until(p.ExpiresAt)+g.cfg.Token.Leeway+time.Second); err != nil {
-		return err
+	if p.TokenID != "" {
+		if err := g.store.Set(ctx, deniedToken(p.TokenID), nil, p.ExpiresAt.Sub(g.now())+g.cfg.Token.Leeway+time.Second); err != nil {
+			return err
+		}
 	}
 	if p.SessionID != "" {
 		if err := g.store.Set(ctx, deniedSession(p.SessionID), nil, keep); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/echo"
 	"github.com/authgate/authgate/forwarded"
+	"github.com/authgate/authgate/jwks"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/route"
@@ -31,6 +32,8 @@ type Gateway struct {
 	logger    *slog.Logger
 	metrics   *metrics.Metrics
 	tokens    *auth.Tokens
+	verifier  *auth.Verifier
+	sources   []*jwks.Source
 	passwords *auth.Passwords
 	accounts  map[string]*account
 	store     store.Store
@@ -99,7 +102,22 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 	if now == nil {
 		now = time.Now
 	}
+	var externals []*auth.External
+	var sources []*jwks.Source
+	for _, ti := range cfg.Token.TrustedIssuers {
+		src := jwks.New(jwks.Options{
+			Issuer: ti.Issuer, URL: ti.JWKSURL, File: ti.JWKSFile, Algorithms: ti.Algorithms,
+			Logger: logger, OnFetchError: m.JWKSRefreshFailed(ti.Issuer), Now: now,
+		})
+		sources = append(sources, src)
+		externals = append(externals, auth.NewExternal(auth.ExternalOptions{
+			Issuer: ti.Issuer, Audience: ti.Audience, Algorithms: ti.Algorithms, UsernameClaim: ti.UsernameClaim,
+			GroupsClaim: ti.GroupsClaim, Keys: src, Leeway: cfg.Token.Leeway, Now: now,
+		}))
+	}
 	g := &Gateway{
+		verifier: auth.NewVerifier(tokens, externals...),
+		sources:  sources,
 		accounts: newAccounts(cfg.Users),
 		store:    store.NewMemory(now),
 		pages:    pg,
@@ -248,6 +266,9 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 				errc <- fmt.Errorf("serve %s: %w", s.name, err)
 			}
 		}()
+	}
+	for _, s := range g.sources {
+		s.Start(ctx)
 	}
 	g.SetReady(true)
 	if onListening != nil {

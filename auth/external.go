@@ -1,0 +1,187 @@
+package auth
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgate/authgate/keys"
+)
+
+// KeySet finds an external issuer's verification key by kid.
+type KeySet interface {
+	Key(ctx context.Context, kid string) (keys.Key, error)
+}
+
+// ExternalOptions describes an identity provider whose tokens are accepted.
+type ExternalOptions struct {
+	// Issuer is the iss the provider's tokens carry.
+	Issuer string
+	// Audience must be among the tokens' aud.
+	Audience string
+	// Algorithms are the only ones accepted; never HS256, whose key would
+	// have to be shared.
+	Algorithms []string
+	// UsernameClaim names the claim holding the username; "" means sub.
+	UsernameClaim string
+	// GroupsClaim names a claim holding the user's groups; "" means none.
+	GroupsClaim string
+	// Keys supplies the provider's public keys.
+	Keys KeySet
+	// Leeway tolerates clock skew.
+	Leeway time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// External verifies one provider's tokens.
+type External struct {
+	opts   ExternalOptions
+	parser *jwt.Parser
+}
+
+// NewExternal returns a verifier for one provider.
+func NewExternal(o ExternalOptions) *External {
+	if o.UsernameClaim == "" {
+		o.UsernameClaim = "sub"
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &External{opts: o, parser: jwt.NewParser(
+		jwt.WithValidMethods(o.Algorithms),
+		jwt.WithIssuer(o.Issuer),
+		jwt.WithAudience(o.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(o.Leeway),
+		jwt.WithTimeFunc(now),
+		jwt.WithStrictDecoding(),
+	)}
+}
+
+// Verify checks a provider token and maps its claims to an Identity.
+func (e *External) Verify(ctx context.Context, raw string) (Identity, error) {
+	if len(raw) > MaxTokenBytes || strings.Count(raw, ".") != 2 {
+		return Identity{}, ErrTokenMalformed
+	}
+	c := jwt.MapClaims{}
+	_, err := e.parser.ParseWithClaims(raw, c, func(tok *jwt.Token) (any, error) {
+		if err := refuseKeyHeaders(tok); err != nil {
+			return nil, err
+		}
+		kid, ok := tok.Header["kid"].(string)
+		if !ok {
+			return nil, errHeaderRejected
+		}
+		// A token's jku or x5u never selects a key: only the configured
+		// key set is consulted.
+		k, err := e.opts.Keys.Key(ctx, kid)
+		if err != nil || k.Algorithm != tok.Method.Alg() || k.Public == nil {
+			return nil, errHeaderRejected
+		}
+		return k.Public, nil
+	})
+	if err != nil {
+		return Identity{}, classify(err)
+	}
+	name, _ := c[e.opts.UsernameClaim].(string)
+	if !plainName(name) {
+		return Identity{}, ErrTokenClaims
+	}
+	id := Identity{Username: name, External: e.opts.Issuer}
+	if jti, ok := c["jti"].(string); ok && len(jti) <= 128 {
+		id.TokenID = jti
+	}
+	if exp, err := c.GetExpirationTime(); err == nil && exp != nil {
+		id.ExpiresAt = exp.Time
+	}
+	if iat, err := c.GetIssuedAt(); err == nil && iat != nil {
+		id.IssuedAt = iat.Time
+	}
+	if e.opts.GroupsClaim != "" {
+		id.Groups = groupsOf(c[e.opts.GroupsClaim])
+	}
+	return id, nil
+}
+
+// groupsOf reads a groups claim: a list of strings, or one string. Names
+// that could not sit safely in a header are dropped.
+func groupsOf(v any) []string {
+	var out []string
+	add := func(s string) {
+		if plainName(s) {
+			out = append(out, s)
+		}
+	}
+	switch g := v.(type) {
+	case string:
+		add(g)
+	case []any:
+		for _, x := range g {
+			if s, ok := x.(string); ok {
+				add(s)
+			}
+		}
+	}
+	return out
+}
+
+// Verifier dispatches a token to authgate's own keys or to the provider
+// its iss names.
+type Verifier struct {
+	own      *Tokens
+	external map[string]*External
+}
+
+// NewVerifier returns a Verifier for own tokens and the given providers.
+func NewVerifier(own *Tokens, external ...*External) *Verifier {
+	v := &Verifier{own: own, external: map[string]*External{}}
+	for _, e := range external {
+		v.external[e.opts.Issuer] = e
+	}
+	return v
+}
+
+// Verify checks raw with the verifier its issuer calls for.
+func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
+	if len(v.external) == 0 {
+		return v.own.Verify(raw)
+	}
+	iss, err := peekIssuer(raw)
+	if err != nil {
+		return Identity{}, err
+	}
+	if iss == v.own.issuer {
+		return v.own.Verify(raw)
+	}
+	if e, ok := v.external[iss]; ok {
+		return e.Verify(ctx, raw)
+	}
+	return Identity{}, ErrTokenClaims
+}
+
+// peekIssuer reads iss from the unverified payload, only to choose which
+// keys to verify with; nothing else is trusted before verification.
+func peekIssuer(raw string) (string, error) {
+	parts := strings.Split(raw, ".")
+	if len(raw) > MaxTokenBytes || len(parts) != 3 {
+		return "", ErrTokenMalformed
+	}
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
+	if err != nil {
+		return "", ErrTokenMalformed
+	}
+	var c struct {
+		Issuer string `json:"iss"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return "", ErrTokenMalformed
+	}
+	return c.Issuer, nil
+}
