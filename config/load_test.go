@@ -420,3 +420,31 @@ func TestTokenKeys(t *testing.T) {
 		})
 	}
 }
+
+func TestHtpasswdGroupsFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "users"), []byte("bob:"+hash10+"\ncarol:"+hash10+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "groups"), []byte("# teams\nstaff: bob carol\nadmins: carol ghost\n\n"), 0o600)
+	cfg, err := Parse([]byte("token:\n  secret: "+secret+"\nhtpasswd_file: users\nhtpasswd_groups_file: groups\n"), dir, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]string{}
+	for _, u := range cfg.Users {
+		groups[u.Username] = strings.Join(u.Groups, ",")
+	}
+	if groups["bob"] != "staff" || groups["carol"] != "staff,admins" {
+		t.Errorf("groups = %v", groups)
+	}
+	warned := false
+	for _, w := range cfg.Warnings {
+		warned = warned || strings.Contains(w, `no user "ghost"`)
+	}
+	if !warned {
+		t.Errorf("no warning for a group member who is not a user: %q", cfg.Warnings)
+	}
+	os.WriteFile(filepath.Join(dir, "groups"), []byte("bad group line\n"), 0o600)
+	if _, err := Parse([]byte("token:\n  secret: "+secret+"\nhtpasswd_file: users\nhtpasswd_groups_file: groups\n"), dir, env(nil)); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("a malformed groups line = %v, want an error naming line 1", err)
+	}
+}
