@@ -133,15 +133,20 @@ func groupsOf(v any) []string {
 }
 
 // Verifier dispatches a token to authgate's own keys or to the provider
-// its iss names.
+// its iss names, remembering tokens that verified.
 type Verifier struct {
 	own      *Tokens
 	external map[string]*External
+	cache    *verifiedCache
 }
 
-// NewVerifier returns a Verifier for own tokens and the given providers.
-func NewVerifier(own *Tokens, external ...*External) *Verifier {
+// NewVerifier returns a Verifier for own tokens and the given providers;
+// cacheSize bounds how many verified tokens it remembers (0: none).
+func NewVerifier(own *Tokens, cacheSize int, external ...*External) *Verifier {
 	v := &Verifier{own: own, external: map[string]*External{}}
+	if cacheSize > 0 {
+		v.cache = newVerifiedCache(cacheSize, own.now)
+	}
 	for _, e := range external {
 		v.external[e.opts.Issuer] = e
 	}
@@ -150,6 +155,19 @@ func NewVerifier(own *Tokens, external ...*External) *Verifier {
 
 // Verify checks raw with the verifier its issuer calls for.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
+	if v.cache != nil {
+		if id, ok := v.cache.get(raw); ok {
+			return id, nil
+		}
+	}
+	id, err := v.verify(ctx, raw)
+	if err == nil && v.cache != nil {
+		v.cache.put(raw, id)
+	}
+	return id, err
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string) (Identity, error) {
 	if len(v.external) == 0 {
 		return v.own.Verify(raw)
 	}

@@ -84,6 +84,9 @@ type Token struct {
 	Refresh Refresh
 	// TrustedIssuers are identity providers whose tokens are accepted too.
 	TrustedIssuers []TrustedIssuer
+	// CacheSize bounds how many verified tokens are remembered so their
+	// signatures are checked once; zero disables the cache.
+	CacheSize int
 	// TTL is the lifetime of an issued token.
 	TTL time.Duration
 	// Issuer is the iss claim written and required.

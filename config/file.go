@@ -52,6 +52,7 @@ type fileToken struct {
 	SigningKey string       `yaml:"signing_key"`
 	Refresh    fileRefresh  `yaml:"refresh"`
 	Trusted    []fileIssuer `yaml:"trusted_issuers"`
+	CacheSize  *int         `yaml:"cache_size"`
 	Secret     string       `yaml:"secret"`
 	SecretFile string       `yaml:"secret_file"`
 	TTL        string       `yaml:"ttl"`

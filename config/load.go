@@ -238,6 +238,13 @@ func (v *validator) token(ft *fileToken) Token {
 		v.fail("token.refresh", "ttl must be positive and max_lifetime at least ttl")
 	}
 	t.TrustedIssuers = v.trustedIssuers(ft.Trusted, t.Issuer)
+	t.CacheSize = 10000
+	if ft.CacheSize != nil {
+		t.CacheSize = *ft.CacheSize
+	}
+	if t.CacheSize < 0 || t.CacheSize > 10_000_000 {
+		v.fail("token.cache_size", "must be from 0 (off) to 10000000")
+	}
 	return t
 }
 

@@ -116,7 +116,7 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 		}))
 	}
 	g := &Gateway{
-		verifier: auth.NewVerifier(tokens, externals...),
+		verifier: auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
 		sources:  sources,
 		accounts: newAccounts(cfg.Users),
 		store:    store.NewMemory(now),
