@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/authgate/authgate/metrics"
@@ -56,7 +57,7 @@ func (h contextHandler) WithGroup(name string) slog.Handler {
 func (g *Gateway) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{id: requestID(r.Header.Get("X-Request-Id"))}
+		info := &requestInfo{id: g.ids.next(r.Header.Get("X-Request-Id"))}
 		w.Header()["X-Request-Id"] = []string{info.id}
 		rec := &responseRecorder{ResponseWriter: w}
 		if g.cfg.Server.SendTimeout > 0 {
@@ -112,9 +113,22 @@ func logPath(r *http.Request) string {
 	return p
 }
 
-// requestID keeps a client's X-Request-Id when it is short and plain, so
-// traces join up across hops, and makes a fresh one otherwise.
-func requestID(given string) string {
+// requestIDs keeps a client's X-Request-Id when it is short and plain, so
+// traces join up across hops, and makes a fresh one otherwise: a random
+// per-process prefix and a counter, unique without a random read per
+// request (request IDs need not be unguessable).
+type requestIDs struct {
+	prefix  string
+	counter atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &requestIDs{prefix: hex.EncodeToString(b[:])}
+}
+
+func (ids *requestIDs) next(given string) string {
 	if given != "" && len(given) <= 128 {
 		ok := true
 		for i := range len(given) {
@@ -128,9 +142,15 @@ func requestID(given string) string {
 			return given
 		}
 	}
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var buf [32]byte
+	copy(buf[:16], ids.prefix)
+	n := ids.counter.Add(1)
+	const digits = "0123456789abcdef"
+	for i := 31; i >= 16; i-- {
+		buf[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return string(buf[:])
 }
 
 // recoverPanics turns a handler panic into a 500 with a fixed body; the

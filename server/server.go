@@ -50,6 +50,7 @@ type Gateway struct {
 	// own holds the metrics of the gateway's own endpoints and of requests
 	// that matched nothing.
 	own     map[string]*metrics.Route
+	ids     *requestIDs
 	ready   atomic.Bool
 	handler http.Handler
 }
@@ -118,6 +119,7 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 	g := &Gateway{
 		verifier: auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
 		sources:  sources,
+		ids:      newRequestIDs(),
 		accounts: newAccounts(cfg.Users),
 		store:    store.NewMemory(now),
 		pages:    pg,
