@@ -41,7 +41,15 @@ func BearerToken(h http.Header) (string, error) {
 }
 
 // isB64TokenByte reports whether c may appear in an RFC 6750 b64token.
-func isB64TokenByte(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '='
-}
+func isB64TokenByte(c byte) bool { return b64TokenBytes[c] }
+
+// b64TokenBytes is a lookup table: this check runs over every byte of
+// every token on every request.
+var b64TokenBytes = func() (t [256]bool) {
+	for c := range 256 {
+		b := byte(c)
+		t[c] = b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' ||
+			b == '-' || b == '.' || b == '_' || b == '~' || b == '+' || b == '/' || b == '='
+	}
+	return t
+}()

@@ -84,7 +84,8 @@ func (g *Gateway) observe(next http.Handler) http.Handler {
 				m = g.own["unmatched"]
 			}
 			m.Observe(status, elapsed)
-			attrs := []slog.Attr{
+			attrs := make([]slog.Attr, 0, 10)
+			attrs = append(attrs,
 				slog.String("method", r.Method),
 				slog.String("path", logPath(r)),
 				slog.String("route", info.route),
@@ -93,11 +94,13 @@ func (g *Gateway) observe(next http.Handler) http.Handler {
 				slog.Int64("bytes", rec.bytes),
 				slog.String("user", info.user),
 				slog.String("client_ip", g.trust.ClientIP(r).String()),
-			}
+			)
 			if info.reason != "" {
 				attrs = append(attrs, slog.String("deny_reason", info.reason))
 			}
-			g.logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+			attrs = append(attrs, slog.String("request_id", info.id))
+			// The base handler: the request ID is already among the attrs.
+			g.accessLog.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 		}()
 		next.ServeHTTP(rec, r.WithContext(ctx))
 	})

@@ -30,6 +30,7 @@ import (
 type Gateway struct {
 	cfg       *config.Config
 	logger    *slog.Logger
+	accessLog *slog.Logger
 	metrics   *metrics.Metrics
 	tokens    *auth.Tokens
 	verifier  *auth.Verifier
@@ -70,6 +71,7 @@ type upstreamRoute struct {
 // New builds a Gateway from cfg. logger receives every log line; now is the
 // clock for tokens (nil means time.Now).
 func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func() time.Time) (*Gateway, error) {
+	accessLog := logger
 	logger = slog.New(contextHandler{logger.Handler()})
 	tokens, err := auth.NewTokens(auth.TokenOptions{
 		Keys:       cfg.Token.Keys,
@@ -117,13 +119,14 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 		}))
 	}
 	g := &Gateway{
-		verifier: auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
-		sources:  sources,
-		ids:      newRequestIDs(),
-		accounts: newAccounts(cfg.Users),
-		store:    store.NewMemory(now),
-		pages:    pg,
-		now:      now,
+		verifier:  auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
+		sources:   sources,
+		ids:       newRequestIDs(),
+		accessLog: accessLog,
+		accounts:  newAccounts(cfg.Users),
+		store:     store.NewMemory(now),
+		pages:     pg,
+		now:       now,
 		cookie: session.Cookie{
 			Name: cfg.Session.CookieName, Domain: cfg.Session.CookieDomain, Secure: cfg.Session.Secure,
 		},

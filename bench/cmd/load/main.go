@@ -1,0 +1,498 @@
+// Command load measures authgate under wrk against its baselines, side by
+// side in one run: the system under test pinned to CPU 0, wrk and the
+// upstream to CPU 1, several interleaved rounds, medians reported. For each
+// scenario it records requests per second, p50/p99 latency, CPU time per
+// request of the measured processes (utime+stime from /proc, delta over the
+// run), peak RSS and non-2xx answers, and writes docs/performance.md and
+// docs/performance.svg.
+//
+// Run from the repository root (needs wrk, taskset and nginx):
+//
+//	go run ./bench/cmd/load -duration 10s -rounds 3
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	upstreamAddr = "127.0.0.1:9101"
+	sutAddr      = "127.0.0.1:9102"
+	sideAddr     = "127.0.0.1:9103" // authgate behind nginx
+	metricsAddr  = "127.0.0.1:9104"
+	clockTicks   = 100 // USER_HZ on Linux
+)
+
+// The demo users' cost-10 hash of "alicepassword".
+const aliceHash = "$2a$10$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
+
+type scenario struct {
+	name  string
+	start func() ([]*exec.Cmd, error) // processes measured, first one listening on sutAddr
+	path  string
+	token func() string
+}
+
+type result struct {
+	rps, p50, p99, cpuPerReq float64 // p50/p99 in ms, cpu in µs
+	rssKiB                   int64
+	non2xx                   int64
+}
+
+func main() {
+	duration := flag.Duration("duration", 10*time.Second, "measurement per scenario and round")
+	rounds := flag.Int("rounds", 3, "interleaved rounds; medians are reported")
+	conns := flag.Int("connections", 32, "wrk connections")
+	out := flag.String("out", "docs", "directory for performance.md and performance.svg")
+	flag.Parse()
+	for _, tool := range []string{"wrk", "taskset", "nginx"} {
+		if _, err := exec.LookPath(tool); err != nil && !fileExists("/usr/sbin/"+tool) {
+			log.Fatalf("%s not found: apt-get install -y %s", tool, map[string]string{"taskset": "util-linux"}[tool]+tool)
+		}
+	}
+	dir, err := os.MkdirTemp("", "authgate-load")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := func(pkg, name string) string {
+		path := filepath.Join(dir, name)
+		if out, err := exec.Command("go", "build", "-o", path, pkg).CombinedOutput(); err != nil {
+			log.Fatalf("build %s: %v\n%s", pkg, err, out)
+		}
+		return path
+	}
+	authgate, upstream, bare := bin(".", "authgate"), bin("./bench/cmd/upstream", "upstream"), bin("./bench/cmd/bareproxy", "bareproxy")
+
+	up := pinned(1, upstream, "-listen", upstreamAddr)
+	if err := up.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer stop(up)
+	waitListening(upstreamAddr)
+
+	edKey := filepath.Join(dir, "ed.pem")
+	if out, err := exec.Command(authgate, "keygen", "--alg", "EdDSA", "-id", "ed", "-out", dir).CombinedOutput(); err != nil {
+		log.Fatalf("keygen: %v %s", err, out)
+	}
+	hsConfig := writeConfig(dir, "hs.yaml", sutAddr, `token:
+  secret: "k3V9q2LmX8rT5wZ1yB7nC4dF6gH0jQ2s"`)
+	edConfig := writeConfig(dir, "ed.yaml", sutAddr, "token:\n  algorithm: EdDSA\n  keys:\n    - id: ed\n      key_file: "+edKey)
+	sideConfig := writeConfig(dir, "side.yaml", sideAddr, `token:
+  secret: "k3V9q2LmX8rT5wZ1yB7nC4dF6gH0jQ2s"`)
+	nginxConf := writeNginx(dir)
+
+	gatewayProc := func(config string) func() ([]*exec.Cmd, error) {
+		return func() ([]*exec.Cmd, error) {
+			c := pinned(0, authgate, "-config", config)
+			c.Stderr, _ = os.Create(filepath.Join(dir, filepath.Base(config)+".log"))
+			return []*exec.Cmd{c}, c.Start()
+		}
+	}
+	var hsToken, edToken, sideToken string
+	scenarios := []scenario{
+		{name: "upstream alone", path: "/", start: func() ([]*exec.Cmd, error) {
+			c := pinned(0, upstream, "-listen", sutAddr)
+			return []*exec.Cmd{c}, c.Start()
+		}},
+		{name: "bare httputil.ReverseProxy", path: "/", start: func() ([]*exec.Cmd, error) {
+			c := pinned(0, bare, "-listen", sutAddr, "-upstream", "http://"+upstreamAddr)
+			return []*exec.Cmd{c}, c.Start()
+		}},
+		{name: "authgate proxy, HS256", path: "/", start: gatewayProc(hsConfig), token: func() string { return hsToken }},
+		{name: "authgate proxy, EdDSA", path: "/", start: gatewayProc(edConfig), token: func() string { return edToken }},
+		{name: "authgate /verify", path: "/verify", start: gatewayProc(hsConfig), token: func() string { return hsToken }},
+		{name: "nginx auth_request → authgate", path: "/", start: func() ([]*exec.Cmd, error) {
+			g := pinned(0, authgate, "-config", sideConfig)
+			g.Stderr, _ = os.Create(filepath.Join(dir, "side.log"))
+			if err := g.Start(); err != nil {
+				return nil, err
+			}
+			waitListening(sideAddr)
+			n := pinned(0, "nginx", "-p", dir, "-e", filepath.Join(dir, "nginx-error.log"), "-c", nginxConf)
+			return []*exec.Cmd{n, g}, n.Start()
+		}, token: func() string { return sideToken }},
+	}
+
+	results := map[string][]result{}
+	for round := 1; round <= *rounds; round++ {
+		for _, sc := range scenarios {
+			procs, err := sc.start()
+			if err != nil {
+				log.Fatalf("%s: %v", sc.name, err)
+			}
+			waitListening(sutAddr)
+			target := "http://" + sutAddr + sc.path
+			switch sc.name {
+			case "authgate proxy, HS256", "authgate /verify":
+				hsToken = login(sutAddr)
+			case "authgate proxy, EdDSA":
+				edToken = login(sutAddr)
+			case "nginx auth_request → authgate":
+				sideToken = login(sideAddr)
+			}
+			token := ""
+			if sc.token != nil {
+				token = sc.token()
+			}
+			runWrk(target, token, *conns, time.Second) // warm up pools and caches
+			r := measure(procs, target, token, *conns, *duration)
+			results[sc.name] = append(results[sc.name], r)
+			log.Printf("round %d %-32s %8.0f req/s  %7.1f µs CPU/req  p99 %.2f ms  non-2xx %d", round, sc.name, r.rps, r.cpuPerReq, r.p99, r.non2xx)
+			for _, p := range procs {
+				stop(p)
+			}
+		}
+	}
+	med := map[string]result{}
+	var names []string
+	for _, sc := range scenarios {
+		med[sc.name] = median(results[sc.name])
+		names = append(names, sc.name)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	writeReport(filepath.Join(*out, "performance.md"), names, med, *duration, *rounds, *conns)
+	writeChart(filepath.Join(*out, "performance.svg"), names, med)
+	log.Printf("wrote %s and %s", filepath.Join(*out, "performance.md"), filepath.Join(*out, "performance.svg"))
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func pinned(cpu int, name string, args ...string) *exec.Cmd {
+	c := exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu), name}, args...)...)
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return c
+}
+
+func stop(c *exec.Cmd) {
+	if c.Process == nil {
+		return
+	}
+	syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+func waitListening(addr string) {
+	for range 100 {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log.Fatalf("nothing listens on %s", addr)
+}
+
+func writeConfig(dir, name, listen, token string) string {
+	doc := fmt.Sprintf(`listen: %q
+metrics_listen: %q
+log:
+  format: json
+%s
+users:
+  - username: alice
+    password_hash: %q
+routes:
+  - path: /
+    upstream: http://%s
+`, listen, metricsAddr, token, aliceHash, upstreamAddr)
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	return path
+}
+
+func writeNginx(dir string) string {
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    upstream app { server %[2]s; keepalive 64; }
+    upstream gate { server %[3]s; keepalive 64; }
+    server {
+        listen %[4]s;
+        location / {
+            auth_request /_authgate;
+            auth_request_set $user $upstream_http_x_forwarded_user;
+            proxy_set_header X-Forwarded-User $user;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+        location = /_authgate {
+            internal;
+            proxy_pass http://gate/verify/nginx;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI $request_uri;
+        }
+    }
+}
+`, dir, upstreamAddr, sideAddr, sutAddr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	return path
+}
+
+func login(addr string) string {
+	resp, err := http.PostForm("http://"+addr+"/login", url.Values{"username": {"alice"}, "password": {"alicepassword"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.AccessToken == "" {
+		log.Fatalf("login at %s: %d %v", addr, resp.StatusCode, err)
+	}
+	return out.AccessToken
+}
+
+// cpuTicks sums utime+stime of the processes and their children threads.
+func cpuTicks(procs []*exec.Cmd) int64 {
+	var total int64
+	for _, p := range procs {
+		for _, pid := range tree(p.Process.Pid) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				continue
+			}
+			// Fields after the parenthesised command name; utime and stime
+			// are fields 14 and 15 of the whole line.
+			fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+			u, _ := strconv.ParseInt(fields[11], 10, 64)
+			s, _ := strconv.ParseInt(fields[12], 10, 64)
+			total += u + s
+		}
+	}
+	return total
+}
+
+// tree is pid and its descendants (taskset execs in place, so usually pid).
+func tree(pid int) []int {
+	pids := []int{pid}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, tree(c)...)
+			}
+		}
+	}
+	return pids
+}
+
+func peakRSS(procs []*exec.Cmd) int64 {
+	var total int64
+	for _, p := range procs {
+		for _, pid := range tree(p.Process.Pid) {
+			f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+			if err != nil {
+				continue
+			}
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+					n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+					total += n
+				}
+			}
+			f.Close()
+		}
+	}
+	return total
+}
+
+func measure(procs []*exec.Cmd, target, token string, conns int, d time.Duration) result {
+	before := cpuTicks(procs)
+	w := runWrk(target, token, conns, d)
+	after := cpuTicks(procs)
+	r := w
+	if len(procs) > 0 && w.requests > 0 {
+		r.cpuPerReq = float64(after-before) * (1e6 / clockTicks) / float64(w.requests)
+	}
+	r.rssKiB = peakRSS(procs)
+	return r.result
+}
+
+type wrkResult struct {
+	result
+	requests int64
+}
+
+var (
+	reqsLine    = regexp.MustCompile(`(\d+) requests in`)
+	rpsLine     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	non2xxLine  = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	percentLine = regexp.MustCompile(`^\s+(50|99)%\s+([\d.]+)(us|ms|s)`)
+)
+
+func runWrk(target, token string, conns int, d time.Duration) wrkResult {
+	args := []string{"-c", "1", "wrk", "-t", "1", "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency"}
+	if token != "" {
+		args = append(args, "-H", "Authorization: Bearer "+token)
+	}
+	out, err := exec.Command("taskset", append(args, target)...).CombinedOutput()
+	if err != nil {
+		log.Fatalf("wrk: %v\n%s", err, out)
+	}
+	var w wrkResult
+	for _, line := range strings.Split(string(out), "\n") {
+		if m := reqsLine.FindStringSubmatch(line); m != nil {
+			w.requests, _ = strconv.ParseInt(m[1], 10, 64)
+		}
+		if m := rpsLine.FindStringSubmatch(line); m != nil {
+			w.rps, _ = strconv.ParseFloat(m[1], 64)
+		}
+		if m := non2xxLine.FindStringSubmatch(line); m != nil {
+			w.non2xx, _ = strconv.ParseInt(m[1], 10, 64)
+		}
+		if m := percentLine.FindStringSubmatch(line); m != nil {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			switch m[3] {
+			case "us":
+				v /= 1000
+			case "s":
+				v *= 1000
+			}
+			if m[1] == "50" {
+				w.p50 = v
+			} else {
+				w.p99 = v
+			}
+		}
+	}
+	return w
+}
+
+func median(rs []result) result {
+	pick := func(f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	return result{
+		rps:       pick(func(r result) float64 { return r.rps }),
+		p50:       pick(func(r result) float64 { return r.p50 }),
+		p99:       pick(func(r result) float64 { return r.p99 }),
+		cpuPerReq: pick(func(r result) float64 { return r.cpuPerReq }),
+		rssKiB:    int64(pick(func(r result) float64 { return float64(r.rssKiB) })),
+		non2xx:    int64(pick(func(r result) float64 { return float64(r.non2xx) })),
+	}
+}
+
+func writeReport(path string, names []string, med map[string]result, d time.Duration, rounds, conns int) {
+	base := med["bare httputil.ReverseProxy"]
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Performance\n\nMeasured by `go run ./bench/cmd/load -duration %s -rounds %d` on %s: the system under test pinned to CPU 0, wrk (1 thread, %d connections) and the upstream pinned to CPU 1; %d interleaved rounds, medians shown. CPU is utime+stime of the measured processes (nginx and authgate together for auth_request) divided by requests served. Ratios are to the bare ReverseProxy of the same run.\n\n", d, rounds, machine(), conns, rounds)
+	b.WriteString("| scenario | req/s | p50 ms | p99 ms | CPU µs/req | × bare CPU | peak RSS MiB | non-2xx |\n| --- | --: | --: | --: | --: | --: | --: | --: |\n")
+	for _, n := range names {
+		r := med[n]
+		ratio, cpu, rss := "–", "–", "–"
+		if r.cpuPerReq > 0 {
+			cpu = fmt.Sprintf("%.1f", r.cpuPerReq)
+			ratio = fmt.Sprintf("%.2f", r.cpuPerReq/base.cpuPerReq)
+			rss = fmt.Sprintf("%.1f", float64(r.rssKiB)/1024)
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s | %s | %s | %d |\n", n, r.rps, r.p50, r.p99, cpu, ratio, rss, r.non2xx)
+	}
+	b.WriteString("\n![CPU per request](performance.svg)\n")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func machine() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":")) + fmt.Sprintf(", %d CPUs", countCPUs(b))
+		}
+	}
+	return "unknown machine"
+}
+
+func countCPUs(cpuinfo []byte) int { return bytes.Count(cpuinfo, []byte("\nprocessor")) + 1 }
+
+func writeChart(path string, names []string, med map[string]result) {
+	var maxCPU float64
+	for _, n := range names {
+		maxCPU = max(maxCPU, med[n].cpuPerReq)
+	}
+	const width, barH, gap, left = 760, 26, 10, 250
+	height := len(names)*(barH+gap) + 50
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="13">`+"\n", width, height)
+	fmt.Fprintf(&b, `<text x="10" y="20" font-weight="bold">CPU time per request (µs, lower is better)</text>`+"\n")
+	for i, n := range names {
+		y := 35 + i*(barH+gap)
+		v := med[n].cpuPerReq
+		w := 0.0
+		if maxCPU > 0 {
+			w = v / maxCPU * float64(width-left-80)
+		}
+		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+18, escape(n))
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="#2557d6"/>`+"\n", left, y, w, barH)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%.1f</text>`+"\n", float64(left)+w+6, y+18, v)
+	}
+	b.WriteString("</svg>\n")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func escape(s string) string {
+	var b bytes.Buffer
+	_ = xmlEscape(&b, s)
+	return b.String()
+}
+
+func xmlEscape(w io.Writer, s string) error {
+	_, err := io.WriteString(w, strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s))
+	return err
+}
