@@ -441,7 +441,23 @@ func writeReport(path string, names []string, med map[string]result, d time.Dura
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s | %s | %s | %d |\n", n, r.rps, r.p50, r.p99, cpu, ratio, rss, r.non2xx)
 	}
-	b.WriteString("\n![CPU per request](performance.svg)\n")
+	b.WriteString("\n![CPU per request](performance.svg)\n\n## Targets\n\n| target | measured | met |\n| --- | --: | --- |\n")
+	target := func(what string, got, limit float64) {
+		met := "no"
+		if got > 0 && got <= limit {
+			met = "yes"
+		}
+		fmt.Fprintf(&b, "| %s ≤ %.2f× | %.2f× | %s |\n", what, limit, got, met)
+	}
+	ratio := func(a, b string) float64 {
+		if med[b].cpuPerReq == 0 {
+			return 0
+		}
+		return med[a].cpuPerReq / med[b].cpuPerReq
+	}
+	target("proxy, HS256: CPU/req vs bare ReverseProxy", ratio("authgate proxy, HS256", "bare httputil.ReverseProxy"), 1.05)
+	target("proxy, EdDSA: CPU/req vs bare ReverseProxy", ratio("authgate proxy, EdDSA", "bare httputil.ReverseProxy"), 1.10)
+	target("/verify: CPU/req vs the upstream alone", ratio("authgate /verify", "upstream alone"), 1.5)
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		log.Fatal(err)
 	}
