@@ -38,8 +38,12 @@ func (g *Gateway) gate() http.Handler {
 		// that a client naming them in Connection cannot delete them. The
 		// upstream sees the same request ID as the client and the log.
 		set := http.Header{"X-Request-Id": {info.id}}
+		if !rt.methodAllowed(r.Method) {
+			g.deny(w, r, errMethod)
+			return
+		}
 		if !rt.public {
-			p, src, err := g.authorize(r, rt, r.Method)
+			p, src, err := g.authorize(r, rt)
 			if err == nil && src == fromCookie {
 				err = checkOrigin(r, r.Method, host)
 			}

@@ -151,15 +151,18 @@ func (g *Gateway) checkRevoked(ctx context.Context, id auth.Identity) error {
 	return nil
 }
 
-// authorize identifies the request and applies rt's rules (when rt is not
-// nil): method, then users and groups.
-func (g *Gateway) authorize(r *http.Request, rt *upstreamRoute, method string) (principal, source, error) {
+// methodAllowed applies a route's methods rule; it holds for public routes
+// too, before anything else.
+func (rt *upstreamRoute) methodAllowed(method string) bool {
+	return len(rt.methods) == 0 || slices.Contains(rt.methods, method)
+}
+
+// authorize identifies the request and applies rt's user and group rules
+// (when rt is not nil).
+func (g *Gateway) authorize(r *http.Request, rt *upstreamRoute) (principal, source, error) {
 	p, src, err := g.identify(r)
 	if err != nil || rt == nil {
 		return p, src, err
-	}
-	if len(rt.methods) > 0 && !slices.Contains(rt.methods, method) {
-		return p, src, errMethod
 	}
 	if rt.allowed != nil || len(rt.groups) > 0 {
 		_, userOK := rt.allowed[p.Username]

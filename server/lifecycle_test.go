@@ -203,6 +203,7 @@ routes:
   - path: /public/
     upstream: UPSTREAM
     public: true
+    methods: [GET]
 `
 
 func TestGroupPolicyInProxyAndForwardAuth(t *testing.T) {
@@ -223,6 +224,7 @@ func TestGroupPolicyInProxyAndForwardAuth(t *testing.T) {
 		{"user-or-group-user", "GET", "/ops/x", bob, 200},
 		{"user-or-group-group", "GET", "/ops/x", alice, 200},
 		{"public", "GET", "/public/x", "", 200},
+		{"public-method-rule", "POST", "/public/x", "", 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -71,6 +71,10 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			g.logger.LogAttrs(r.Context(), slog.LevelDebug, "forward-auth rule matched",
 				slog.String("rule", rt.name), slog.Bool("public", rt.public), slog.String("method", orig.method),
 				slog.String("host", orig.host), slog.String("path", orig.path))
+			if !rt.methodAllowed(orig.methodOr(r.Method)) {
+				g.deny(w, r, errMethod)
+				return
+			}
 			if rt.public {
 				w.WriteHeader(http.StatusOK)
 				return
@@ -79,7 +83,7 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 		var id principal
 		var src source
 		if err == nil {
-			id, src, err = g.authorize(r, rt, orig.methodOr(r.Method))
+			id, src, err = g.authorize(r, rt)
 		}
 		if err == nil && rt == nil && g.cfg.DefaultDeny {
 			err = errNoRoute
