@@ -62,7 +62,12 @@ func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds; medians are reported")
 	conns := flag.Int("connections", 32, "wrk connections")
 	out := flag.String("out", "docs", "directory for performance.md and performance.svg")
+	flood := flag.String("flood", "", "internal: hammer this login URL with wrong passwords (run pinned by the driver)")
 	flag.Parse()
+	if *flood != "" {
+		runFlood(*flood, *duration)
+		return
+	}
 	for _, tool := range []string{"wrk", "taskset", "nginx"} {
 		if _, err := exec.LookPath(tool); err != nil && !fileExists("/usr/sbin/"+tool) {
 			log.Fatalf("%s not found: apt-get install -y %s", tool, map[string]string{"taskset": "util-linux"}[tool]+tool)
@@ -162,6 +167,9 @@ func main() {
 			}
 		}
 	}
+	floodReport := loginFlood(authgate, hsConfig, *conns, *duration)
+	idleReport := idleConnections(authgate, hsConfig, []int{1000, 10000})
+
 	med := map[string]result{}
 	var names []string
 	for _, sc := range scenarios {
@@ -171,7 +179,7 @@ func main() {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	writeReport(filepath.Join(*out, "performance.md"), names, med, *duration, *rounds, *conns)
+	writeReport(filepath.Join(*out, "performance.md"), names, med, *duration, *rounds, *conns, floodReport+idleReport)
 	writeChart(filepath.Join(*out, "performance.svg"), names, med)
 	log.Printf("wrote %s and %s", filepath.Join(*out, "performance.md"), filepath.Join(*out, "performance.svg"))
 }
@@ -426,7 +434,7 @@ func median(rs []result) result {
 	}
 }
 
-func writeReport(path string, names []string, med map[string]result, d time.Duration, rounds, conns int) {
+func writeReport(path string, names []string, med map[string]result, d time.Duration, rounds, conns int, extra string) {
 	base := med["bare httputil.ReverseProxy"]
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Performance\n\nMeasured by `go run ./bench/cmd/load -duration %s -rounds %d` on %s: the system under test pinned to CPU 0, wrk (1 thread, %d connections) and the upstream pinned to CPU 1; %d interleaved rounds, medians shown. CPU is utime+stime of the measured processes (nginx and authgate together for auth_request) divided by requests served. Ratios are to the bare ReverseProxy of the same run.\n\n", d, rounds, machine(), conns, rounds)
@@ -458,6 +466,7 @@ func writeReport(path string, names []string, med map[string]result, d time.Dura
 	target("proxy, HS256: CPU/req vs bare ReverseProxy", ratio("authgate proxy, HS256", "bare httputil.ReverseProxy"), 1.05)
 	target("proxy, EdDSA: CPU/req vs bare ReverseProxy", ratio("authgate proxy, EdDSA", "bare httputil.ReverseProxy"), 1.10)
 	target("/verify: CPU/req vs the upstream alone", ratio("authgate /verify", "upstream alone"), 1.5)
+	b.WriteString(extra)
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -511,4 +520,167 @@ func escape(s string) string {
 func xmlEscape(w io.Writer, s string) error {
 	_, err := io.WriteString(w, strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s))
 	return err
+}
+
+// floodResult is what the flooder reports.
+type floodResult struct {
+	Statuses map[int]int64 `json:"statuses"`
+	ShedP50  float64       `json:"shed_p50_ms"`
+	ShedP99  float64       `json:"shed_p99_ms"`
+}
+
+// runFlood is the flooder: 64 connections posting wrong passwords.
+func runFlood(target string, d time.Duration) {
+	deadline := time.Now().Add(d)
+	type sample struct {
+		status int
+		ms     float64
+	}
+	results := make(chan []sample, 64)
+	for range 64 {
+		go func() {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			var mine []sample
+			for time.Now().Before(deadline) {
+				start := time.Now()
+				resp, err := client.PostForm(target, url.Values{"username": {"alice"}, "password": {"wrong-password"}})
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mine = append(mine, sample{resp.StatusCode, float64(time.Since(start).Microseconds()) / 1000})
+			}
+			results <- mine
+		}()
+	}
+	out := floodResult{Statuses: map[int]int64{}}
+	var shed []float64
+	for range 64 {
+		for _, s := range <-results {
+			out.Statuses[s.status]++
+			if s.status == 429 || s.status == 503 {
+				shed = append(shed, s.ms)
+			}
+		}
+	}
+	sort.Float64s(shed)
+	if len(shed) > 0 {
+		out.ShedP50, out.ShedP99 = shed[len(shed)/2], shed[len(shed)*99/100]
+	}
+	json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// loginFlood measures proxied traffic with and without 64 connections
+// hammering /login with wrong passwords at the same time.
+func loginFlood(authgate, config string, conns int, d time.Duration) string {
+	g := pinned(0, authgate, "-config", config)
+	g.Stderr, _ = os.Create(config + ".flood.log")
+	if err := g.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer stop(g)
+	waitListening(sutAddr)
+	token := login(sutAddr)
+	target := "http://" + sutAddr + "/"
+	runWrk(target, token, conns, time.Second)
+	quiet := runWrk(target, token, conns, d)
+
+	self, _ := os.Executable()
+	flooder := pinned(1, self, "-flood", "http://"+sutAddr+"/login", "-duration", d.String())
+	var out bytes.Buffer
+	flooder.Stdout = &out
+	if err := flooder.Start(); err != nil {
+		log.Fatal(err)
+	}
+	loud := runWrk(target, token, conns, d)
+	flooder.Wait()
+	var f floodResult
+	if err := json.Unmarshal(out.Bytes(), &f); err != nil {
+		log.Fatalf("flooder: %v %s", err, out.String())
+	}
+	log.Printf("login flood: proxied %.0f → %.0f req/s, p99 %.2f → %.2f ms; /login %v, shed p99 %.2f ms",
+		quiet.rps, loud.rps, quiet.p99, loud.p99, f.Statuses, f.ShedP99)
+	var b strings.Builder
+	b.WriteString("\n## Login flood\n\nProxied load (wrk, as above) alone and while 64 connections post wrong passwords to `/login` (pinned with wrk to CPU 1). wrk is closed-loop, so throughput is compared rather than a fixed rate.\n\n")
+	b.WriteString("| | proxied req/s | p50 ms | p99 ms |\n| --- | --: | --: | --: |\n")
+	fmt.Fprintf(&b, "| without flood | %.0f | %.2f | %.2f |\n| with flood | %.0f | %.2f | %.2f |\n", quiet.rps, quiet.p50, quiet.p99, loud.rps, loud.p50, loud.p99)
+	var codes []int
+	for c := range f.Statuses {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	b.WriteString("\n`/login` answers during the flood: ")
+	for i, c := range codes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d × %d", f.Statuses[c], c)
+	}
+	fmt.Fprintf(&b, "; shed answers (429/503) took %.2f ms at the median and %.2f ms at p99.\n\n", f.ShedP50, f.ShedP99)
+	fmt.Fprintf(&b, "| target | measured | met |\n| --- | --: | --- |\n| proxied p99 with flood ≤ 2× without | %.2f× | %s |\n| proxied throughput with flood ≥ 80%% | %.0f%% | %s |\n| shed in under 10 ms (p99) | %.2f ms | %s |\n",
+		loud.p99/quiet.p99, yes(loud.p99 <= 2*quiet.p99), 100*loud.rps/quiet.rps, yes(loud.rps >= 0.8*quiet.rps), f.ShedP99, yes(f.ShedP99 < 10))
+	return b.String()
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+// idleConnections measures the memory each idle keep-alive connection
+// costs: RSS before and after opening n connections that made one request.
+func idleConnections(authgate, config string, counts []int) string {
+	var b strings.Builder
+	b.WriteString("\n## Idle connections\n\nRSS of authgate before and after opening keep-alive connections that each made one request and then stay idle.\n\n| connections | RSS before MiB | RSS after MiB | KiB per connection | ≤ 32 KiB |\n| --: | --: | --: | --: | --- |\n")
+	for _, n := range counts {
+		g := pinned(0, authgate, "-config", config)
+		if err := g.Start(); err != nil {
+			log.Fatal(err)
+		}
+		waitListening(sutAddr)
+		before := rss(g.Process.Pid)
+		var open []net.Conn
+		for range n {
+			c, err := net.Dial("tcp", sutAddr)
+			if err != nil {
+				log.Fatalf("idle connection %d: %v", len(open), err)
+			}
+			io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				log.Fatalf("idle connection %d: %v", len(open), err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			open = append(open, c)
+		}
+		time.Sleep(time.Second)
+		after := rss(g.Process.Pid)
+		per := float64(after-before) / float64(n)
+		log.Printf("idle: %d connections, %.1f KiB each", n, per)
+		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %.1f | %s |\n", n, float64(before)/1024, float64(after)/1024, per, yes(per <= 32))
+		for _, c := range open {
+			c.Close()
+		}
+		stop(g)
+	}
+	return b.String()
+}
+
+// rss is the current resident set of pid in KiB.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
 }
