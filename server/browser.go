@@ -130,6 +130,7 @@ func (g *Gateway) logout() http.Handler {
 			g.deny(w, r, errCrossOrigin)
 			return
 		}
+		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.Login.MaxBodyBytes)
 		everywhere := r.FormValue("everywhere") == "true" || r.FormValue("everywhere") == "1"
 		if p, _, err := g.identify(r); err == nil {
 			requestInfoFrom(r.Context()).user = p.Username

@@ -65,6 +65,13 @@ func (g *Gateway) login() http.Handler {
 			g.loginFailed(reply, "cross_origin", http.StatusForbidden, "cross_origin", "This sign-in form was sent from another site. Open the sign-in page and try again.")
 			return
 		}
+		if wait := g.clientLimit.Wait(throttle.ClientKey(g.trust.ClientIP(r))); wait > 0 {
+			// A throttled client is refused before its body is read: under a
+			// flood this answer must cost next to nothing.
+			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+			g.loginFailed(reply, "throttled", http.StatusTooManyRequests, "too_many_requests", "Too many failed sign-in attempts. Try again later.")
+			return
+		}
 		creds, status, err := readLogin(w, r, maxBody)
 		if err != nil {
 			code := "bad_request"
@@ -148,7 +155,13 @@ func (g *Gateway) loginFailed(reply loginReply, outcome string, status int, code
 	r := reply.r
 	requestInfoFrom(r.Context()).reason = outcome
 	g.metrics.Login(outcome)
-	g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login failed", slog.String("outcome", outcome))
+	level := slog.LevelInfo
+	if outcome == "throttled" || outcome == "busy" {
+		// Under a flood these come by the thousand per second; the access
+		// line already says why (deny_reason) and the metric counts them.
+		level = slog.LevelDebug
+	}
+	g.logger.LogAttrs(r.Context(), level, "login failed", slog.String("outcome", outcome))
 	if reply.browser {
 		g.render(reply.w, r, status, pageView{
 			RD:            g.redirects.Safe(reply.creds.rd, g.trust.Host(r)),
