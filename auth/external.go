@@ -53,16 +53,7 @@ func NewExternal(o ExternalOptions) *External {
 	if now == nil {
 		now = time.Now
 	}
-	return &External{opts: o, parser: jwt.NewParser(
-		jwt.WithValidMethods(o.Algorithms),
-		jwt.WithIssuer(o.Issuer),
-		jwt.WithAudience(o.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(o.Leeway),
-		jwt.WithTimeFunc(now),
-		jwt.WithStrictDecoding(),
-	)}
+	return &External{opts: o, parser: pinnedParser(o.Algorithms, o.Issuer, o.Audience, o.Leeway, now)}
 }
 
 // Verify checks a provider token and maps its claims to an Identity.

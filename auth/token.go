@@ -134,16 +134,7 @@ func NewTokens(opts TokenOptions) (*Tokens, error) {
 		audience: opts.Audience,
 		ttl:      opts.TTL,
 		now:      now,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{method.Alg()}),
-			jwt.WithIssuer(opts.Issuer),
-			jwt.WithAudience(opts.Audience),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(opts.Leeway),
-			jwt.WithTimeFunc(now),
-			jwt.WithStrictDecoding(),
-		),
+		parser:   pinnedParser([]string{method.Alg()}, opts.Issuer, opts.Audience, opts.Leeway, now),
 	}, nil
 }
 
@@ -314,4 +305,19 @@ func refuseKeyHeaders(tok *jwt.Token) error {
 		}
 	}
 	return nil
+}
+
+// pinnedParser accepts only the given algorithms, issuer and audience,
+// requires exp, refuses an iat in the future and non-canonical base64.
+func pinnedParser(methods []string, issuer, audience string, leeway time.Duration, now func() time.Time) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods(methods),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(now),
+		jwt.WithStrictDecoding(),
+	)
 }

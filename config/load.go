@@ -426,18 +426,7 @@ func (v *validator) ephemeralKey(t *Token) {
 	v.warn("no token.keys configured: using a random %s key pair, so tokens will not survive a restart; make one with: authgate keygen --alg %s", t.Algorithm, t.Algorithm)
 }
 
-func validKeyID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for i := range len(id) {
-		c := id[i]
-		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
-			return false
-		}
-	}
-	return true
-}
+func validKeyID(id string) bool { return plainToken(id, 64) }
 
 // secret checks key material without ever echoing it.
 func (v *validator) secret(path string, s []byte) []byte {
@@ -683,8 +672,11 @@ func (v *validator) headers(fc *fileConfig) (identity string, strip, prefixes []
 	return identity, slices.Compact(strip), prefixes
 }
 
-func validHeaderName(s string) bool {
-	if s == "" || len(s) > 128 {
+func validHeaderName(s string) bool { return plainToken(s, 128) }
+
+// plainToken reports whether s is 1 to maxLen letters, digits, '-', '_' or '.'.
+func plainToken(s string, maxLen int) bool {
+	if s == "" || len(s) > maxLen {
 		return false
 	}
 	for i := range len(s) {
