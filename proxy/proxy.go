@@ -1,8 +1,7 @@
 // Package proxy forwards requests to an upstream safely.
 //
 // It knows nothing of tokens or users: the caller decides who may pass and
-// hands over, through the request context, the headers the upstream should
-// see (WithHeaders). The proxy guarantees that every client-sent copy of
+// hands over the headers the upstream should see (Options.Headers). The proxy guarantees that every client-sent copy of
 // those and of any other identity header is removed first, in every
 // spelling, and that forwarding headers are believed only from trusted
 // peers.
@@ -42,6 +41,10 @@ type Options struct {
 	TrustedPeer func(*http.Request) bool
 	// Logger receives upstream errors; nil discards them.
 	Logger *slog.Logger
+	// Headers, if set, returns headers to set on the outbound request after
+	// all stripping; their values replace, never append to, anything the
+	// client sent.
+	Headers func(*http.Request) http.Header
 	// OnError, if set, is told the kind of each failed upstream exchange:
 	// "timeout", "unavailable" or "canceled".
 	OnError func(r *http.Request, kind string)
@@ -60,15 +63,6 @@ var routingOverrides = []string{
 
 // forwardingHeaders are passed on from trusted peers and dropped otherwise.
 var forwardingHeaders = []string{"X-Real-Ip", "Forwarded"}
-
-type headersKey struct{}
-
-// WithHeaders returns a context that makes the proxy set h on the outbound
-// request, after all stripping. Values replace, never append to, anything
-// the client sent.
-func WithHeaders(ctx context.Context, h http.Header) context.Context {
-	return context.WithValue(ctx, headersKey{}, h)
-}
 
 // New returns a handler that forwards every request it gets to
 // opts.Upstream. It panics if opts.Upstream is nil: that is a wiring bug,
@@ -124,8 +118,8 @@ func New(opts Options) http.Handler {
 				pr.Out.Header.Del("Upgrade")
 				pr.Out.Header.Del("Connection")
 			}
-			if h, ok := pr.In.Context().Value(headersKey{}).(http.Header); ok {
-				for k, v := range h {
+			if opts.Headers != nil {
+				for k, v := range opts.Headers(pr.In) {
 					pr.Out.Header[k] = v
 				}
 			}

@@ -26,17 +26,14 @@ type seen struct {
 	Headers map[string][]string `json:"headers"`
 }
 
-// front puts the proxy behind a real listener; set adds headers to the
-// request context the way the gateway does after authentication.
+// front puts the proxy behind a real listener; set is what the gateway
+// would hand it after authentication.
 func front(t *testing.T, opts Options, set http.Header) *httptest.Server {
 	t.Helper()
-	p := New(opts)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if set != nil {
-			r = r.WithContext(WithHeaders(r.Context(), set))
-		}
-		p.ServeHTTP(w, r)
-	}))
+	if set != nil {
+		opts.Headers = func(*http.Request) http.Header { return set }
+	}
+	srv := httptest.NewServer(New(opts))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -32,8 +32,12 @@ func CanonicalPath(requestURI string) (string, error) {
 	if !strings.HasPrefix(raw, "/") {
 		return "", ErrBadPath
 	}
+	// Without escapes the decoded path is raw itself: no copy is made.
+	escaped := strings.IndexByte(raw, '%') >= 0
 	var b strings.Builder
-	b.Grow(len(raw))
+	if escaped {
+		b.Grow(len(raw))
+	}
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		if c == '%' {
@@ -49,9 +53,14 @@ func CanonicalPath(requestURI string) (string, error) {
 		if c < 0x20 || c == 0x7f || c == '\\' || c == '#' || c == ';' {
 			return "", ErrBadPath
 		}
-		b.WriteByte(c)
+		if escaped {
+			b.WriteByte(c)
+		}
 	}
-	p := b.String()
+	p := raw
+	if escaped {
+		p = b.String()
+	}
 	if !utf8.ValidString(p) {
 		return "", ErrBadPath
 	}

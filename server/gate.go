@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/authgate/authgate/auth"
-	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/route"
 	"github.com/authgate/authgate/session"
 )
@@ -64,7 +63,8 @@ func (g *Gateway) gate() http.Handler {
 		if rec, ok := w.(*responseRecorder); ok && r.Header.Get("Upgrade") != "" {
 			rec.clearDeadline()
 		}
-		rt.proxy.ServeHTTP(w, r.WithContext(proxy.WithHeaders(r.Context(), set)))
+		info.upstream = set
+		rt.proxy.ServeHTTP(w, r)
 	})
 }
 

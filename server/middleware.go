@@ -24,6 +24,8 @@ type requestInfo struct {
 	user    string
 	reason  string
 	metrics *metrics.Route
+	// upstream is what the proxy sets on the request it forwards.
+	upstream http.Header
 }
 
 type requestInfoKey struct{}
