@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,33 +55,12 @@ func gateway(b *testing.B, doc, upstream string) (http.Handler, *server.Gateway)
 	return g.Handler(), g
 }
 
-const hsConfig = `
-metrics_listen: ""
-token:
-  secret: "` + secret + `"
-users:
-  - username: alice
-    password_hash: "$2a$10$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
-routes:
-  - path: /
-    upstream: %s
-`
-
-func edConfig(b *testing.B) string {
-	dir := b.TempDir()
-	_, private, _, err := keys.Generate("ed", keys.EdDSA)
-	if err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join(dir, "ed.pem")
-	os.WriteFile(path, private, 0o600)
+// configFor is a gateway config with the given token section in front of
+// the upstream %s (filled in by gateway).
+func configFor(token string) string {
 	return `
 metrics_listen: ""
-token:
-  algorithm: EdDSA
-  keys:
-    - id: ed
-      key_file: ` + path + `
+` + token + `
 users:
   - username: alice
     password_hash: "$2a$10$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
@@ -89,18 +70,32 @@ routes:
 `
 }
 
+var hsConfig = configFor("token:\n  secret: \"" + secret + "\"")
+
+func edConfig(b *testing.B) string {
+	_, private, _, err := keys.Generate("ed", keys.EdDSA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "ed.pem")
+	if err := os.WriteFile(path, private, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return configFor("token:\n  algorithm: EdDSA\n  keys:\n    - id: ed\n      key_file: " + path)
+}
+
 // login gets a token through the handler, as a client would.
 func login(b *testing.B, h http.Handler) string {
 	b.Helper()
 	req := httptest.NewRequest("POST", "/login", nil)
-	req.Body = io.NopCloser(stringsReader("username=alice&password=alicepassword"))
+	req.Body = io.NopCloser(strings.NewReader("username=alice&password=alicepassword"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	var out struct {
 		AccessToken string `json:"access_token"`
 	}
-	if err := jsonDecode(rec.Body.Bytes(), &out); err != nil || out.AccessToken == "" {
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.AccessToken == "" {
 		b.Fatalf("login = %d %s", rec.Code, rec.Body)
 	}
 	return out.AccessToken
