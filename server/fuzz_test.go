@@ -45,6 +45,10 @@ func FuzzGatewayWithoutToken(f *testing.F) {
 		f.Add(s, "X-Forwarded-Uri", "/public/x")
 	}
 	h := fx.gw.Handler()
+	// Framing headers are left out: on a hand-built request they would
+	// contradict its real (empty) body, which no parsed request can do, and
+	// leave the upstream waiting for bytes that never come.
+	framing := map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Expect": true, "Connection": true, "Upgrade": true, "Te": true}
 	f.Fuzz(func(t *testing.T, target, name, value string) {
 		if !strings.HasPrefix(target, "/") || strings.ContainsAny(target, " \r\n\t") {
 			return
@@ -55,7 +59,7 @@ func FuzzGatewayWithoutToken(f *testing.F) {
 		}
 		req.RequestURI = target
 		req.RemoteAddr = "192.0.2.1:1234"
-		if name != "" && !strings.ContainsAny(name, " :\r\n\x00") && !strings.ContainsAny(value, "\r\n\x00") {
+		if name != "" && !strings.ContainsAny(name, " :\r\n\x00") && !strings.ContainsAny(value, "\r\n\x00") && !framing[http.CanonicalHeaderKey(name)] {
 			req.Header.Set(name, value)
 		}
 		req.Header.Del("Authorization")
