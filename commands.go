@@ -1,6 +1,10 @@
 package main
 
 import (
+	"github.com/authgate/authgate/accesslog"
+
+	"github.com/authgate/authgate/logbuf"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -58,14 +62,24 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	if err != nil {
 		return fmt.Errorf("invalid config %s:\n%w", *configPath, err)
 	}
-	logger := newLogger(cfg.Log, stderr)
+	logOut := stderr
+	if cfg.Log.FlushInterval > 0 {
+		lw := logbuf.New(stderr, 64<<10, cfg.Log.FlushInterval)
+		defer lw.Close()
+		logOut = lw
+	}
+	logger := newLogger(cfg.Log, logOut)
 	logger.Info("authgate starting", "version", buildVersion(), "config", *configPath,
 		"routes", len(cfg.Routes), "users", len(cfg.Users))
 	for _, w := range cfg.Warnings {
 		logger.Warn(w)
 	}
+	var accessLog *accesslog.Logger
+	if cfg.Log.Level <= slog.LevelInfo {
+		accessLog = accesslog.New(logOut, cfg.Log.JSON)
+	}
 	m := metrics.New(buildVersion())
-	gw, err := server.New(cfg, logger, m, nil)
+	gw, err := server.New(cfg, server.Options{Logger: logger, AccessLog: accessLog, Metrics: m})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/authgate/authgate/accesslog"
 	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/keys"
@@ -47,8 +48,11 @@ func gateway(b *testing.B, doc, upstream string) (http.Handler, *server.Gateway)
 	if err != nil {
 		b.Fatal(err)
 	}
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	g, err := server.New(cfg, logger, metrics.New("bench"), nil)
+	g, err := server.New(cfg, server.Options{
+		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		AccessLog: accesslog.New(io.Discard, true),
+		Metrics:   metrics.New("bench"),
+	})
 	if err != nil {
 		b.Fatal(err)
 	}

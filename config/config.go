@@ -222,6 +222,9 @@ type Log struct {
 	JSON bool
 	// Level is the minimum level logged.
 	Level slog.Level
+	// FlushInterval is how long log lines may wait in memory to be written
+	// together; zero writes each line at once.
+	FlushInterval time.Duration
 }
 
 // Server bounds what a client can make the public listener hold.

@@ -122,8 +122,9 @@ type filePaths struct {
 }
 
 type fileLog struct {
-	Format string `yaml:"format"`
-	Level  string `yaml:"level"`
+	Format        string `yaml:"format"`
+	Level         string `yaml:"level"`
+	FlushInterval string `yaml:"flush_interval"`
 }
 
 type fileServer struct {

@@ -876,6 +876,10 @@ func (v *validator) log(fl *fileLog) Log {
 			v.fail("log.level", "must be debug, info, warn or error")
 		}
 	}
+	l.FlushInterval = v.duration("log.flush_interval", fl.FlushInterval, 100*time.Millisecond)
+	if l.FlushInterval > 10*time.Second {
+		v.fail("log.flush_interval", "must be at most 10s: lines held longer are lost in a crash and late for whoever tails the log")
+	}
 	return l
 }
 

@@ -110,15 +110,20 @@ type Host struct {
 // default ports dropped.
 func ParseHost(h string) Host {
 	h = strings.ToLower(h)
-	name, port, err := net.SplitHostPort(h)
-	if err != nil {
-		name, port = h, ""
+	name, port := h, ""
+	if strings.IndexByte(h, ':') >= 0 { // SplitHostPort allocates its error
+		if n, p, err := net.SplitHostPort(h); err == nil {
+			name, port = n, p
+		}
 	}
-	name = strings.TrimSuffix(name, ".")
-	if port == "" || port == "80" || port == "443" {
-		return Host{Name: name, NameWithPort: name}
+	trimmed := strings.TrimSuffix(name, ".")
+	switch {
+	case port == "" || port == "80" || port == "443":
+		return Host{Name: trimmed, NameWithPort: trimmed}
+	case trimmed == name:
+		return Host{Name: name, NameWithPort: h} // h is already name:port
 	}
-	return Host{Name: name, NameWithPort: net.JoinHostPort(name, port)}
+	return Host{Name: trimmed, NameWithPort: net.JoinHostPort(trimmed, port)}
 }
 
 // Table finds the route for a canonical path and host: the longest prefix

@@ -28,7 +28,7 @@ login:
 	for i := range f.gw.cfg.Users {
 		f.gw.cfg.Users[i].PasswordHash = hash
 	}
-	f.gw, err = New(f.gw.cfg, f.gw.logger, f.metrics, nil)
+	f.gw, err = New(f.gw.cfg, Options{Logger: f.gw.logger, Metrics: f.metrics})
 	if err != nil {
 		b.Fatal(err)
 	}

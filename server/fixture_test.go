@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/authgate/authgate/accesslog"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -163,7 +165,7 @@ func newFixtureFrom(t testing.TB, doc string) *fixture {
 	}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.metrics = metrics.New("test")
-	f.gw, err = New(cfg, logger, f.metrics, f.now)
+	f.gw, err = New(cfg, Options{Logger: logger, AccessLog: accesslog.New(f.logs, true), Metrics: f.metrics, Now: f.now})
 	if err != nil {
 		t.Fatal(err)
 	}

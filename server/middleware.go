@@ -12,12 +12,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/authgate/authgate/accesslog"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/route"
 )
 
 // requestInfo is what the access log and metrics learn about a request as
-// it passes through the handlers; one is allocated per request.
+// it passes through the handlers.
 type requestInfo struct {
 	id      string
 	route   string
@@ -54,58 +55,119 @@ func (h contextHandler) WithGroup(name string) slog.Handler {
 	return contextHandler{h.Handler.WithGroup(name)}
 }
 
-// observe assigns the request ID, then writes one access-log line and the
-// request metrics when the response is done.
-func (g *Gateway) observe(next http.Handler) http.Handler {
+// front is the outermost handler of every request. It assigns the request
+// ID; refuses what no route may see and puts the path in its canonical
+// form, the one both the routing decision and the upstream use; turns a
+// panic into a 500 with a fixed body (the stack goes to the log only); and
+// when the response is done writes the access-log line and the metrics.
+// It is one handler rather than a chain of three so that a request is
+// copied once, not three times: this runs on every proxied request.
+func (g *Gateway) front(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{id: g.ids.next(r.Header.Get("X-Request-Id"))}
-		w.Header()["X-Request-Id"] = []string{info.id}
 		rec := &responseRecorder{ResponseWriter: w}
-		if g.cfg.Server.SendTimeout > 0 {
+		info := &rec.info
+		info.id = g.ids.next(r.Header.Get("X-Request-Id"))
+		rec.idHeader[0] = info.id
+		w.Header()["X-Request-Id"] = rec.idHeader[:]
+		if d, ok := w.(writeDeadliner); ok && g.cfg.Server.SendTimeout > 0 {
 			// Each request starts with a fresh write deadline; a deadline
 			// left by the previous response on a kept-alive connection
 			// must not cut this one.
-			rec.sendTimeout = g.cfg.Server.SendTimeout
-			rec.rc = http.NewResponseController(w)
-			_ = rec.rc.SetWriteDeadline(time.Now().Add(rec.sendTimeout))
+			rec.deadliner, rec.sendTimeout = d, g.cfg.Server.SendTimeout
+			rec.pushDeadline(start)
 		}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		defer func() {
-			status := rec.status
-			if status == 0 {
-				if ctx.Err() != nil {
-					status = 499 // client closed the request before a response
-				} else {
-					status = http.StatusOK
-				}
+			v := recover()
+			aborted := v != nil && g.recovered(ctx, rec, v)
+			g.logRequest(ctx, r, rec, start)
+			if aborted {
+				panic(v)
 			}
-			elapsed := time.Since(start)
-			m := info.metrics
-			if m == nil {
-				m = g.own["unmatched"]
-			}
-			m.Observe(status, elapsed)
-			attrs := make([]slog.Attr, 0, 10)
-			attrs = append(attrs,
-				slog.String("method", r.Method),
-				slog.String("path", logPath(r)),
-				slog.String("route", info.route),
-				slog.Int("status", status),
-				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-				slog.Int64("bytes", rec.bytes),
-				slog.String("user", info.user),
-				slog.String("client_ip", g.trust.ClientIP(r).String()),
-			)
-			if info.reason != "" {
-				attrs = append(attrs, slog.String("deny_reason", info.reason))
-			}
-			attrs = append(attrs, slog.String("request_id", info.id))
-			// The base handler: the request ID is already among the attrs.
-			g.accessLog.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 		}()
-		next.ServeHTTP(rec, r.WithContext(ctx))
+		switch r.Method {
+		case http.MethodConnect, http.MethodTrace:
+			// CONNECT would open a tunnel; TRACE would reflect the
+			// client's headers (cookies, tokens) back in the body.
+			rec.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+			g.reject(rec, info, http.StatusMethodNotAllowed, "method_not_allowed")
+			return
+		}
+		p, err := route.CanonicalPath(r.RequestURI)
+		if err != nil {
+			g.reject(rec, info, http.StatusBadRequest, "bad_request")
+			return
+		}
+		r2 := r.WithContext(ctx)
+		u := *r.URL
+		u.Path, u.RawPath = p, ""
+		r2.URL = &u
+		if r.Body != nil && r.Body != http.NoBody && g.cfg.Server.ReadTimeout > 0 {
+			r2.Body = bodyDeadline(w, r.Body, g.cfg.Server.ReadTimeout)
+		}
+		next.ServeHTTP(rec, r2)
 	})
+}
+
+// recovered handles a handler's panic value v and reports whether the
+// panic must go on up: http.ErrAbortHandler, which is how ReverseProxy
+// aborts a response whose upstream failed mid-body, must. Anything else is
+// logged without its value (which may hold a secret) and answered 500
+// unless the response has started.
+func (g *Gateway) recovered(ctx context.Context, rec *responseRecorder, v any) (reraise bool) {
+	if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+		return true
+	}
+	g.logger.LogAttrs(ctx, slog.LevelError, "handler panicked",
+		slog.String("panic_type", typeName(v)), slog.String("stack", string(debug.Stack())))
+	if rec.status == 0 {
+		writeJSONError(rec, http.StatusInternalServerError, "internal_error")
+	}
+	return false
+}
+
+// logRequest writes the access-log line and the metrics of a finished
+// request.
+func (g *Gateway) logRequest(ctx context.Context, r *http.Request, rec *responseRecorder, start time.Time) {
+	info := &rec.info
+	status := rec.status
+	if status == 0 {
+		if ctx.Err() != nil {
+			status = 499 // client closed the request before a response
+		} else {
+			status = http.StatusOK
+		}
+	}
+	now := time.Now()
+	elapsed := now.Sub(start)
+	m := info.metrics
+	if m == nil {
+		m = g.own["unmatched"]
+	}
+	m.Observe(status, elapsed)
+	if g.accessLog == nil {
+		return
+	}
+	g.accessLog.Log(&accesslog.Entry{
+		Time:       now,
+		Method:     r.Method,
+		Path:       logPath(r),
+		Route:      info.route,
+		Status:     status,
+		Duration:   elapsed,
+		Bytes:      rec.bytes,
+		User:       info.user,
+		ClientIP:   g.trust.ClientIP(r).String(),
+		DenyReason: info.reason,
+		RequestID:  info.id,
+	})
+}
+
+// reject answers a request refused before routing.
+func (g *Gateway) reject(w http.ResponseWriter, info *requestInfo, status int, code string) {
+	info.route, info.metrics, info.reason = "", g.own["rejected"], code
+	writeJSONError(w, status, code)
 }
 
 // logPath is the request path without its query, which may carry secrets,
@@ -158,29 +220,6 @@ func (ids *requestIDs) next(given string) string {
 	return string(buf[:])
 }
 
-// recoverPanics turns a handler panic into a 500 with a fixed body; the
-// stack goes to the log only. http.ErrAbortHandler is re-raised: it is how
-// ReverseProxy aborts a response whose upstream failed mid-body.
-func (g *Gateway) recoverPanics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
-				panic(v)
-			}
-			g.logger.LogAttrs(r.Context(), slog.LevelError, "handler panicked",
-				slog.String("panic_type", typeName(v)), slog.String("stack", string(debug.Stack())))
-			if rec, ok := w.(*responseRecorder); !ok || rec.status == 0 {
-				writeJSONError(w, http.StatusInternalServerError, "internal_error")
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
 func typeName(v any) string {
 	switch v.(type) {
 	case string:
@@ -190,43 +229,6 @@ func typeName(v any) string {
 	default:
 		return "other"
 	}
-}
-
-// sanitize refuses what no route may see and puts the path in its
-// canonical form, the one both the routing decision and the upstream use.
-func (g *Gateway) sanitize(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodConnect, http.MethodTrace:
-			// CONNECT would open a tunnel; TRACE would reflect the
-			// client's headers (cookies, tokens) back in the body.
-			w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
-			g.reject(w, r, http.StatusMethodNotAllowed, "method_not_allowed")
-			return
-		}
-		p, err := route.CanonicalPath(r.RequestURI)
-		if err != nil {
-			g.reject(w, r, http.StatusBadRequest, "bad_request")
-			return
-		}
-		u := *r.URL
-		u.Path, u.RawPath = p, ""
-		r2 := new(http.Request)
-		*r2 = *r
-		r2.URL = &u
-		if r.Body != nil && r.Body != http.NoBody && g.cfg.Server.ReadTimeout > 0 {
-			r2.Body = bodyDeadline(w, r.Body, g.cfg.Server.ReadTimeout)
-		}
-		next.ServeHTTP(w, r2)
-	})
-}
-
-// reject answers a request refused before routing.
-func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, status int, code string) {
-	if info := requestInfoFrom(r.Context()); info != nil {
-		info.route, info.metrics, info.reason = "", g.own["rejected"], code
-	}
-	writeJSONError(w, status, code)
 }
 
 // bodyDeadline bounds the time spent reading a request body (slow-body
@@ -259,25 +261,44 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// writeDeadliner is the part of net/http's ResponseWriter that
+// http.ResponseController would reach, asked for directly so that no
+// controller is allocated per request.
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
 // responseRecorder remembers the status and size of a response for the
-// access log, and pushes the write deadline forward before each write so a
-// client that stops reading is cut off after sendTimeout while a stream that
-// keeps flowing is not. Unwrap lets http.ResponseController reach the
-// connection for flushing (SSE) and hijacking (WebSocket).
+// access log, and keeps a write deadline ahead of each write so a client
+// that stops reading is cut off after sendTimeout while a stream that keeps
+// flowing is not. Unwrap lets http.ResponseController reach the connection
+// for flushing (SSE) and hijacking (WebSocket). It also holds the request's
+// requestInfo, so one allocation serves both.
 type responseRecorder struct {
 	http.ResponseWriter
-	status      int
-	bytes       int64
+	info     requestInfo
+	idHeader [1]string
+	status   int
+	bytes    int64
+	// deadliner is nil when there is no send timeout.
+	deadliner   writeDeadliner
 	sendTimeout time.Duration
-	rc          *http.ResponseController
+	deadlineSet time.Time
+}
+
+// pushDeadline moves the write deadline to sendTimeout from now. Moving a
+// deadline costs a timer update, so a write within an eighth of the
+// timeout of the last move keeps the deadline it has: a stalled client is
+// cut off between 7/8 of sendTimeout and sendTimeout after its last write.
+func (w *responseRecorder) pushDeadline(now time.Time) {
+	w.deadlineSet = now
+	_ = w.deadliner.SetWriteDeadline(now.Add(w.sendTimeout))
 }
 
 // clearDeadline removes the write deadline before a connection is handed
 // over to a WebSocket tunnel, which may stay quiet for a long time.
 func (w *responseRecorder) clearDeadline() {
-	if w.rc != nil {
-		_ = w.rc.SetWriteDeadline(time.Time{})
-		w.rc = nil
+	if w.deadliner != nil {
+		_ = w.deadliner.SetWriteDeadline(time.Time{})
+		w.deadliner = nil
 	}
 }
 
@@ -292,8 +313,10 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	if w.rc != nil {
-		_ = w.rc.SetWriteDeadline(time.Now().Add(w.sendTimeout))
+	if w.deadliner != nil {
+		if now := time.Now(); now.Sub(w.deadlineSet) > w.sendTimeout/8 {
+			w.pushDeadline(now)
+		}
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)

@@ -31,11 +31,7 @@ func (g *Gateway) routes() http.Handler {
 	mux.Handle(p.Readyz, g.endpoint("readyz", allow("GET, HEAD")))
 	mux.Handle("/", g.gate())
 
-	var h http.Handler = mux
-	h = g.sanitize(h)
-	h = g.recoverPanics(h)
-	h = g.observe(h)
-	return h
+	return g.front(mux)
 }
 
 // endpoint labels a gateway endpoint's requests for logs and metrics.

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/authgate/authgate/accesslog"
 	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/echo"
@@ -30,7 +31,7 @@ import (
 type Gateway struct {
 	cfg       *config.Config
 	logger    *slog.Logger
-	accessLog *slog.Logger
+	accessLog *accesslog.Logger
 	metrics   *metrics.Metrics
 	tokens    *auth.Tokens
 	verifier  *auth.Verifier
@@ -68,10 +69,28 @@ type upstreamRoute struct {
 	metrics *metrics.Route
 }
 
-// New builds a Gateway from cfg. logger receives every log line; now is the
-// clock for tokens (nil means time.Now).
-func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func() time.Time) (*Gateway, error) {
-	accessLog := logger
+// Options are what a Gateway needs besides its config.
+type Options struct {
+	// Logger receives the gateway's log lines; nil discards them.
+	Logger *slog.Logger
+	// AccessLog receives one line per request; nil writes none.
+	AccessLog *accesslog.Logger
+	// Metrics records requests; nil records into a registry nobody reads.
+	Metrics *metrics.Metrics
+	// Now is the clock for tokens, sessions and throttles; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// New builds a Gateway from cfg.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	logger, m, now := opts.Logger, opts.Metrics, opts.Now
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if m == nil {
+		m = metrics.New("")
+	}
 	logger = slog.New(contextHandler{logger.Handler()})
 	tokens, err := auth.NewTokens(auth.TokenOptions{
 		Keys:       cfg.Token.Keys,
@@ -122,7 +141,7 @@ func New(cfg *config.Config, logger *slog.Logger, m *metrics.Metrics, now func()
 		verifier:  auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
 		sources:   sources,
 		ids:       newRequestIDs(),
-		accessLog: accessLog,
+		accessLog: opts.AccessLog,
 		accounts:  newAccounts(cfg.Users),
 		store:     store.NewMemory(now),
 		pages:     pg,

@@ -62,6 +62,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds; medians are reported")
 	conns := flag.Int("connections", 32, "wrk connections")
 	out := flag.String("out", "docs", "directory for performance.md and performance.svg")
+	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (and no flood or idle runs unless it matches \"flood\" or \"idle\"); the report is written only when all run")
 	flood := flag.String("flood", "", "internal: hammer this login URL with wrong passwords (run pinned by the driver)")
 	flag.Parse()
 	if *flood != "" {
@@ -137,9 +138,13 @@ func main() {
 		}, token: func() string { return sideToken }},
 	}
 
+	selected := func(name string) bool { return *only == "" || regexp.MustCompile(*only).MatchString(name) }
 	results := map[string][]result{}
 	for round := 1; round <= *rounds; round++ {
 		for _, sc := range scenarios {
+			if !selected(sc.name) {
+				continue
+			}
 			procs, err := sc.start()
 			if err != nil {
 				log.Fatalf("%s: %v", sc.name, err)
@@ -167,8 +172,16 @@ func main() {
 			}
 		}
 	}
-	floodReport := loginFlood(authgate, hsConfig, *conns, *duration)
-	idleReport := idleConnections(authgate, hsConfig, []int{1000, 10000})
+	var floodReport, idleReport string
+	if selected("login flood") {
+		floodReport = loginFlood(authgate, hsConfig, *conns, *duration)
+	}
+	if selected("idle connections") {
+		idleReport = idleConnections(authgate, hsConfig, []int{1000, 10000})
+	}
+	if *only != "" {
+		return // a partial run does not overwrite the published report
+	}
 
 	med := map[string]result{}
 	var names []string
