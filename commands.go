@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/authgate/authgate/gcheadroom"
+
 	"github.com/authgate/authgate/accesslog"
 
 	"github.com/authgate/authgate/logbuf"
@@ -73,6 +75,10 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 		"routes", len(cfg.Routes), "users", len(cfg.Users))
 	for _, w := range cfg.Warnings {
 		logger.Warn(w)
+	}
+	if _, set := lookupEnv("GOGC"); !set {
+		// An operator's GOGC is theirs to keep exactly.
+		defer gcheadroom.Start(cfg.Server.GCHeadroom).Stop()
 	}
 	var accessLog *accesslog.Logger
 	if cfg.Log.Level <= slog.LevelInfo {

@@ -245,6 +245,10 @@ type Server struct {
 	MaxHeaderBytes int
 	// MaxConnections caps concurrently open client connections.
 	MaxConnections int
+	// GCHeadroom is how many bytes the heap may grow over the live heap
+	// before the garbage collector runs (at least GOGC's share); zero
+	// leaves the collector to GOGC alone.
+	GCHeadroom uint64
 }
 
 // Transport configures the connections to upstreams.

@@ -136,6 +136,7 @@ type fileServer struct {
 	ShutdownGrace     string `yaml:"shutdown_grace"`
 	MaxHeaderBytes    int    `yaml:"max_header_bytes"`
 	MaxConnections    int    `yaml:"max_connections"`
+	GCHeadroomMiB     *int   `yaml:"gc_headroom_mib"`
 }
 
 type fileTransport struct {

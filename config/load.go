@@ -903,6 +903,14 @@ func (v *validator) server(fs *fileServer) Server {
 	if s.MaxHeaderBytes < 1024 || s.MaxHeaderBytes > MaxHeaderBytesCeil {
 		v.fail("server.max_header_bytes", "must be from 1024 to %d", MaxHeaderBytesCeil)
 	}
+	switch h := fs.GCHeadroomMiB; {
+	case h == nil:
+		s.GCHeadroom = 32 << 20
+	case *h < 0 || *h > 4096:
+		v.fail("server.gc_headroom_mib", "must be from 0 (off) to 4096")
+	default:
+		s.GCHeadroom = uint64(*h) << 20
+	}
 	if s.MaxConnections < 1 {
 		v.fail("server.max_connections", "must be positive")
 	}

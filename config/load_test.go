@@ -195,8 +195,8 @@ func TestProblemsAreAllReportedWithPaths(t *testing.T) {
 		{"same-listener", "listen: 127.0.0.1:8080\nmetrics_listen: 127.0.0.1:8080\n", []string{"metrics_listen: must differ from listen"}},
 		{"headers-and-proxies", "identity_header: Authorization\nstrip_headers: ['bad header']\ntrusted_proxies: [10.0.0.0/8, nonsense]\n",
 			[]string{"identity_header: must not be Authorization", "strip_headers[0]: must be a header name", "trusted_proxies[1]: must be an IP address or CIDR"}},
-		{"limits", "server:\n  max_header_bytes: 1000000\n  read_header_timeout: 0s\nlogin:\n  max_body_bytes: 10\nlog:\n  format: xml\n  level: loud\n  flush_interval: 1m\n",
-			[]string{"server.max_header_bytes: must be from 1024 to 65536", "server.read_header_timeout: must be positive", "login.max_body_bytes", "log.format", "log.level", "log.flush_interval: must be at most 10s"}},
+		{"limits", "server:\n  max_header_bytes: 1000000\n  read_header_timeout: 0s\n  gc_headroom_mib: -1\nlogin:\n  max_body_bytes: 10\nlog:\n  format: xml\n  level: loud\n  flush_interval: 1m\n",
+			[]string{"server.max_header_bytes: must be from 1024 to 65536", "server.read_header_timeout: must be positive", "login.max_body_bytes", "log.format", "log.level", "log.flush_interval: must be at most 10s", "server.gc_headroom_mib"}},
 		{"paths", "paths:\n  login: /same\n  verify: /same\n  healthz: nohead\n", []string{"is the same path as", "paths.healthz: must start with /"}},
 	}
 	for _, tt := range tests {

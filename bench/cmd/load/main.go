@@ -48,7 +48,7 @@ type scenario struct {
 	name  string
 	start func() ([]*exec.Cmd, error) // processes measured, first one listening on sutAddr
 	path  string
-	token func() string
+	token *string // the bearer token every request carries
 }
 
 type result struct {
@@ -99,11 +99,11 @@ func main() {
 	if out, err := exec.Command(authgate, "keygen", "--alg", "EdDSA", "-id", "ed", "-out", dir).CombinedOutput(); err != nil {
 		log.Fatalf("keygen: %v %s", err, out)
 	}
-	hsConfig := writeConfig(dir, "hs.yaml", sutAddr, `token:
-  secret: "k3V9q2LmX8rT5wZ1yB7nC4dF6gH0jQ2s"`)
-	edConfig := writeConfig(dir, "ed.yaml", sutAddr, "token:\n  algorithm: EdDSA\n  keys:\n    - id: ed\n      key_file: "+edKey)
-	sideConfig := writeConfig(dir, "side.yaml", sideAddr, `token:
-  secret: "k3V9q2LmX8rT5wZ1yB7nC4dF6gH0jQ2s"`)
+	// Tokens live long enough for the whole run: each is minted once.
+	const hsTokenSection = "token:\n  ttl: 12h\n  secret: \"k3V9q2LmX8rT5wZ1yB7nC4dF6gH0jQ2s\""
+	hsConfig := writeConfig(dir, "hs.yaml", sutAddr, hsTokenSection)
+	edConfig := writeConfig(dir, "ed.yaml", sutAddr, "token:\n  ttl: 12h\n  algorithm: EdDSA\n  keys:\n    - id: ed\n      key_file: "+edKey)
+	sideConfig := writeConfig(dir, "side.yaml", sideAddr, hsTokenSection)
 	nginxConf := writeNginx(dir)
 
 	gatewayProc := func(config string) func() ([]*exec.Cmd, error) {
@@ -113,19 +113,41 @@ func main() {
 			return []*exec.Cmd{c}, c.Start()
 		}
 	}
-	var hsToken, edToken, sideToken string
+	// Tokens survive restarts (the keys are fixed), so each is minted once.
+	mint := func(start func() ([]*exec.Cmd, error), addr string) string {
+		procs, err := start()
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer func() {
+			for _, p := range procs {
+				stop(p)
+			}
+		}()
+		waitListening(addr)
+		return login(addr)
+	}
+	hsBearer := mint(gatewayProc(hsConfig), sutAddr)
+	edBearer := mint(gatewayProc(edConfig), sutAddr)
+	// Every scenario gets the same request, Authorization header included,
+	// so that the baselines parse (and the bare proxy forwards) the same
+	// bytes and a ratio measures only what authgate does with them.
 	scenarios := []scenario{
 		{name: "upstream alone", path: "/", start: func() ([]*exec.Cmd, error) {
 			c := pinned(0, upstream, "-listen", sutAddr)
 			return []*exec.Cmd{c}, c.Start()
-		}},
+		}, token: &hsBearer},
 		{name: "bare httputil.ReverseProxy", path: "/", start: func() ([]*exec.Cmd, error) {
 			c := pinned(0, bare, "-listen", sutAddr, "-upstream", "http://"+upstreamAddr)
 			return []*exec.Cmd{c}, c.Start()
-		}},
-		{name: "authgate proxy, HS256", path: "/", start: gatewayProc(hsConfig), token: func() string { return hsToken }},
-		{name: "authgate proxy, EdDSA", path: "/", start: gatewayProc(edConfig), token: func() string { return edToken }},
-		{name: "authgate /verify", path: "/verify", start: gatewayProc(hsConfig), token: func() string { return hsToken }},
+		}, token: &hsBearer},
+		{name: "bare, authgate's GC headroom", path: "/", start: func() ([]*exec.Cmd, error) {
+			c := pinned(0, bare, "-listen", sutAddr, "-upstream", "http://"+upstreamAddr, "-gc-headroom-mib", "32")
+			return []*exec.Cmd{c}, c.Start()
+		}, token: &hsBearer},
+		{name: "authgate proxy, HS256", path: "/", start: gatewayProc(hsConfig), token: &hsBearer},
+		{name: "authgate proxy, EdDSA", path: "/", start: gatewayProc(edConfig), token: &edBearer},
+		{name: "authgate /verify", path: "/verify", start: gatewayProc(hsConfig), token: &hsBearer},
 		{name: "nginx auth_request → authgate", path: "/", start: func() ([]*exec.Cmd, error) {
 			g := pinned(0, authgate, "-config", sideConfig)
 			g.Stderr, _ = os.Create(filepath.Join(dir, "side.log"))
@@ -135,7 +157,7 @@ func main() {
 			waitListening(sideAddr)
 			n := pinned(0, "nginx", "-p", dir, "-e", filepath.Join(dir, "nginx-error.log"), "-c", nginxConf)
 			return []*exec.Cmd{n, g}, n.Start()
-		}, token: func() string { return sideToken }},
+		}, token: &hsBearer},
 	}
 
 	selected := func(name string) bool { return *only == "" || regexp.MustCompile(*only).MatchString(name) }
@@ -151,18 +173,7 @@ func main() {
 			}
 			waitListening(sutAddr)
 			target := "http://" + sutAddr + sc.path
-			switch sc.name {
-			case "authgate proxy, HS256", "authgate /verify":
-				hsToken = login(sutAddr)
-			case "authgate proxy, EdDSA":
-				edToken = login(sutAddr)
-			case "nginx auth_request → authgate":
-				sideToken = login(sideAddr)
-			}
-			token := ""
-			if sc.token != nil {
-				token = sc.token()
-			}
+			token := *sc.token
 			runWrk(target, token, *conns, time.Second) // warm up pools and caches
 			r := measure(procs, target, token, *conns, *duration)
 			results[sc.name] = append(results[sc.name], r)
