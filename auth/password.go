@@ -20,6 +20,9 @@ type PasswordOptions struct {
 	// MaxQueue is how many more may wait for a slot; zero means none wait
 	// and a login that finds every slot busy is refused with ErrBusy.
 	MaxQueue int
+	// Run runs a comparison and returns when it is done (on a
+	// low-priority thread, say); nil runs it on the calling goroutine.
+	Run func(func())
 }
 
 // Passwords checks usernames and passwords against bcrypt hashes.
@@ -32,6 +35,7 @@ type Passwords struct {
 	// one per comparison in progress.
 	admitted chan struct{}
 	running  chan struct{}
+	run      func(func())
 }
 
 // NewPasswords returns a checker for hashes (username → bcrypt hash).
@@ -56,6 +60,7 @@ func NewPasswords(hashes map[string][]byte, opts PasswordOptions) (*Passwords, e
 		dummy:    dummy,
 		admitted: make(chan struct{}, opts.MaxConcurrent+opts.MaxQueue),
 		running:  make(chan struct{}, opts.MaxConcurrent),
+		run:      opts.Run,
 	}, nil
 }
 
@@ -101,7 +106,13 @@ func (p *Passwords) Check(ctx context.Context, username, password string) error 
 	if !known {
 		hash = p.dummy
 	}
-	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	var err error
+	compare := func() { err = bcrypt.CompareHashAndPassword(hash, []byte(password)) }
+	if p.run != nil {
+		p.run(compare)
+	} else {
+		compare()
+	}
 	if err != nil || !known {
 		return ErrInvalidCredentials
 	}

@@ -268,6 +268,9 @@ type Login struct {
 	MaxConcurrent int
 	// MaxQueue caps logins waiting for a comparison slot; more are shed.
 	MaxQueue int
+	// ShedDelay holds a throttled (429) or shed (503) answer this long, so
+	// a client retrying at once sends fewer requests; zero answers at once.
+	ShedDelay time.Duration
 	// User throttles failed logins per username (folded: case, width,
 	// whitespace and invisible characters do not make a new name).
 	User Throttle

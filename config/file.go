@@ -150,6 +150,7 @@ type fileLogin struct {
 	MaxBodyBytes  int          `yaml:"max_body_bytes"`
 	MaxConcurrent int          `yaml:"max_concurrent"`
 	MaxQueue      int          `yaml:"max_queue"`
+	ShedDelay     string       `yaml:"shed_delay"`
 	Throttle      fileThrottle `yaml:"throttle"`
 }
 

@@ -948,6 +948,10 @@ func (v *validator) login(fl *fileLogin) Login {
 	if l.MaxQueue < 0 {
 		v.fail("login.max_queue", "must not be negative")
 	}
+	l.ShedDelay = v.duration("login.shed_delay", fl.ShedDelay, 5*time.Millisecond)
+	if l.ShedDelay > 10*time.Second {
+		v.fail("login.shed_delay", "must be at most 10s")
+	}
 	l.User = v.throttle("login.throttle.user", fl.Throttle.User, 10, 30*time.Second)
 	l.Client = v.throttle("login.throttle.client", fl.Throttle.Client, 30, 2*time.Second)
 	l.ThrottleSlots = orDefaultInt(fl.Throttle.Slots, 8192)

@@ -162,6 +162,9 @@ func (g *Gateway) loginFailed(reply loginReply, outcome string, status int, code
 		level = slog.LevelDebug
 	}
 	g.logger.LogAttrs(r.Context(), level, "login failed", slog.String("outcome", outcome))
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		g.holdShed(r.Context())
+	}
 	if reply.browser {
 		g.render(reply.w, r, status, pageView{
 			RD:            g.redirects.Safe(reply.creds.rd, g.trust.Host(r)),
@@ -172,6 +175,25 @@ func (g *Gateway) loginFailed(reply loginReply, outcome string, status int, code
 		return
 	}
 	writeJSONError(reply.w, status, code)
+}
+
+// holdShed waits login.shed_delay before a throttled or shed answer. A
+// flooding client that retries as soon as it is answered (most brute-force
+// tools keep a fixed number of connections busy) then sends a bounded
+// number of requests per connection and second, and a parked request costs
+// no CPU, so proxied traffic keeps the core. The delay is far below any
+// Retry-After, so a well-behaved client does not notice it.
+func (g *Gateway) holdShed(ctx context.Context) {
+	d := g.cfg.Login.ShedDelay
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // readLogin reads a bounded form or JSON body holding one username and one

@@ -62,6 +62,27 @@ login:
 	}
 }
 
+// TestShedAnswersAreHeld: a throttled client's answer waits
+// login.shed_delay, so a client retrying at once sends fewer requests.
+func TestShedAnswersAreHeld(t *testing.T) {
+	f := newFixture(t, `
+login:
+  shed_delay: 300ms
+  throttle:
+    client: {burst: 1, interval: 1h}
+`)
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	f.do(t, "POST", "/login", h, "username=nobody&password=wrong") // uses the burst
+	start := time.Now()
+	resp, _ := f.do(t, "POST", "/login", h, "username=nobody&password=wrong")
+	if took := time.Since(start); resp.StatusCode != 429 || took < 300*time.Millisecond {
+		t.Errorf("throttled answer = %d after %v, want 429 after at least 300ms", resp.StatusCode, took)
+	}
+	if !strings.Contains(f.logs.String(), `"deny_reason":"throttled"`) {
+		t.Errorf("the held answer was not logged as throttled")
+	}
+}
+
 func TestForgedClientAddressesShareOneBucket(t *testing.T) {
 	// No trusted proxies: X-Forwarded-For is ignored, so rotating it does
 	// not give an attacker fresh client buckets (caddy-security's bypass).

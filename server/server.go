@@ -19,6 +19,7 @@ import (
 	"github.com/authgate/authgate/echo"
 	"github.com/authgate/authgate/forwarded"
 	"github.com/authgate/authgate/jwks"
+	"github.com/authgate/authgate/lowprio"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/route"
@@ -110,9 +111,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			hashes[u.Username] = u.PasswordHash
 		}
 	}
+	// Password checks run on low-priority threads: a flood of logins
+	// gets only the CPU that proxied requests leave over.
+	bcryptRunner := &lowprio.Runner{}
 	passwords, err := auth.NewPasswords(hashes, auth.PasswordOptions{
 		MaxConcurrent: cfg.Login.MaxConcurrent,
 		MaxQueue:      cfg.Login.MaxQueue,
+		Run:           bcryptRunner.Run,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("passwords: %w", err)

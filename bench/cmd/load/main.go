@@ -63,10 +63,17 @@ func main() {
 	conns := flag.Int("connections", 32, "wrk connections")
 	out := flag.String("out", "docs", "directory for performance.md and performance.svg")
 	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (and no flood or idle runs unless it matches \"flood\" or \"idle\"); the report is written only when all run")
-	flood := flag.String("flood", "", "internal: hammer this login URL with wrong passwords (run pinned by the driver)")
+	floodRate := flag.Int("flood-rate", 4000, "proxied requests per second held during the login-flood scenario")
+	paced := flag.String("paced", "", "internal: send GET requests to this URL at -flood-rate for -duration with bearer -token (run pinned by the driver)")
+	token := flag.String("token", "", "internal: the bearer token for -paced")
+	flood := flag.String("flood", "", "internal: hammer this login URL with wrong passwords on 64 connections for -duration (run pinned by the driver)")
 	flag.Parse()
-	if *flood != "" {
-		runFlood(*flood, *duration)
+	switch {
+	case *paced != "":
+		runPaced(*paced, *token, *floodRate, *duration)
+		return
+	case *flood != "":
+		runFlood(*flood, 64, *duration)
 		return
 	}
 	for _, tool := range []string{"wrk", "taskset", "nginx"} {
@@ -185,7 +192,7 @@ func main() {
 	}
 	var floodReport, idleReport string
 	if selected("login flood") {
-		floodReport = loginFlood(authgate, hsConfig, *conns, *duration)
+		floodReport = loginFlood(authgate, hsConfig, *floodRate, *duration)
 	}
 	if selected("idle connections") {
 		idleReport = idleConnections(authgate, hsConfig, []int{1000, 10000})
@@ -544,107 +551,6 @@ func escape(s string) string {
 func xmlEscape(w io.Writer, s string) error {
 	_, err := io.WriteString(w, strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s))
 	return err
-}
-
-// floodResult is what the flooder reports.
-type floodResult struct {
-	Statuses map[int]int64 `json:"statuses"`
-	ShedP50  float64       `json:"shed_p50_ms"`
-	ShedP99  float64       `json:"shed_p99_ms"`
-}
-
-// runFlood is the flooder: 64 connections posting wrong passwords.
-func runFlood(target string, d time.Duration) {
-	deadline := time.Now().Add(d)
-	type sample struct {
-		status int
-		ms     float64
-	}
-	results := make(chan []sample, 64)
-	for range 64 {
-		go func() {
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-			var mine []sample
-			for time.Now().Before(deadline) {
-				start := time.Now()
-				resp, err := client.PostForm(target, url.Values{"username": {"alice"}, "password": {"wrong-password"}})
-				if err != nil {
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				mine = append(mine, sample{resp.StatusCode, float64(time.Since(start).Microseconds()) / 1000})
-			}
-			results <- mine
-		}()
-	}
-	out := floodResult{Statuses: map[int]int64{}}
-	var shed []float64
-	for range 64 {
-		for _, s := range <-results {
-			out.Statuses[s.status]++
-			if s.status == 429 || s.status == 503 {
-				shed = append(shed, s.ms)
-			}
-		}
-	}
-	sort.Float64s(shed)
-	if len(shed) > 0 {
-		out.ShedP50, out.ShedP99 = shed[len(shed)/2], shed[len(shed)*99/100]
-	}
-	json.NewEncoder(os.Stdout).Encode(out)
-}
-
-// loginFlood measures proxied traffic with and without 64 connections
-// hammering /login with wrong passwords at the same time.
-func loginFlood(authgate, config string, conns int, d time.Duration) string {
-	g := pinned(0, authgate, "-config", config)
-	g.Stderr, _ = os.Create(config + ".flood.log")
-	if err := g.Start(); err != nil {
-		log.Fatal(err)
-	}
-	defer stop(g)
-	waitListening(sutAddr)
-	token := login(sutAddr)
-	target := "http://" + sutAddr + "/"
-	runWrk(target, token, conns, time.Second)
-	quiet := runWrk(target, token, conns, d)
-
-	self, _ := os.Executable()
-	flooder := pinned(1, self, "-flood", "http://"+sutAddr+"/login", "-duration", d.String())
-	var out bytes.Buffer
-	flooder.Stdout = &out
-	if err := flooder.Start(); err != nil {
-		log.Fatal(err)
-	}
-	loud := runWrk(target, token, conns, d)
-	flooder.Wait()
-	var f floodResult
-	if err := json.Unmarshal(out.Bytes(), &f); err != nil {
-		log.Fatalf("flooder: %v %s", err, out.String())
-	}
-	log.Printf("login flood: proxied %.0f → %.0f req/s, p99 %.2f → %.2f ms; /login %v, shed p99 %.2f ms",
-		quiet.rps, loud.rps, quiet.p99, loud.p99, f.Statuses, f.ShedP99)
-	var b strings.Builder
-	b.WriteString("\n## Login flood\n\nProxied load (wrk, as above) alone and while 64 connections post wrong passwords to `/login` (pinned with wrk to CPU 1). wrk is closed-loop, so throughput is compared rather than a fixed rate.\n\n")
-	b.WriteString("| | proxied req/s | p50 ms | p99 ms |\n| --- | --: | --: | --: |\n")
-	fmt.Fprintf(&b, "| without flood | %.0f | %.2f | %.2f |\n| with flood | %.0f | %.2f | %.2f |\n", quiet.rps, quiet.p50, quiet.p99, loud.rps, loud.p50, loud.p99)
-	var codes []int
-	for c := range f.Statuses {
-		codes = append(codes, c)
-	}
-	sort.Ints(codes)
-	b.WriteString("\n`/login` answers during the flood: ")
-	for i, c := range codes {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%d × %d", f.Statuses[c], c)
-	}
-	fmt.Fprintf(&b, "; shed answers (429/503) took %.2f ms at the median and %.2f ms at p99.\n\n", f.ShedP50, f.ShedP99)
-	fmt.Fprintf(&b, "| target | measured | met |\n| --- | --: | --- |\n| proxied p99 with flood ≤ 2× without | %.2f× | %s |\n| proxied throughput with flood ≥ 80%% | %.0f%% | %s |\n| shed in under 10 ms (p99) | %.2f ms | %s |\n",
-		loud.p99/quiet.p99, yes(loud.p99 <= 2*quiet.p99), 100*loud.rps/quiet.rps, yes(loud.rps >= 0.8*quiet.rps), f.ShedP99, yes(f.ShedP99 < 10))
-	return b.String()
 }
 
 func yes(ok bool) string {
