@@ -27,6 +27,22 @@ func NewHeaderSet(names, prefixes []string) *HeaderSet {
 	return s
 }
 
+// Union returns a new set holding the names and prefixes of s and other;
+// either may be nil.
+func (s *HeaderSet) Union(other *HeaderSet) *HeaderSet {
+	u := &HeaderSet{names: map[string]struct{}{}}
+	for _, set := range []*HeaderSet{s, other} {
+		if set == nil {
+			continue
+		}
+		for n := range set.names {
+			u.names[n] = struct{}{}
+		}
+		u.prefixes = append(u.prefixes, set.prefixes...)
+	}
+	return u
+}
+
 // Contains reports whether name, in any spelling, is in the set.
 func (s *HeaderSet) Contains(name string) bool {
 	if s == nil {
@@ -45,13 +61,13 @@ func (s *HeaderSet) Contains(name string) bool {
 	return false
 }
 
-// Remove deletes every header of h in the set, except those in keep.
-func (s *HeaderSet) Remove(h http.Header, keep *HeaderSet) {
+// Remove deletes every header of h in the set.
+func (s *HeaderSet) Remove(h http.Header) {
 	if s == nil {
 		return
 	}
 	for name := range h {
-		if s.Contains(name) && !keep.Contains(name) {
+		if s.Contains(name) {
 			delete(h, name)
 		}
 	}

@@ -1,7 +1,7 @@
 // Package proxy forwards requests to an upstream safely.
 //
 // It knows nothing of tokens or users: the caller decides who may pass and
-// hands over the headers the upstream should see (Options.Headers). The proxy guarantees that every client-sent copy of
+// hands over the headers the upstream should see (Options.SetHeaders). The proxy guarantees that every client-sent copy of
 // those and of any other identity header is removed first, in every
 // spelling, and that forwarding headers are believed only from trusted
 // peers.
@@ -41,10 +41,12 @@ type Options struct {
 	TrustedPeer func(*http.Request) bool
 	// Logger receives upstream errors; nil discards them.
 	Logger *slog.Logger
-	// Headers, if set, returns headers to set on the outbound request after
-	// all stripping; their values replace, never append to, anything the
-	// client sent.
-	Headers func(*http.Request) http.Header
+	// SetHeaders, if set, is called with the inbound request and the
+	// outbound request's headers after all stripping, to set the headers
+	// the upstream should see; values it sets replace, never append to,
+	// anything the client sent. It writes into out directly so that no
+	// header map is built per request.
+	SetHeaders func(in *http.Request, out http.Header)
 	// OnError, if set, is told the kind of each failed upstream exchange:
 	// "timeout", "unavailable" or "canceled".
 	OnError func(r *http.Request, kind string)
@@ -79,8 +81,10 @@ func New(opts Options) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	overrides := NewHeaderSet(append(routingOverrides, forwardingHeaders...), nil)
-	untrustedOnly := NewHeaderSet(forwardingHeaders, nil)
+	// What leaves with every request, by whether the peer is trusted to
+	// vouch for forwarding headers: one pass over the headers either way.
+	dropTrusted := NewHeaderSet(routingOverrides, nil).Union(opts.Strip)
+	dropUntrusted := NewHeaderSet(forwardingHeaders, nil).Union(dropTrusted)
 	return &httputil.ReverseProxy{
 		Transport:  transport,
 		BufferPool: newBufferPool(),
@@ -104,11 +108,10 @@ func New(opts Options) http.Handler {
 				copyHeader(pr.Out.Header, pr.In.Header, "X-Forwarded-Host")
 				copyHeader(pr.Out.Header, pr.In.Header, "X-Forwarded-Proto")
 				copyHeader(pr.Out.Header, pr.In.Header, "Forwarded")
-				overrides.Remove(pr.Out.Header, untrustedOnly)
+				dropTrusted.Remove(pr.Out.Header)
 			} else {
-				overrides.Remove(pr.Out.Header, nil)
+				dropUntrusted.Remove(pr.Out.Header)
 			}
-			opts.Strip.Remove(pr.Out.Header, nil)
 			for _, name := range opts.StripCookies {
 				removeCookie(pr.Out.Header, name)
 			}
@@ -118,10 +121,8 @@ func New(opts Options) http.Handler {
 				pr.Out.Header.Del("Upgrade")
 				pr.Out.Header.Del("Connection")
 			}
-			if opts.Headers != nil {
-				for k, v := range opts.Headers(pr.In) {
-					pr.Out.Header[k] = v
-				}
+			if opts.SetHeaders != nil {
+				opts.SetHeaders(pr.In, pr.Out.Header)
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

@@ -31,7 +31,11 @@ type seen struct {
 func front(t *testing.T, opts Options, set http.Header) *httptest.Server {
 	t.Helper()
 	if set != nil {
-		opts.Headers = func(*http.Request) http.Header { return set }
+		opts.SetHeaders = func(_ *http.Request, out http.Header) {
+			for k, v := range set {
+				out[k] = v
+			}
+		}
 	}
 	srv := httptest.NewServer(New(opts))
 	t.Cleanup(srv.Close)

@@ -33,10 +33,6 @@ func (g *Gateway) gate() http.Handler {
 			return
 		}
 		info.route, info.metrics = rt.name, rt.metrics
-		// Set through the proxy, after it has removed hop-by-hop headers, so
-		// that a client naming them in Connection cannot delete them. The
-		// upstream sees the same request ID as the client and the log.
-		set := http.Header{"X-Request-Id": {info.id}}
 		if !rt.methodAllowed(r.Method) {
 			g.deny(w, r, errMethod)
 			return
@@ -54,8 +50,7 @@ func (g *Gateway) gate() http.Handler {
 				g.deny(w, r, err)
 				return
 			}
-			info.user = p.Username
-			g.identityHeaders(set, p, rt.name)
+			info.user, info.caller = p.Username, &p
 			if src == fromCookie {
 				g.refreshSession(w, r, p)
 			}
@@ -63,17 +58,29 @@ func (g *Gateway) gate() http.Handler {
 		if rec, ok := w.(*responseRecorder); ok && r.Header.Get("Upgrade") != "" {
 			rec.clearDeadline()
 		}
-		info.upstream = set
 		rt.proxy.ServeHTTP(w, r)
 	})
 }
 
-// identityHeaders sets what the upstream learns of the caller: the
+// upstreamHeaders sets what the upstream learns: the request ID (the same
+// the client and the log see) and, on a protected route, the caller's
 // username, groups and email, and optionally the verified token itself or
-// an assertion the gateway signs for this route.
-func (g *Gateway) identityHeaders(h http.Header, p principal, routeName string) {
+// an assertion the gateway signs for this route. The proxy calls it after
+// removing hop-by-hop headers, so a client naming these in Connection
+// cannot delete them.
+func (g *Gateway) upstreamHeaders(in *http.Request, h http.Header, routeName string) {
+	info := requestInfoFrom(in.Context())
+	if info == nil {
+		return
+	}
+	h["X-Request-Id"] = info.idForUpstream[:]
+	p := info.caller
+	if p == nil {
+		return
+	}
 	uh := g.cfg.UpstreamHeaders
-	h[g.cfg.IdentityHeader] = []string{p.Username}
+	info.username[0] = p.Username
+	h[g.cfg.IdentityHeader] = info.username[:]
 	if uh.Groups != "" && len(p.groups) > 0 {
 		h[uh.Groups] = []string{strings.Join(p.groups, ",")}
 	}

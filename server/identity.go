@@ -123,18 +123,13 @@ func (g *Gateway) identify(r *http.Request) (principal, source, error) {
 // checkRevoked consults the store. If the store cannot answer, the token
 // is refused: revocation must not fail open.
 func (g *Gateway) checkRevoked(ctx context.Context, id auth.Identity) error {
-	var keys []string
-	if id.TokenID != "" {
-		keys = append(keys, deniedToken(id.TokenID))
+	denied := func(key string) bool {
+		_, revoked, err := g.store.Get(ctx, key)
+		return err != nil || revoked
 	}
-	if id.SessionID != "" {
-		keys = append(keys, deniedSession(id.SessionID))
-	}
-	for _, k := range keys {
-		_, revoked, err := g.store.Get(ctx, k)
-		if err != nil || revoked {
-			return errRevoked
-		}
+	if id.TokenID != "" && denied(deniedToken(id.TokenID)) ||
+		id.SessionID != "" && denied(deniedSession(id.SessionID)) {
+		return errRevoked
 	}
 	v, ok, err := g.store.Get(ctx, loggedOutBefore(id.Username))
 	if err != nil {

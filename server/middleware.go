@@ -25,8 +25,12 @@ type requestInfo struct {
 	user    string
 	reason  string
 	metrics *metrics.Route
-	// upstream is what the proxy sets on the request it forwards.
-	upstream http.Header
+	// caller is who a proxied request is forwarded for; nil on a public
+	// route.
+	caller *principal
+	// Header values kept here rather than allocated per request: the
+	// request ID for the client and for the upstream, the username.
+	idForClient, idForUpstream, username [1]string
 }
 
 type requestInfoKey struct{}
@@ -68,8 +72,8 @@ func (g *Gateway) front(next http.Handler) http.Handler {
 		rec := &responseRecorder{ResponseWriter: w}
 		info := &rec.info
 		info.id = g.ids.next(r.Header.Get("X-Request-Id"))
-		rec.idHeader[0] = info.id
-		w.Header()["X-Request-Id"] = rec.idHeader[:]
+		info.idForClient[0], info.idForUpstream[0] = info.id, info.id
+		w.Header()["X-Request-Id"] = info.idForClient[:]
 		if d, ok := w.(writeDeadliner); ok && g.cfg.Server.SendTimeout > 0 {
 			// Each request starts with a fresh write deadline; a deadline
 			// left by the previous response on a kept-alive connection
@@ -275,7 +279,6 @@ type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
 type responseRecorder struct {
 	http.ResponseWriter
 	info     requestInfo
-	idHeader [1]string
 	status   int
 	bytes    int64
 	// deadliner is nil when there is no send timeout.

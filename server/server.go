@@ -216,11 +216,8 @@ func (g *Gateway) buildRoutes() {
 			StripCookies: []string{g.cfg.Session.CookieName},
 			TrustedPeer:  g.trust.TrustedPeer,
 			Logger:       g.logger,
-			Headers: func(r *http.Request) http.Header {
-				if info := requestInfoFrom(r.Context()); info != nil {
-					return info.upstream
-				}
-				return nil
+			SetHeaders: func(in *http.Request, out http.Header) {
+				g.upstreamHeaders(in, out, ur.name)
 			},
 			OnError: func(r *http.Request, kind string) {
 				ur.metrics.UpstreamError(kind)
