@@ -19,8 +19,7 @@ import (
 	"sync"
 )
 
-// maxPercent caps the percentage: at a live heap under a megabyte (just
-// started) the headroom alone would ask for an absurd ratio.
+// maxPercent caps the percentage whatever the headroom.
 const maxPercent = 5000
 
 // Tuner adjusts the collector's percentage after every collection.
@@ -108,8 +107,18 @@ func (t *Tuner) adjust() bool {
 	return true
 }
 
-// percentFor is the percentage that lets a heap with live bytes grow by
-// headroom: at least floor, at most maxPercent.
+// heapMinimum is the runtime's smallest heap goal at GOGC=100; it scales
+// with the percentage, so a large percentage raises the goal of a small
+// heap by itself.
+const heapMinimum = 4 << 20
+
+// percentFor is the percentage whose heap goal, for live bytes, is about
+// live+headroom: at least floor, at most maxPercent. The runtime's goal is
+// the larger of live·(1+p/100) and heapMinimum·p/100, so both must stay
+// within live+headroom.
 func percentFor(live, headroom uint64, floor int) int {
-	return max(int(min(headroom*100/max(live, 1), maxPercent)), floor)
+	live = max(live, 1)
+	byGrowth := headroom * 100 / live
+	byMinimum := (live + headroom) * 100 / heapMinimum
+	return max(int(min(byGrowth, byMinimum, maxPercent)), floor)
 }

@@ -7,26 +7,33 @@ import (
 	"time"
 )
 
+// TestPercentFor checks the heap goal the runtime derives from the
+// percentage: about live+headroom, never below GOGC's own.
 func TestPercentFor(t *testing.T) {
 	const mib = 1 << 20
+	goal := func(live uint64, p int) uint64 {
+		return max(live*uint64(100+p)/100, heapMinimum*uint64(p)/100)
+	}
 	tests := []struct {
 		name     string
 		live     uint64
 		headroom uint64
 		floor    int
-		want     int
+		wantGoal uint64 // within 10%
 	}{
-		{"small heap gets the headroom", 2 * mib, 32 * mib, 100, 1600},
-		{"large heap keeps the floor", 200 * mib, 32 * mib, 100, 100},
-		{"headroom just above the floor", 30 * mib, 32 * mib, 100, 106},
-		{"operator's GOGC is the floor", 64 * mib, 32 * mib, 200, 200},
-		{"capped for a nearly empty heap", 1, 32 * mib, 100, maxPercent},
-		{"zero live heap does not divide by zero", 0, 32 * mib, 100, maxPercent},
+		{"small heap gets the headroom", 2 * mib, 32 * mib, 100, 34 * mib},
+		{"just started", 0, 32 * mib, 100, 32 * mib},
+		{"medium heap", 16 * mib, 32 * mib, 100, 48 * mib},
+		{"large heap keeps GOGC's goal", 200 * mib, 32 * mib, 100, 400 * mib},
+		{"operator's GOGC is the floor", 64 * mib, 32 * mib, 200, 192 * mib},
+		{"huge headroom is capped", 1 * mib, 4096 * mib, 100, heapMinimum * maxPercent / 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := percentFor(tt.live, tt.headroom, tt.floor); got != tt.want {
-				t.Errorf("percentFor(%d, %d, %d) = %d, want %d", tt.live, tt.headroom, tt.floor, got, tt.want)
+			p := percentFor(tt.live, tt.headroom, tt.floor)
+			if got := goal(tt.live, p); got < tt.wantGoal*9/10 || got > tt.wantGoal*11/10 {
+				t.Errorf("percentFor(%d MiB, %d MiB, %d) = %d: goal %d MiB, want about %d MiB",
+					tt.live/mib, tt.headroom/mib, tt.floor, p, got/mib, tt.wantGoal/mib)
 			}
 		})
 	}

@@ -278,9 +278,9 @@ type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
 // requestInfo, so one allocation serves both.
 type responseRecorder struct {
 	http.ResponseWriter
-	info     requestInfo
-	status   int
-	bytes    int64
+	info   requestInfo
+	status int
+	bytes  int64
 	// deadliner is nil when there is no send timeout.
 	deadliner   writeDeadliner
 	sendTimeout time.Duration
