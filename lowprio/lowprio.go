@@ -6,7 +6,7 @@
 // time, and on a gateway with one core every proxied request queues behind
 // it; a flood of logins would add tens of milliseconds to every proxied
 // request. The kernel does have priorities. Run puts the work on an OS
-// thread of the lowest class (SCHED_IDLE on Linux), and while any such work
+// thread of the lowest priority (nice 19 on Linux), and while any such work
 // runs, the runtime has one more P than its default per running function,
 // so the goroutines serving requests keep a P on a normal thread and the
 // kernel gives that thread the CPU first. The extra P exists only while

@@ -1,17 +1,15 @@
 package lowprio
 
-import "golang.org/x/sys/unix"
+import "syscall"
 
-// lowerThreadPriority puts the calling thread (a Linux task of its own) in
-// the SCHED_IDLE class: it runs only when nothing else wants the CPU, and a
-// waking request handler preempts it at once, where a nice 19 thread would
-// keep its time slice. Entering SCHED_IDLE needs no privilege; should it
-// fail anyway, nice 19 is the fallback, and failing that the work runs at
-// normal priority, which is only slower for others.
+// lowerThreadPriority sets the calling thread (a Linux task of its own) to
+// nice 19, where a request-handling thread at nice 0 outweighs it about
+// 70 to 1. Not SCHED_IDLE, which gets no CPU at all while handlers are
+// busy: Go's garbage collector must briefly stop every P, the one running
+// the comparison included, and under a login flood those stops waited on
+// the starved thread, stalling proxied requests for up to 140 ms (nice 19:
+// 20 ms). Raising one's own niceness needs no privilege; should it fail,
+// the work runs at normal priority, which is only slower for others.
 func lowerThreadPriority() {
-	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
-	if unix.SchedSetAttr(0, &attr, 0) == nil {
-		return
-	}
-	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
+	_ = syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), 19)
 }
