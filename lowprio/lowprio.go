@@ -20,7 +20,10 @@ import (
 )
 
 // Runner runs functions on low-priority threads. The zero value is ready
-// to use; a Runner must not be copied after first use.
+// to use; a Runner must not be copied after first use. GOMAXPROCS belongs
+// to the process, so a process should have one Runner; several only
+// miscount the extra Ps while their work overlaps, and whichever finishes
+// last restores the default.
 type Runner struct {
 	mu sync.Mutex
 	// running counts functions running now; base is the runtime's

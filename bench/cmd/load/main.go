@@ -210,7 +210,7 @@ func main() {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	writeReport(filepath.Join(*out, "performance.md"), names, med, *duration, *rounds, *conns, floodReport+idleReport)
+	writeReport(filepath.Join(*out, "performance.md"), names, med, pairedRatio(results), *duration, *rounds, *conns, floodReport+idleReport)
 	writeChart(filepath.Join(*out, "performance.svg"), names, med)
 	log.Printf("wrote %s and %s", filepath.Join(*out, "performance.md"), filepath.Join(*out, "performance.svg"))
 }
@@ -465,20 +465,40 @@ func median(rs []result) result {
 	}
 }
 
-func writeReport(path string, names []string, med map[string]result, d time.Duration, rounds, conns int, extra string) {
-	base := med["bare httputil.ReverseProxy"]
+// pairedRatio returns a function giving the median, over rounds, of the
+// ratio of scenario a's CPU per request to scenario b's in the same round.
+// Rounds run minutes apart on a shared machine whose speed drifts; a ratio
+// within one round compares runs seconds apart.
+func pairedRatio(results map[string][]result) func(a, b string) float64 {
+	return func(a, b string) float64 {
+		ra, rb := results[a], results[b]
+		var ratios []float64
+		for i := range min(len(ra), len(rb)) {
+			if ra[i].cpuPerReq > 0 && rb[i].cpuPerReq > 0 {
+				ratios = append(ratios, ra[i].cpuPerReq/rb[i].cpuPerReq)
+			}
+		}
+		if len(ratios) == 0 {
+			return 0
+		}
+		sort.Float64s(ratios)
+		return ratios[len(ratios)/2]
+	}
+}
+
+func writeReport(path string, names []string, med map[string]result, ratio func(a, b string) float64, d time.Duration, rounds, conns int, extra string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Performance\n\nMeasured by `go run ./bench/cmd/load -duration %s -rounds %d` on %s: the system under test pinned to CPU 0, wrk (1 thread, %d connections) and the upstream pinned to CPU 1; %d interleaved rounds, medians shown. CPU is utime+stime of the measured processes (nginx and authgate together for auth_request) divided by requests served. Ratios are to the bare ReverseProxy of the same run. Every scenario gets the same request, the bearer token's Authorization header included, so the baselines read the same bytes. authgate keeps 32 MiB of garbage-collector headroom (`server.gc_headroom_mib`); the row \"bare, authgate's GC headroom\" is the bare proxy with the same setting, to show how much of the difference that accounts for.\n\n", d, rounds, machine(), conns, rounds)
+	fmt.Fprintf(&b, "# Performance\n\nMeasured by `go run ./bench/cmd/load -duration %s -rounds %d` on %s: the system under test pinned to CPU 0, wrk (1 thread, %d connections) and the upstream pinned to CPU 1; %d interleaved rounds, medians shown. CPU is utime+stime of the measured processes (nginx and authgate together for auth_request) divided by requests served. A ratio is the median over rounds of the ratio within each round, so that the machine's drift between rounds cancels out. Every scenario gets the same request, the bearer token's Authorization header included, so the baselines read the same bytes. authgate keeps 32 MiB of garbage-collector headroom (`server.gc_headroom_mib`); the row \"bare, authgate's GC headroom\" is the bare proxy with the same setting, to show how much of the difference that accounts for.\n\n", d, rounds, machine(), conns, rounds)
 	b.WriteString("| scenario | req/s | p50 ms | p99 ms | CPU µs/req | × bare CPU | peak RSS MiB | non-2xx |\n| --- | --: | --: | --: | --: | --: | --: | --: |\n")
 	for _, n := range names {
 		r := med[n]
-		ratio, cpu, rss := "–", "–", "–"
+		toBare, cpu, rss := "–", "–", "–"
 		if r.cpuPerReq > 0 {
 			cpu = fmt.Sprintf("%.1f", r.cpuPerReq)
-			ratio = fmt.Sprintf("%.2f", r.cpuPerReq/base.cpuPerReq)
+			toBare = fmt.Sprintf("%.2f", ratio(n, "bare httputil.ReverseProxy"))
 			rss = fmt.Sprintf("%.1f", float64(r.rssKiB)/1024)
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s | %s | %s | %d |\n", n, r.rps, r.p50, r.p99, cpu, ratio, rss, r.non2xx)
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s | %s | %s | %d |\n", n, r.rps, r.p50, r.p99, cpu, toBare, rss, r.non2xx)
 	}
 	b.WriteString("\n![CPU per request](performance.svg)\n\n## Targets\n\n| target | measured | met |\n| --- | --: | --- |\n")
 	target := func(what string, got, limit float64) {
@@ -487,12 +507,6 @@ func writeReport(path string, names []string, med map[string]result, d time.Dura
 			met = "yes"
 		}
 		fmt.Fprintf(&b, "| %s ≤ %.2f× | %.2f× | %s |\n", what, limit, got, met)
-	}
-	ratio := func(a, b string) float64 {
-		if med[b].cpuPerReq == 0 {
-			return 0
-		}
-		return med[a].cpuPerReq / med[b].cpuPerReq
 	}
 	target("proxy, HS256: CPU/req vs bare ReverseProxy", ratio("authgate proxy, HS256", "bare httputil.ReverseProxy"), 1.05)
 	target("proxy, EdDSA: CPU/req vs bare ReverseProxy", ratio("authgate proxy, EdDSA", "bare httputil.ReverseProxy"), 1.10)
