@@ -1,15 +1,15 @@
-// Package lowprio runs CPU-heavy work (bcrypt comparisons) so that it gets
-// only the CPU that request handling leaves over.
+// Package lowprio runs CPU-heavy work (bcrypt comparisons) so that request
+// handling gets the CPU first.
 //
 // Go's scheduler has no priorities: a goroutine comparing a bcrypt hash
 // (70 ms at cost 10, 275 ms at cost 12) holds a P for up to 10 ms at a
 // time, and on a gateway with one core every proxied request queues behind
 // it; a flood of logins would add tens of milliseconds to every proxied
 // request. The kernel does have priorities. Run puts the work on an OS
-// thread of the lowest priority (nice 19 on Linux), and while any such work
+// thread of low priority (nice 10 on Linux), and while any such work
 // runs, the runtime has one more P than its default per running function,
 // so the goroutines serving requests keep a P on a normal thread and the
-// kernel gives that thread the CPU first. The extra P exists only while
+// kernel gives that thread most of the CPU. The extra P exists only while
 // work runs: kept all the time, the idle P's spinning costs ~15% more CPU
 // per proxied request on one core.
 package lowprio
