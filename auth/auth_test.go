@@ -128,6 +128,12 @@ func TestVerifyRejects(t *testing.T) {
 		{"one-segment", "abc", ErrTokenMalformed},
 		{"empty", "", ErrTokenMalformed},
 		{"many-dots", strings.Repeat(".", 1000), ErrTokenMalformed},
+		// Valid tokens respelled: base64 decoders skip line breaks and
+		// accept the standard alphabet's padding; none is the same token.
+		{"line-break-in-signature", respell(sign(jwt.SigningMethodHS256, claims(), secret, nil), 2, "\n"), ErrTokenMalformed},
+		{"carriage-return-in-payload", respell(sign(jwt.SigningMethodHS256, claims(), secret, nil), 1, "\r"), ErrTokenMalformed},
+		{"padding-after-signature", sign(jwt.SigningMethodHS256, claims(), secret, nil) + "=", ErrTokenMalformed},
+		{"space-in-header", respell(sign(jwt.SigningMethodHS256, claims(), secret, nil), 0, " "), ErrTokenMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,4 +235,12 @@ func TestUnknownUsersPayTheSameCost(t *testing.T) {
 	if cost, err := bcrypt.Cost(p.dummy); err != nil || cost != 11 {
 		t.Errorf("dummy hash cost = %d, %v; want 11, the users' cost", cost, err)
 	}
+}
+
+// respell inserts extra into the middle of segment i of a compact token.
+func respell(token string, i int, extra string) string {
+	parts := strings.Split(token, ".")
+	mid := len(parts[i]) / 2
+	parts[i] = parts[i][:mid] + extra + parts[i][mid:]
+	return strings.Join(parts, ".")
 }

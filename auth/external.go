@@ -58,7 +58,7 @@ func NewExternal(o ExternalOptions) *External {
 
 // Verify checks a provider token and maps its claims to an Identity.
 func (e *External) Verify(ctx context.Context, raw string) (Identity, error) {
-	if len(raw) > MaxTokenBytes || strings.Count(raw, ".") != 2 {
+	if !compactShape(raw) {
 		return Identity{}, ErrTokenMalformed
 	}
 	c := jwt.MapClaims{}
@@ -178,10 +178,10 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Identity, error) {
 // peekIssuer reads iss from the unverified payload, only to choose which
 // keys to verify with; nothing else is trusted before verification.
 func peekIssuer(raw string) (string, error) {
-	parts := strings.Split(raw, ".")
-	if len(raw) > MaxTokenBytes || len(parts) != 3 {
+	if !compactShape(raw) {
 		return "", ErrTokenMalformed
 	}
+	parts := strings.Split(raw, ".")
 	payload, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
 	if err != nil {
 		return "", ErrTokenMalformed

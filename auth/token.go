@@ -194,7 +194,7 @@ func (t *Tokens) sign(s Subject, audience string, exp time.Time) (Issued, error)
 // Verify checks raw's size, shape, algorithm, signature and claims and
 // returns the identity it carries, or one of the ErrToken* sentinels.
 func (t *Tokens) Verify(raw string) (Identity, error) {
-	if len(raw) > MaxTokenBytes || strings.Count(raw, ".") != 2 {
+	if !compactShape(raw) {
 		return Identity{}, ErrTokenMalformed
 	}
 	var c claims
