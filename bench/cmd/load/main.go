@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -170,7 +171,11 @@ func main() {
 	selected := func(name string) bool { return *only == "" || regexp.MustCompile(*only).MatchString(name) }
 	results := map[string][]result{}
 	for round := 1; round <= *rounds; round++ {
-		for _, sc := range scenarios {
+		// Each round starts one scenario later, so that a scenario's place
+		// in the round (what ran just before it) does not bias it.
+		k := round % len(scenarios)
+		order := slices.Concat(scenarios[k:], scenarios[:k])
+		for _, sc := range order {
 			if !selected(sc.name) {
 				continue
 			}
