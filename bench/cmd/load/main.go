@@ -64,6 +64,7 @@ func main() {
 	conns := flag.Int("connections", 32, "wrk connections")
 	out := flag.String("out", "docs", "directory for performance.md and performance.svg")
 	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (and no flood or idle runs unless it matches \"flood\" or \"idle\"); the report is written only when all run")
+	floodRuns := flag.Int("flood-runs", 3, "runs of the login-flood scenario, each with a fresh gateway")
 	floodRate := flag.Int("flood-rate", 4000, "proxied requests per second held during the login-flood scenario")
 	paced := flag.String("paced", "", "internal: send GET requests to this URL at -flood-rate for -duration with bearer -token (run pinned by the driver)")
 	token := flag.String("token", "", "internal: the bearer token for -paced")
@@ -197,7 +198,7 @@ func main() {
 	}
 	var floodReport, idleReport string
 	if selected("login flood") {
-		floodReport = loginFlood(authgate, hsConfig, *floodRate, *duration)
+		floodReport = loginFlood(authgate, hsConfig, *floodRate, *duration, *floodRuns)
 	}
 	if selected("idle connections") {
 		idleReport = idleConnections(authgate, hsConfig, []int{1000, 10000})
