@@ -1,14 +1,15 @@
 // Command load measures authgate under wrk against its baselines, side by
 // side in one run: the system under test pinned to CPU 0, wrk and the
-// upstream to CPU 1, several interleaved rounds, medians reported. For each
-// scenario it records requests per second, p50/p99 latency, CPU time per
-// request of the measured processes (utime+stime from /proc, delta over the
-// run), peak RSS and non-2xx answers, and writes docs/performance.md and
-// docs/performance.svg.
+// upstream to CPU 1, several interleaved rounds in rotating order, medians
+// reported. For each scenario it records requests per second, p50/p99
+// latency, CPU time per request of the measured processes (utime+stime from
+// /proc, delta over the run), peak RSS and non-2xx answers; then a login
+// flood against proxied traffic at a fixed rate, and the memory of idle
+// connections. It writes docs/performance.md and docs/performance.svg.
 //
 // Run from the repository root (needs wrk, taskset and nginx):
 //
-//	go run ./bench/cmd/load -duration 10s -rounds 3
+//	go run ./bench/cmd/load -duration 8s -rounds 5
 package main
 
 import (
@@ -59,8 +60,8 @@ type result struct {
 }
 
 func main() {
-	duration := flag.Duration("duration", 10*time.Second, "measurement per scenario and round")
-	rounds := flag.Int("rounds", 3, "interleaved rounds; medians are reported")
+	duration := flag.Duration("duration", 8*time.Second, "measurement per scenario and round")
+	rounds := flag.Int("rounds", 5, "interleaved rounds; medians are reported")
 	conns := flag.Int("connections", 32, "wrk connections")
 	out := flag.String("out", "docs", "directory for performance.md and performance.svg")
 	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (and no flood or idle runs unless it matches \"flood\" or \"idle\"); the report is written only when all run")
