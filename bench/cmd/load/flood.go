@@ -57,7 +57,11 @@ func runPaced(target, token string, rate int, d time.Duration) {
 				log.Fatal(err)
 			}
 			br := bufio.NewReader(c)
-			defer func() { c.Close() }()
+			defer func() {
+				if c != nil {
+					c.Close()
+				}
+			}()
 			mine := make([]float64, 0, total/int64(workers)+1)
 			var good, bad int64
 			for i := int64(k); i < total; i += int64(workers) {
