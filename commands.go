@@ -1,12 +1,6 @@
 package main
 
 import (
-	"github.com/authgate/authgate/gcheadroom"
-
-	"github.com/authgate/authgate/accesslog"
-
-	"github.com/authgate/authgate/logbuf"
-
 	"bufio"
 	"context"
 	"encoding/json"
@@ -25,8 +19,11 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
+	"github.com/authgate/authgate/accesslog"
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gcheadroom"
 	"github.com/authgate/authgate/keys"
+	"github.com/authgate/authgate/logbuf"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/server"
 )

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"github.com/authgate/authgate/accesslog"
-
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/accesslog"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/echo"
 	"github.com/authgate/authgate/metrics"

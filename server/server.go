@@ -111,8 +111,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			hashes[u.Username] = u.PasswordHash
 		}
 	}
-	// Password checks run on low-priority threads: a flood of logins
-	// gets only the CPU that proxied requests leave over.
+	// Password checks run on low-priority threads: under a flood of
+	// logins, proxied requests get the CPU first.
 	bcryptRunner := &lowprio.Runner{}
 	passwords, err := auth.NewPasswords(hashes, auth.PasswordOptions{
 		MaxConcurrent: cfg.Login.MaxConcurrent,
