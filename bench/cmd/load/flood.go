@@ -52,35 +52,14 @@ func runPaced(target, token string, rate int, d time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.Dial("tcp", u.Host)
-			if err != nil {
-				log.Fatal(err)
-			}
-			br := bufio.NewReader(c)
-			defer func() {
-				if c != nil {
-					c.Close()
-				}
-			}()
+			conn := &rawConn{addr: u.Host}
+			defer conn.close()
 			mine := make([]float64, 0, total/int64(workers)+1)
 			var good, bad int64
 			for i := int64(k); i < total; i += int64(workers) {
 				at := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
 				time.Sleep(time.Until(at))
-				status := 0
-				if c == nil {
-					if c, err = net.Dial("tcp", u.Host); err == nil {
-						br = bufio.NewReader(c)
-					} else {
-						c = nil
-					}
-				}
-				if c != nil {
-					if status, err = writeRead(c, br, req); err != nil {
-						c.Close()
-						c = nil
-					}
-				}
+				status, _ := conn.do(req)
 				mine = append(mine, float64(time.Since(at).Microseconds())/1000)
 				if status == http.StatusOK {
 					good++
@@ -134,28 +113,16 @@ func runFlood(target string, conns int, d time.Duration) {
 		go func() {
 			var mine []sample
 			defer func() { results <- mine }()
-			var c net.Conn
-			var br *bufio.Reader
+			conn := &rawConn{addr: u.Host}
+			defer conn.close()
 			for time.Now().Before(deadline) {
-				if c == nil {
-					if c, err = net.Dial("tcp", u.Host); err != nil {
-						time.Sleep(time.Millisecond)
-						c = nil
-						continue
-					}
-					br = bufio.NewReader(c)
-				}
 				start := time.Now()
-				resp, err := writeRead(c, br, req)
+				status, err := conn.do(req)
 				if err != nil {
-					c.Close()
-					c = nil
+					time.Sleep(time.Millisecond)
 					continue
 				}
-				mine = append(mine, sample{resp, float64(time.Since(start).Microseconds()) / 1000})
-			}
-			if c != nil {
-				c.Close()
+				mine = append(mine, sample{status, float64(time.Since(start).Microseconds()) / 1000})
 			}
 		}()
 	}
@@ -179,18 +146,48 @@ func runFlood(target string, conns int, d time.Duration) {
 	json.NewEncoder(os.Stdout).Encode(out)
 }
 
-// writeRead sends one request and reads its answer, returning the status.
-func writeRead(c net.Conn, br *bufio.Reader, req []byte) (int, error) {
-	if _, err := c.Write(req); err != nil {
+// rawConn is one keep-alive connection that sends prepared requests and
+// reads their answers with a plain parser, dialling again after an error.
+type rawConn struct {
+	addr string
+	c    net.Conn
+	br   *bufio.Reader
+}
+
+// do sends req and returns the answer's status.
+func (r *rawConn) do(req []byte) (int, error) {
+	if r.c == nil {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			return 0, err
+		}
+		r.c, r.br = c, bufio.NewReader(c)
+	}
+	status, err := r.exchange(req)
+	if err != nil {
+		r.close()
+	}
+	return status, err
+}
+
+func (r *rawConn) exchange(req []byte) (int, error) {
+	if _, err := r.c.Write(req); err != nil {
 		return 0, err
 	}
-	resp, err := http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(r.br, nil)
 	if err != nil {
 		return 0, err
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, err
+}
+
+func (r *rawConn) close() {
+	if r.c != nil {
+		r.c.Close()
+		r.c = nil
+	}
 }
 
 // floodRun is one run of the login-flood scenario.
