@@ -115,12 +115,18 @@ func (g *Gateway) checkPassword(reply loginReply) bool {
 	r, h, creds := reply.r, reply.w.Header(), reply.creds
 	userKey := throttle.UsernameKey(creds.username)
 	clientKey := throttle.ClientKey(g.trust.ClientIP(r))
-	if wait := max(g.userLimit.Wait(userKey), g.clientLimit.Wait(clientKey)); wait > 0 {
+	// Both buckets are charged before the password is checked, so that a
+	// flood's concurrent attempts cannot all pass while the first is being
+	// compared; a success gives the charges back. Hammering a locked
+	// account counts against the client, so that its next attempts are
+	// refused before their body is even read.
+	wait := g.clientLimit.Take(clientKey)
+	if wait == 0 {
+		wait = g.userLimit.Take(userKey)
+	}
+	if wait > 0 {
 		// Checked before the password, so the right password during a
-		// lock gets this same answer and reveals nothing. Hammering a
-		// locked account counts against the client too, so that its next
-		// attempts are refused before their body is even read.
-		g.clientLimit.Fail(clientKey)
+		// lock gets this same answer and reveals nothing.
 		seconds := int((wait + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.Itoa(seconds))
 		g.loginFailed(reply, "throttled", http.StatusTooManyRequests, "too_many_requests",
@@ -131,10 +137,9 @@ func (g *Gateway) checkPassword(reply loginReply) bool {
 	switch {
 	case err == nil:
 		g.userLimit.Reset(userKey)
+		g.clientLimit.Refund(clientKey)
 		return true
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrPasswordTooLong):
-		g.userLimit.Fail(userKey)
-		g.clientLimit.Fail(clientKey)
 		outcome := "invalid"
 		if errors.Is(err, auth.ErrPasswordTooLong) {
 			outcome = "too_long"
@@ -144,7 +149,7 @@ func (g *Gateway) checkPassword(reply loginReply) bool {
 	case errors.Is(err, auth.ErrBusy):
 		// Counted against the client (not the account): one client
 		// flooding a full queue is soon refused before its body is read.
-		g.clientLimit.Fail(clientKey)
+		g.userLimit.Refund(userKey)
 		h.Set("Retry-After", "1")
 		g.loginFailed(reply, "busy", http.StatusServiceUnavailable, "busy", "The server is busy. Please try again in a moment.")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

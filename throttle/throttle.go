@@ -99,8 +99,25 @@ func (l *Limiter) Wait(key string) time.Duration {
 	return 0
 }
 
+// Take charges key one attempt if it may try now, as if the attempt had
+// already failed, and returns zero; otherwise it returns how long key must
+// wait, charging nothing. Charging before the attempt, in one step with
+// the check, means concurrent attempts cannot all pass a check that only
+// the first of them should: a password check takes long enough for a
+// flooder's other connections to arrive in the meantime. Give the charge
+// back with Refund or Reset when the attempt succeeds.
+func (l *Limiter) Take(key string) time.Duration {
+	return l.charge(key, true)
+}
+
 // Fail records a failed attempt by key.
 func (l *Limiter) Fail(key string) {
+	l.charge(key, false)
+}
+
+// charge takes a token from key's bucket; onlyIfFree refuses instead when
+// there is not a whole one, returning the wait.
+func (l *Limiter) charge(key string, onlyIfFree bool) time.Duration {
 	s, h := l.locate(key)
 	now := l.now()
 	s.mu.Lock()
@@ -110,8 +127,11 @@ func (l *Limiter) Fail(key string) {
 		b := &s.buckets[i]
 		if b.key == h {
 			l.refill(b, now)
+			if onlyIfFree && b.tokens < 1 {
+				return time.Duration((1 - b.tokens) * float64(l.interval))
+			}
 			b.tokens = max(0, b.tokens-1)
-			return
+			return 0
 		}
 		if b.key != 0 {
 			l.refill(b, now)
@@ -127,9 +147,24 @@ func (l *Limiter) Fail(key string) {
 		// Every entry here is throttled; dropping one would free an
 		// attacker, so this key goes untracked (the other limits still
 		// apply to it).
-		return
+		return 0
 	}
 	*v = bucket{key: h, tokens: l.burst - 1, updated: now}
+	return 0
+}
+
+// Refund gives back the attempt Take charged to key.
+func (l *Limiter) Refund(key string) {
+	s, h := l.locate(key)
+	now := l.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.buckets {
+		if b := &s.buckets[i]; b.key == h {
+			l.refill(b, now)
+			b.tokens = min(l.burst, b.tokens+1)
+		}
+	}
 }
 
 // Reset forgets key's failures, after it succeeded.

@@ -48,6 +48,48 @@ func TestBurstThenRefill(t *testing.T) {
 	}
 }
 
+func TestTakeChargesOnlyWhatItAdmits(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	l := newLimiter(c, 64)
+	// Concurrent attempts each Take before any of them has an outcome:
+	// exactly the burst is admitted.
+	var admitted int
+	for range 10 {
+		if l.Take("alice") == 0 {
+			admitted++
+		}
+	}
+	if admitted != 3 {
+		t.Fatalf("admitted %d of 10 concurrent attempts, want the burst of 3", admitted)
+	}
+	if w := l.Take("alice"); w != 10*time.Second {
+		t.Errorf("refused Take = %v, want a wait of 10s", w)
+	}
+	// A refused Take charged nothing: one interval later there is one
+	// attempt again, and a success gives its charge back.
+	c.add(10 * time.Second)
+	if w := l.Take("alice"); w != 0 {
+		t.Fatalf("after one interval: Take = %v, want 0", w)
+	}
+	l.Refund("alice")
+	if w := l.Wait("alice"); w != 0 {
+		t.Errorf("after Refund: Wait = %v, want 0", w)
+	}
+	// Refund never raises a key above its burst.
+	l.Refund("bob")
+	for range 5 {
+		l.Refund("alice")
+	}
+	for i := range 3 {
+		if w := l.Take("alice"); w != 0 {
+			t.Fatalf("Take %d after refunds = %v, want 0", i, w)
+		}
+	}
+	if w := l.Take("alice"); w == 0 {
+		t.Errorf("refunds raised alice above the burst")
+	}
+}
+
 func TestMemoryIsFixedAndThrottledKeysSurviveASpray(t *testing.T) {
 	c := &clock{t: time.Unix(0, 0)}
 	l := newLimiter(c, 64)
