@@ -36,13 +36,26 @@ type Runner struct {
 // costs tens of microseconds, nothing beside a bcrypt comparison, and no
 // thread with a lowered priority is ever handed back to other goroutines.
 // Callers bound how many run at once.
-func (r *Runner) Run(f func()) {
+func (r *Runner) Run(f func()) { r.RunAt(Background, f) }
+
+// Priorities for RunAt, as Linux nice values: the higher, the more request
+// handlers at nice 0 outweigh the work (about 9 to 1 at Background).
+const (
+	// Background is for work that only has to finish: bcrypt.
+	Background = 10
+	// Deferential is for work with a latency of its own to keep, which
+	// still yields to request handlers (about 3 to 1).
+	Deferential = 5
+)
+
+// RunAt is Run at the given nice level (Background or Deferential).
+func (r *Runner) RunAt(nice int, f func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		// Never unlocked: the runtime ends the thread with this goroutine.
 		runtime.LockOSThread()
-		lowerThreadPriority()
+		lowerThreadPriority(nice)
 		r.started()
 		defer r.finished()
 		f()

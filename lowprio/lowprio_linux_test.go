@@ -42,8 +42,8 @@ func TestRunsOnALowPriorityThreadWithAnExtraP(t *testing.T) {
 	r.Run(func() {
 		nice, procs, tid = niceOfThisThread(t), runtime.GOMAXPROCS(0), syscall.Gettid()
 	})
-	if nice != threadNice {
-		t.Errorf("nice inside Run = %d, want %d", nice, threadNice)
+	if nice != Background {
+		t.Errorf("nice inside Run = %d, want %d", nice, Background)
 	}
 	if procs != before+1 {
 		t.Errorf("GOMAXPROCS inside Run = %d, want %d", procs, before+1)
