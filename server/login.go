@@ -69,6 +69,9 @@ func (g *Gateway) login() http.Handler {
 		if wait := g.clientLimit.Wait(throttle.ClientKey(g.trust.ClientIP(r))); wait > 0 {
 			// A throttled client is refused before its body is read: under a
 			// flood this answer must cost next to nothing.
+			if !reply.browser && g.intoTarpit(w, r, wait) {
+				return
+			}
 			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 			g.loginFailed(reply, "throttled", http.StatusTooManyRequests, "too_many_requests", "Too many failed sign-in attempts. Try again later.")
 			return
@@ -196,18 +199,27 @@ func (g *Gateway) loginFailed(reply loginReply, outcome string, status int, code
 // no CPU, so proxied traffic keeps the core. The delay is far below any
 // Retry-After, so a well-behaved client does not notice it.
 func (g *Gateway) holdShed(ctx context.Context) {
-	d := g.cfg.Login.ShedDelay
+	d := g.shedDelay()
 	if d <= 0 {
 		return
 	}
-	// From 3/4 to 5/4 of the delay: with one fixed delay, a flooder's
-	// connections fall into step and arrive as one burst every delay.
-	t := time.NewTimer(d*3/4 + rand.N(d/2+1))
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// shedDelay is how long to hold the next throttled or shed answer: from
+// 3/4 to 5/4 of login.shed_delay, since with one fixed delay a flooder's
+// connections fall into step and arrive as one burst every delay.
+func (g *Gateway) shedDelay() time.Duration {
+	d := g.cfg.Login.ShedDelay
+	if d <= 0 {
+		return 0
+	}
+	return d*3/4 + rand.N(d/2+1)
 }
 
 // readLogin reads a bounded form or JSON body holding one username and one

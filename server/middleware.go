@@ -28,6 +28,9 @@ type requestInfo struct {
 	// caller is who a proxied request is forwarded for; nil on a public
 	// route.
 	caller *principal
+	// tarpitted is set when the tarpit took the connection over: it
+	// answers, logs and counts the request.
+	tarpitted bool
 	// Header values kept here rather than allocated per request: the
 	// request ID for the client and for the upstream, the username.
 	idForClient, idForUpstream, username [1]string
@@ -135,6 +138,9 @@ func (g *Gateway) recovered(ctx context.Context, rec *responseRecorder, v any) (
 // request.
 func (g *Gateway) logRequest(ctx context.Context, r *http.Request, rec *responseRecorder, start time.Time) {
 	info := &rec.info
+	if info.tarpitted {
+		return
+	}
 	status := rec.status
 	if status == 0 {
 		if ctx.Err() != nil {

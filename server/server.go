@@ -25,6 +25,7 @@ import (
 	"github.com/authgate/authgate/route"
 	"github.com/authgate/authgate/session"
 	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/tarpit"
 	"github.com/authgate/authgate/throttle"
 )
 
@@ -56,6 +57,11 @@ type Gateway struct {
 	ids     *requestIDs
 	ready   atomic.Bool
 	handler http.Handler
+	// lowprio runs bcrypt comparisons and the tarpit's loop.
+	lowprio *lowprio.Runner
+	// pit holds throttled clients' connections while Run serves; nil
+	// otherwise.
+	pit *tarpit.Pit
 }
 
 // upstreamRoute is a config route with everything it needs at request time
@@ -113,11 +119,11 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	// Password checks run on low-priority threads: under a flood of
 	// logins, proxied requests get the CPU first.
-	bcryptRunner := &lowprio.Runner{}
+	runner := &lowprio.Runner{}
 	passwords, err := auth.NewPasswords(hashes, auth.PasswordOptions{
 		MaxConcurrent: cfg.Login.MaxConcurrent,
 		MaxQueue:      cfg.Login.MaxQueue,
-		Run:           bcryptRunner.Run,
+		Run:           runner.Run,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("passwords: %w", err)
@@ -167,7 +173,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		clientLimit: throttle.New(throttle.Options{
 			Slots: cfg.Login.ThrottleSlots, Burst: cfg.Login.Client.Burst, Interval: cfg.Login.Client.Interval, Now: now,
 		}),
-		own: map[string]*metrics.Route{},
+		own:     map[string]*metrics.Route{},
+		lowprio: runner,
 	}
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
@@ -271,7 +278,23 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 		}
 		srv := g.httpServer(h)
 		if public {
-			ln = limitListener(ln, g.cfg.Server.MaxConnections)
+			// Connections the tarpit hands back are served again as if
+			// newly accepted.
+			limited := limitListener(ln, g.cfg.Server.MaxConnections)
+			back := make(chan net.Conn, 64)
+			ln = rejoinListener(limited, back)
+			g.pit = g.newTarpit(func(c net.Conn) {
+				// Back under the connection cap, or closed if it is full.
+				if lc, ok := limited.adopt(c); ok {
+					select {
+					case back <- lc:
+						return
+					default: // not accepting: shutting down
+					}
+					c = lc
+				}
+				c.Close()
+			})
 		}
 		all = append(all, served{name: name, srv: srv, ln: ln})
 		g.logger.Info("listening", "listener", name, "addr", ln.Addr().String())
@@ -320,10 +343,15 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 	var shutdownErr error
 	// The public listener first: the echo upstream must outlive the
 	// requests still being proxied to it.
-	for _, s := range all {
+	for i, s := range all {
 		if err := s.srv.Shutdown(shutdownCtx); err != nil {
 			shutdownErr = errors.Join(shutdownErr, fmt.Errorf("shutdown %s: %w", s.name, err))
 			s.srv.Close()
+		}
+		if i == 0 && g.pit != nil {
+			// Only throttled clients' connections are in the pit; they
+			// are closed, as idle ones are.
+			g.pit.Close()
 		}
 	}
 	if shutdownErr != nil {
