@@ -87,6 +87,7 @@ func runPaced(target, token string, rate int, d time.Duration) {
 type floodResult struct {
 	Statuses         map[int]int64
 	ShedP50, ShedP99 float64 // ms, 429 and 503 answers
+	ShedP90, ShedMax float64
 	Rate             float64 // answers per second
 }
 
@@ -141,6 +142,7 @@ func runFlood(target string, conns int, d time.Duration) {
 	sort.Float64s(shed)
 	if len(shed) > 0 {
 		out.ShedP50, out.ShedP99 = shed[len(shed)/2], shed[len(shed)*99/100]
+		out.ShedP90, out.ShedMax = shed[len(shed)*9/10], shed[len(shed)-1]
 	}
 	out.Rate = float64(total) / d.Seconds()
 	json.NewEncoder(os.Stdout).Encode(out)
@@ -207,8 +209,8 @@ func loginFlood(authgate, config string, rate int, d time.Duration, runs int) st
 	var all []floodRun
 	for range max(runs, 1) {
 		r := floodOnce(authgate, config, rate, d)
-		log.Printf("login flood: proxied at %d/s: p99 %.2f → %.2f ms, %.0f → %.0f req/s; /login %v at %.0f/s, shed p99 %.2f ms",
-			rate, r.quiet.P99, r.loud.P99, r.quiet.Rate, r.loud.Rate, r.flood.Statuses, r.flood.Rate, r.flood.ShedP99)
+		log.Printf("login flood: proxied at %d/s: p99 %.2f → %.2f ms, %.0f → %.0f req/s; /login %v at %.0f/s, shed p50/p90/p99/max %.2f/%.2f/%.2f/%.2f ms",
+			rate, r.quiet.P99, r.loud.P99, r.quiet.Rate, r.loud.Rate, r.flood.Statuses, r.flood.Rate, r.flood.ShedP50, r.flood.ShedP90, r.flood.ShedP99, r.flood.ShedMax)
 		all = append(all, r)
 	}
 	var b strings.Builder
