@@ -211,15 +211,17 @@ func (g *Gateway) holdShed(ctx context.Context) {
 	}
 }
 
-// shedDelay is how long to hold the next throttled or shed answer: from
-// 3/4 to 5/4 of login.shed_delay, since with one fixed delay a flooder's
-// connections fall into step and arrive as one burst every delay.
+// shedDelay is how long to hold the next throttled or shed answer: within
+// 10% of login.shed_delay, since with one fixed delay a flooder's
+// connections fall into step and arrive as one burst every delay. A few
+// holds of a spread this wide are enough to scatter them; a wider one
+// would only lengthen the longest holds.
 func (g *Gateway) shedDelay() time.Duration {
 	d := g.cfg.Login.ShedDelay
 	if d <= 0 {
 		return 0
 	}
-	return d*3/4 + rand.N(d/2+1)
+	return d*9/10 + rand.N(d/5+1)
 }
 
 // readLogin reads a bounded form or JSON body holding one username and one

@@ -18,6 +18,7 @@ import (
 type harness struct {
 	pit       *Pit
 	throttled atomic.Bool
+	hold      atomic.Int64 // nanoseconds
 	answered  atomic.Int64
 	rejoined  chan net.Conn
 }
@@ -26,6 +27,7 @@ func newHarness(t *testing.T, maxConns int) *harness {
 	t.Helper()
 	h := &harness{rejoined: make(chan net.Conn, 8)}
 	h.throttled.Store(true)
+	h.hold.Store(int64(time.Millisecond))
 	pit, err := New(Options{
 		LoginPath: "/login",
 		MaxBody:   1024,
@@ -35,7 +37,7 @@ func newHarness(t *testing.T, maxConns int) *harness {
 			}
 			return 0
 		},
-		Hold: func() time.Duration { return time.Millisecond },
+		Hold: func() time.Duration { return time.Duration(h.hold.Load()) },
 		Answer: func(dst []byte, a Attempt, now time.Time) []byte {
 			h.answered.Add(1)
 			return fmt.Appendf(dst, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: %d\r\nX-Request-Id: %s\r\nX-Client: %s\r\nContent-Length: 0\r\n\r\n",
@@ -161,6 +163,23 @@ func TestPitAnswersRepeatsAndHandsTheRestBack(t *testing.T) {
 		t.Errorf("the server's answer on the handed-back connection = %d", resp.StatusCode)
 	}
 	eventually(t, "the pit holds nothing", func() bool { return h.pit.Held() == 0 })
+}
+
+func TestPitHoldsEachAnswer(t *testing.T) {
+	h := newHarness(t, 4)
+	h.hold.Store(int64(100 * time.Millisecond))
+	start := time.Now()
+	c, br := h.connect(t, "", 0)
+	readAnswer(t, br)
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Errorf("first answer after %v, want the 100ms hold", took)
+	}
+	start = time.Now()
+	write(t, c, attemptWith("u=a&p=b", ""))
+	readAnswer(t, br)
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Errorf("repeat answered after %v, want the 100ms hold", took)
+	}
 }
 
 func TestPitHandsBackOnceTheClientMayTryAgain(t *testing.T) {
