@@ -26,6 +26,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -122,6 +123,9 @@ func frame(b []byte, loginPath string, maxBody int64) (verdict, head) {
 		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
 		switch {
 		case bytes.EqualFold(name, []byte("Host")):
+			if !isPlainHost(value) {
+				return handBack, head{} // Go's server has rules of its own for these
+			}
 			hosts++
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			lengths++
@@ -187,6 +191,17 @@ var tokenChars = func() (t [128]bool) {
 	}
 	return t
 }()
+
+// isPlainHost reports whether b is a non-empty host[:port] of letters,
+// digits and . - _ : [ ] only.
+func isPlainHost(b []byte) bool {
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_:[]", c) >= 0) {
+			return false
+		}
+	}
+	return len(b) > 0
+}
 
 // isFieldValue reports whether b holds no control bytes but tab.
 func isFieldValue(b []byte) bool {

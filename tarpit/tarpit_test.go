@@ -1,6 +1,10 @@
 package tarpit
 
 import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -38,6 +42,9 @@ func TestFrame(t *testing.T) {
 		{"length over the body limit", "POST /login HTTP/1.1\r\nHost: gw\r\nContent-Length: 1025\r\n\r\n", handBack, 0, ""},
 		{"huge length", "POST /login HTTP/1.1\r\nHost: gw\r\nContent-Length: 99999999999999999999\r\n\r\n", handBack, 0, ""},
 		{"no host", "POST /login HTTP/1.1\r\n\r\n", handBack, 0, ""},
+		{"odd host", "POST /login HTTP/1.1\r\nHost: a b\r\n\r\n", handBack, 0, ""},
+		{"empty host", "POST /login HTTP/1.1\r\nHost:\r\n\r\n", handBack, 0, ""},
+		{"IPv6 host", "POST /login HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", attempt, 0, ""},
 		{"two hosts", "POST /login HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", handBack, 0, ""},
 		{"connection", "POST /login HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n", handBack, 0, ""},
 		{"upgrade", "POST /login HTTP/1.1\r\nHost: gw\r\nUpgrade: h2c\r\n\r\n", handBack, 0, ""},
@@ -67,4 +74,37 @@ func TestFrame(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFrame: the pit refuses a request itself only when Go's own parser
+// reads the same bytes as the same request, the attempt's POST to the
+// sign-in path with the same body length, so the pit can never answer
+// something the server would have read differently (request smuggling).
+func FuzzFrame(f *testing.F) {
+	f.Add([]byte("POST /login HTTP/1.1\r\nHost: gw\r\nContent-Length: 7\r\n\r\nu=a&p=b"))
+	f.Add([]byte("POST /login HTTP/1.1\r\nHost: gw\r\nX-Request-Id: a\r\nContent-Length: 0\r\n\r\n"))
+	f.Add([]byte("POST /login HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+	f.Add([]byte("POST /login HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"))
+	f.Add([]byte("POST /login HTTP/1.1\nHost: gw\n\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, h := frame(b, "/login", 1024)
+		if v != attempt {
+			return
+		}
+		r := bytes.NewReader(b)
+		br := bufio.NewReader(r)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			t.Fatalf("the pit framed an attempt Go's server rejects (%v): %q", err, b)
+		}
+		if req.Method != "POST" || req.RequestURI != "/login" || req.ProtoMinor != 1 || req.ContentLength != h.contentLength ||
+			req.Close || len(req.TransferEncoding) > 0 || req.Header.Get("X-Request-Id") != string(h.requestID) {
+			t.Fatalf("pit and Go's server disagree on %q: %s %s close=%v length %d vs %d", b, req.Method, req.RequestURI, req.Close, req.ContentLength, h.contentLength)
+		}
+		// Go's parser took exactly the head the pit measured.
+		body, _ := io.ReadAll(req.Body)
+		if head := len(b) - len(body) - br.Buffered() - r.Len(); head != h.size {
+			t.Fatalf("head of %q: Go read %d bytes, the pit %d", b, head, h.size)
+		}
+	})
 }
