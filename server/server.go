@@ -60,8 +60,9 @@ type Gateway struct {
 	// lowprio runs bcrypt comparisons and the tarpit's loop.
 	lowprio *lowprio.Runner
 	// pit holds throttled clients' connections while Run serves; nil
-	// otherwise.
-	pit *tarpit.Pit
+	// otherwise (Handler alone has no listener to hand connections back
+	// to).
+	pit atomic.Pointer[tarpit.Pit]
 }
 
 // upstreamRoute is a config route with everything it needs at request time
@@ -270,6 +271,9 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 		for _, s := range all {
 			s.ln.Close()
 		}
+		if pit := g.pit.Swap(nil); pit != nil {
+			pit.Close()
+		}
 	}()
 	listen := func(name, addr string, h http.Handler, public bool) error {
 		ln, err := net.Listen("tcp", addr)
@@ -283,7 +287,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 			limited := limitListener(ln, g.cfg.Server.MaxConnections)
 			back := make(chan net.Conn, 64)
 			ln = rejoinListener(limited, back)
-			g.pit = g.newTarpit(func(c net.Conn) {
+			g.pit.Store(g.newTarpit(func(c net.Conn) {
 				// Back under the connection cap, or closed if it is full.
 				if lc, ok := limited.adopt(c); ok {
 					select {
@@ -294,7 +298,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 					c = lc
 				}
 				c.Close()
-			})
+			}))
 		}
 		all = append(all, served{name: name, srv: srv, ln: ln})
 		g.logger.Info("listening", "listener", name, "addr", ln.Addr().String())
@@ -348,10 +352,10 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 			shutdownErr = errors.Join(shutdownErr, fmt.Errorf("shutdown %s: %w", s.name, err))
 			s.srv.Close()
 		}
-		if i == 0 && g.pit != nil {
+		if pit := g.pit.Load(); i == 0 && pit != nil {
 			// Only throttled clients' connections are in the pit; they
 			// are closed, as idle ones are.
-			g.pit.Close()
+			pit.Close()
 		}
 	}
 	if shutdownErr != nil {

@@ -50,7 +50,7 @@ func (g *Gateway) newTarpit(rejoin func(net.Conn)) *tarpit.Pit {
 // chunked or oversized body, Expect, another request target, or a peer
 // that is a trusted proxy (whose connection carries other clients too).
 func (g *Gateway) intoTarpit(w http.ResponseWriter, r *http.Request, wait time.Duration) bool {
-	pit := g.pit
+	pit := g.pit.Load()
 	if pit == nil || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.Close || r.TLS != nil ||
 		r.ContentLength < 0 || r.ContentLength > g.cfg.Login.MaxBodyBytes || r.RequestURI != g.cfg.Paths.Login ||
 		r.Header.Get("Expect") != "" || g.trust.TrustedPeer(r) || !pit.Room() {
