@@ -948,7 +948,7 @@ func (v *validator) login(fl *fileLogin) Login {
 	if l.MaxQueue < 0 {
 		v.fail("login.max_queue", "must not be negative")
 	}
-	l.ShedDelay = v.duration("login.shed_delay", fl.ShedDelay, 5*time.Millisecond)
+	l.ShedDelay = v.duration("login.shed_delay", fl.ShedDelay, 4*time.Millisecond)
 	if l.ShedDelay > 10*time.Second {
 		v.fail("login.shed_delay", "must be at most 10s")
 	}
