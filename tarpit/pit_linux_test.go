@@ -84,6 +84,25 @@ func (h *harness) connect(t *testing.T, buffered string, body int64) (net.Conn, 
 	return client, bufio.NewReader(client)
 }
 
+// handedBack waits for the pit to hand a connection back and checks that
+// reading it gives want first.
+func (h *harness) handedBack(t *testing.T, want string) net.Conn {
+	t.Helper()
+	var back net.Conn
+	select {
+	case back = <-h.rejoined:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("nothing was handed back; want %q", want)
+	}
+	t.Cleanup(func() { back.Close() })
+	got := make([]byte, len(want))
+	back.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(back, got); err != nil || string(got) != want {
+		t.Fatalf("handed back %q (%v), want %q", got, err, want)
+	}
+	return back
+}
+
 func readAnswer(t *testing.T, br *bufio.Reader) *http.Response {
 	t.Helper()
 	resp, err := http.ReadResponse(br, nil)
@@ -145,18 +164,7 @@ func TestPitAnswersRepeatsAndHandsTheRestBack(t *testing.T) {
 	// whatever came after it.
 	other := "GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n" + attemptWith("z", "")
 	write(t, c, other)
-	var back net.Conn
-	select {
-	case back = <-h.rejoined:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a GET was not handed back")
-	}
-	defer back.Close()
-	got := make([]byte, len(other))
-	back.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(back, got); err != nil || string(got) != other {
-		t.Fatalf("handed back %q (%v), want %q", got, err, other)
-	}
+	back := h.handedBack(t, other)
 	// The handed-back connection is the client's: it reaches the client.
 	write(t, back, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	if resp := readAnswer(t, br); resp.StatusCode != 200 {
@@ -188,17 +196,7 @@ func TestPitHandsBackOnceTheClientMayTryAgain(t *testing.T) {
 	readAnswer(t, br)
 	h.throttled.Store(false)
 	write(t, c, attemptWith("u=a&p=right", ""))
-	select {
-	case back := <-h.rejoined:
-		defer back.Close()
-		got := make([]byte, len(attemptWith("u=a&p=right", "")))
-		back.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.ReadFull(back, got); err != nil || string(got) != attemptWith("u=a&p=right", "") {
-			t.Errorf("handed back %q (%v)", got, err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("an attempt from a client no longer throttled was not handed back")
-	}
+	h.handedBack(t, attemptWith("u=a&p=right", ""))
 	if got := h.answered.Load(); got != 1 {
 		t.Errorf("answered %d, want only the first", got)
 	}
