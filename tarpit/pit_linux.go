@@ -58,7 +58,8 @@ func (p *Pit) Room() bool {
 // read past that request's head, body is the length of its body, which
 // the pit discards. The answer to first is written after a hold. Take
 // returns false, leaving c to the caller, if the pit is full or closed or
-// c has no file descriptor to take.
+// c has no file descriptor to take; should the pit fill up or close
+// between that check and taking c, c is closed.
 func (p *Pit) Take(c net.Conn, buffered []byte, body int64, first Attempt) bool {
 	if !p.Room() {
 		return false
@@ -328,7 +329,7 @@ func (l *loop) answerDue(now time.Time) {
 		}
 		l.out = l.p.o.Answer(l.out[:0], c.attempt, now)
 		c.pending, c.since = false, now
-		if n, err := writeAll(c.fd, l.out); err != nil || n != len(l.out) {
+		if n, err := writeAnswer(c.fd, l.out); err != nil || n != len(l.out) {
 			// The answer is a few hundred bytes; a client whose socket
 			// cannot take it is not reading, and is not kept.
 			l.drop(c)
@@ -338,7 +339,9 @@ func (l *loop) answerDue(now time.Time) {
 	}
 }
 
-func writeAll(fd int, b []byte) (int, error) {
+// writeAnswer writes b in one call, retried only when interrupted: a
+// short write means the client's socket is full.
+func writeAnswer(fd int, b []byte) (int, error) {
 	for {
 		n, err := syscall.Write(fd, b)
 		if errors.Is(err, syscall.EINTR) {
@@ -403,7 +406,9 @@ func (l *loop) read(c *conn) bool {
 		return false
 	}
 	if len(c.buf) == cap(c.buf) {
-		grown := make([]byte, len(c.buf), min(2*cap(c.buf), maxHead))
+		// Only an incomplete head under maxHead gets here (frame hands
+		// longer ones back), so there is always room to grow.
+		grown := make([]byte, len(c.buf), max(min(2*cap(c.buf), maxHead), len(c.buf)+1))
 		copy(grown, c.buf)
 		c.buf = grown
 	}
