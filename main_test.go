@@ -493,3 +493,82 @@ users:
 		t.Errorf("new-key token = %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestLoginFloodOnOneConnection hammers /login with wrong passwords on one
+// kept-alive connection, as brute-force tools do: once the client is
+// throttled every attempt gets 429 with Retry-After (on Linux from the
+// tarpit), other requests on the connection are still served, and
+// shutdown ends the connection.
+func TestLoginFloodOnOneConnection(t *testing.T) {
+	g := startGateway(t, `
+listen: 127.0.0.1:0
+metrics_listen: ""
+token:
+  secret: "Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA"
+login:
+  throttle:
+    client: {burst: 3, interval: 1h}
+users:
+  - username: alice
+    password_hash: "$2a$10$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
+`)
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	send := func(raw string) *http.Response {
+		t.Helper()
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("read response: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	const body = "username=alice&password=not-the-password"
+	attempt := fmt.Sprintf("POST /login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	var statuses []int
+	for range 50 {
+		resp := send(attempt)
+		statuses = append(statuses, resp.StatusCode)
+		if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("429 without Retry-After: %v", resp.Header)
+		}
+	}
+	if statuses[0] != 401 || statuses[2] != 401 || statuses[3] != 429 || statuses[49] != 429 {
+		t.Errorf("statuses = %v, want 3 × 401 then 429", statuses)
+	}
+	if resp := send("GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n"); resp.StatusCode != 200 {
+		t.Errorf("GET /healthz on the flooding connection = %d", resp.StatusCode)
+	}
+	if resp := send(attempt); resp.StatusCode != 429 {
+		t.Errorf("attempt after /healthz = %d, want 429", resp.StatusCode)
+	}
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Error("the connection outlived the gateway's shutdown")
+	}
+	select {
+	case err := <-g.exited:
+		g.exited <- err
+	case <-time.After(10 * time.Second):
+		t.Fatal("gateway did not exit after SIGTERM")
+	}
+	// Log lines are flushed at exit; the test's reader may lag a little.
+	got := 0
+	for deadline := time.Now().Add(5 * time.Second); got != 48 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		got = strings.Count(g.logs.String(), "deny_reason=throttled")
+	}
+	if got != 48 {
+		t.Errorf("%d access-log lines for throttled attempts, want 48", got)
+	}
+}
