@@ -63,6 +63,11 @@ func (g *Gateway) intoTarpit(w http.ResponseWriter, r *http.Request, wait time.D
 	buffered, _ := rw.Reader.Peek(rw.Reader.Buffered())
 	first := tarpit.Attempt{Client: g.trust.ClientIP(r), RequestID: r.Header.Get("X-Request-Id"), Wait: wait, Received: time.Now()}
 	if !pit.Take(conn, buffered, r.ContentLength, first) {
+		// Rare: the pit filled up since Room, or the socket could not be
+		// duplicated. The attempt is answered here, and the connection
+		// ends with it.
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = conn.Write(g.tarpitAnswer(nil, first, time.Now()))
 		conn.Close()
 	}
 	// The pit answers, logs and counts this request.
