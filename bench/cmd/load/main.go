@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command load measures authgate under wrk against its baselines, side by
 // side in one run: the system under test pinned to CPU 0, wrk and the
 // upstream to CPU 1, several interleaved rounds in rotating order, medians
@@ -7,7 +9,8 @@
 // flood against proxied traffic at a fixed rate, and the memory of idle
 // connections. It writes docs/performance.md and docs/performance.svg.
 //
-// Run from the repository root (needs wrk, taskset and nginx):
+// Run from the repository root on Linux (needs wrk, taskset and nginx;
+// reads /proc):
 //
 //	go run ./bench/cmd/load -duration 8s -rounds 5
 package main
