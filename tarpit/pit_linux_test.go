@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -248,5 +249,32 @@ func TestPitClosesAClientThatDoesNotFinishItsHead(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(3 * sweepEvery))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("a stalled head got %v, want the connection closed", err)
+	}
+}
+
+// TestWaitNeverReturnsEarly: the loop's wait, with epoll_pwait2 and with
+// the epoll_wait fallback (whole milliseconds, rounded up), does not come
+// back before the next answer is due.
+func TestWaitNeverReturnsEarly(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		h := newHarness(t, 1)
+		l := &loop{p: h.pit, noPwait2: fallback}
+		due := time.Now().Add(2500 * time.Microsecond)
+		l.nextSweep = due.Add(time.Hour)
+		l.due = dueHeap{{due: due}}
+		events := make([]syscall.EpollEvent, 4)
+		for {
+			n, err := l.wait(events, time.Now())
+			if err == syscall.EINTR {
+				continue // the runtime's signals interrupt waits
+			}
+			if err != nil || n != 0 {
+				t.Fatalf("wait (fallback %v) = %d, %v; want a timeout", fallback, n, err)
+			}
+			break
+		}
+		if early := time.Until(due); early > 0 {
+			t.Errorf("wait (fallback %v) returned %v before the answer was due", fallback, early)
+		}
 	}
 }
