@@ -184,3 +184,41 @@ func generatedKey(t *testing.T, id, alg string) keys.Key {
 	}
 	return k
 }
+
+// TestProviderLogoutDoesNotReachALocalNamesake: revocation keys name the
+// issuer, so a provider's user called like a local one, carrying the local
+// token's jti, logging out everywhere ends only the provider's session.
+func TestProviderLogoutDoesNotReachALocalNamesake(t *testing.T) {
+	provider := newIDP(t)
+	key := generatedKey(t, "a", keys.EdDSA)
+	provider.serve(key)
+	f := newFixtureFrom(t, strings.Replace(baseConfig, "  leeway: 5s\n", `  leeway: 5s
+  trusted_issuers:
+    - issuer: https://idp.test
+      audience: authgate-api
+      jwks_url: `+provider.srv.URL+`
+      algorithms: [EdDSA]
+      username_claim: preferred_username
+`, 1))
+	local := f.token(t, "alice")
+	var localClaims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(local, &localClaims); err != nil {
+		t.Fatal(err)
+	}
+	impostor := provider.sign(t, f, key, jwt.MapClaims{"preferred_username": "alice", "jti": localClaims.ID}, nil)
+	if resp, _ := f.do(t, "GET", "/api/x", bearer(impostor), ""); resp.StatusCode != 200 {
+		t.Fatalf("provider token = %d, want 200", resp.StatusCode)
+	}
+	f.advance(time.Second) // a logout spares tokens issued in its own second
+	h := bearer(impostor)
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, _ := f.do(t, "POST", "/logout", h, "everywhere=true"); resp.StatusCode != 204 {
+		t.Fatalf("provider logout everywhere = %d, want 204", resp.StatusCode)
+	}
+	if resp, _ := f.do(t, "GET", "/api/x", bearer(impostor), ""); resp.StatusCode != 401 {
+		t.Errorf("the provider token after its logout = %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := f.do(t, "GET", "/api/x", bearer(local), ""); resp.StatusCode != 200 {
+		t.Errorf("the local alice's token after the provider's alice logged out = %d, want 200", resp.StatusCode)
+	}
+}

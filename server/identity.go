@@ -67,10 +67,19 @@ func (g *Gateway) subject(username, sessionID string, authTime time.Time) auth.S
 }
 
 // Revocation keys in the store. They key on jti and sid, never on the
-// token text, which has several base64 spellings.
-func deniedToken(jti string) string      { return "deny:jti:" + jti }
-func deniedSession(sid string) string    { return "deny:sid:" + sid }
-func loggedOutBefore(user string) string { return "nbf:" + user }
+// token text, which has several base64 spellings, and each names the
+// token's issuer (empty for authgate's own): a trusted provider's user
+// called like a local one, or a provider token carrying a local token's
+// jti or sid, must not be able to log the local one out.
+func deniedToken(issuer, jti string) string      { return revocationKey("deny:jti", issuer, jti) }
+func deniedSession(issuer, sid string) string    { return revocationKey("deny:sid", issuer, sid) }
+func loggedOutBefore(issuer, user string) string { return revocationKey("nbf", issuer, user) }
+
+// revocationKey quotes the issuer, so no issuer and value can pass for
+// another pair.
+func revocationKey(kind, issuer, value string) string {
+	return kind + ":" + strconv.Quote(issuer) + ":" + value
+}
 
 // identify verifies the request's credentials: the bearer token when there
 // is an Authorization header, else the session cookie. An invalid bearer
@@ -127,11 +136,11 @@ func (g *Gateway) checkRevoked(ctx context.Context, id auth.Identity) error {
 		_, revoked, err := g.store.Get(ctx, key)
 		return err != nil || revoked
 	}
-	if id.TokenID != "" && denied(deniedToken(id.TokenID)) ||
-		id.SessionID != "" && denied(deniedSession(id.SessionID)) {
+	if id.TokenID != "" && denied(deniedToken(id.External, id.TokenID)) ||
+		id.SessionID != "" && denied(deniedSession(id.External, id.SessionID)) {
 		return errRevoked
 	}
-	v, ok, err := g.store.Get(ctx, loggedOutBefore(id.Username))
+	v, ok, err := g.store.Get(ctx, loggedOutBefore(id.External, id.Username))
 	if err != nil {
 		return errRevoked
 	}
@@ -175,17 +184,17 @@ func (g *Gateway) authorize(r *http.Request, rt *upstreamRoute) (principal, sour
 func (g *Gateway) revoke(ctx context.Context, p principal, everywhere bool) error {
 	keep := g.longestLifetime()
 	if p.TokenID != "" {
-		if err := g.store.Set(ctx, deniedToken(p.TokenID), nil, p.ExpiresAt.Sub(g.now())+g.cfg.Token.Leeway+time.Second); err != nil {
+		if err := g.store.Set(ctx, deniedToken(p.External, p.TokenID), nil, p.ExpiresAt.Sub(g.now())+g.cfg.Token.Leeway+time.Second); err != nil {
 			return err
 		}
 	}
 	if p.SessionID != "" {
-		if err := g.store.Set(ctx, deniedSession(p.SessionID), nil, keep); err != nil {
+		if err := g.store.Set(ctx, deniedSession(p.External, p.SessionID), nil, keep); err != nil {
 			return err
 		}
 	}
 	if everywhere {
-		return g.store.Set(ctx, loggedOutBefore(p.Username), []byte(strconv.FormatInt(g.now().Unix(), 10)), keep)
+		return g.store.Set(ctx, loggedOutBefore(p.External, p.Username), []byte(strconv.FormatInt(g.now().Unix(), 10)), keep)
 	}
 	return nil
 }

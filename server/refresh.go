@@ -142,7 +142,7 @@ func (g *Gateway) redeem(ctx context.Context, token string) (auth.Subject, time.
 		g.reuseDetected(ctx, rec) // used concurrently: one of the two is not the owner
 		return auth.Subject{}, time.Time{}, errInvalidGrant
 	}
-	if _, revoked, err := g.store.Get(ctx, deniedSession(rec.SessionID)); err != nil || revoked {
+	if _, revoked, err := g.store.Get(ctx, deniedSession("", rec.SessionID)); err != nil || revoked {
 		return auth.Subject{}, time.Time{}, errInvalidGrant
 	}
 	a, ok := g.accounts[rec.User]
@@ -157,7 +157,7 @@ func (g *Gateway) reuseDetected(ctx context.Context, rec refreshRecord) {
 	g.metrics.TokenRejected("refresh_reuse")
 	g.logger.LogAttrs(ctx, slog.LevelWarn, "security incident: a refresh token was used twice; its session is revoked",
 		slog.String("user", rec.User), slog.String("session", rec.SessionID))
-	if err := g.store.Set(ctx, deniedSession(rec.SessionID), nil, g.longestLifetime()); err != nil {
+	if err := g.store.Set(ctx, deniedSession("", rec.SessionID), nil, g.longestLifetime()); err != nil {
 		g.logger.LogAttrs(ctx, slog.LevelError, "revoke session after refresh reuse", slog.String("error", err.Error()))
 	}
 }
