@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
 )
 
 // routes is the whole HTTP surface of the public listener. The gateway's
@@ -88,10 +90,22 @@ func (g *Gateway) jwks() http.Handler {
 }
 
 // discovery is a minimal OpenID Provider Metadata document: the issuer and
-// where its keys are.
+// where its keys are. An issuer that is an http(s) URL is where the
+// gateway is (OpenID Connect's rule), and the URLs are built on it. Else
+// they are built from the request's host, which the client chooses: the
+// document then varies with the headers it came from, so that no shared
+// cache serves one client's host (an attacker's jwks_uri) to another.
 func (g *Gateway) discovery() http.Handler {
+	issuerBase := ""
+	if u, err := url.Parse(g.cfg.Token.Issuer); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		issuerBase = strings.TrimSuffix(g.cfg.Token.Issuer, "/")
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		base := g.trust.Proto(r) + "://" + g.trust.Host(r)
+		base := issuerBase
+		if base == "" {
+			base = g.trust.Proto(r) + "://" + g.trust.Host(r)
+			w.Header().Set("Vary", "Host, X-Forwarded-Host, X-Forwarded-Proto, Forwarded")
+		}
 		body, _ := json.Marshal(map[string]any{
 			"issuer":                                g.cfg.Token.Issuer,
 			"jwks_uri":                              base + "/.well-known/jwks.json",

@@ -638,3 +638,32 @@ func TestHealthMetricsAndLogs(t *testing.T) {
 		t.Errorf("access log lines missing: %s", logs)
 	}
 }
+
+// TestDiscoveryDocumentBase: the discovery document's URLs come from an
+// issuer that is a URL, whatever Host the client sends; built from the
+// request's host otherwise, the document says it varies with it.
+func TestDiscoveryDocumentBase(t *testing.T) {
+	for _, tt := range []struct {
+		name, issuer, wantJWKS, wantVary string
+	}{
+		{"issuer URL", "  issuer: https://auth.example.com/\n", "https://auth.example.com/.well-known/jwks.json", ""},
+		{"plain issuer", "", "http://evil.example/.well-known/jwks.json", "Host, X-Forwarded-Host, X-Forwarded-Proto, Forwarded"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixtureFrom(t, strings.Replace(baseConfig, "  ttl: 10m\n", "  ttl: 10m\n"+tt.issuer, 1))
+			req := httptest.NewRequest("GET", "/.well-known/openid-configuration", nil)
+			req.Host = "evil.example"
+			rec := httptest.NewRecorder()
+			f.gw.Handler().ServeHTTP(rec, req)
+			var meta struct {
+				JWKSURI string `json:"jwks_uri"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &meta); err != nil || rec.Code != 200 {
+				t.Fatalf("discovery = %d %s", rec.Code, rec.Body)
+			}
+			if meta.JWKSURI != tt.wantJWKS || rec.Header().Get("Vary") != tt.wantVary {
+				t.Errorf("jwks_uri %q Vary %q, want %q and %q", meta.JWKSURI, rec.Header().Get("Vary"), tt.wantJWKS, tt.wantVary)
+			}
+		})
+	}
+}
