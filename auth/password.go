@@ -118,9 +118,3 @@ func (p *Passwords) Check(ctx context.Context, username, password string) error 
 	}
 	return nil
 }
-
-// Exists reports whether username is a local account.
-func (p *Passwords) Exists(username string) bool {
-	_, ok := p.hashes[username]
-	return ok
-}
