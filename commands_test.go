@@ -87,3 +87,61 @@ func TestKeygenWritesOnlyPlainFileNamesInsideOut(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigErrorsNeverEchoSecrets: `authgate check` and start-up report a
+// value of the wrong type by file, path, line and expected type, and print
+// nothing of the value, here a secret from the environment.
+func TestConfigErrorsNeverEchoSecrets(t *testing.T) {
+	const secret = "Kq7vR2xW9pL4mZ8nB3cD6fH1jT5yG0sQ"
+	tests := []struct {
+		name string
+		doc  string
+		want string
+	}{
+		{"string-where-mapping-belongs", "listen: 127.0.0.1:0\ntoken: \"${AUTHGATE_SECRET}\"\n", "token: must be a mapping, not text (line 2)"},
+		{"string-where-list-belongs", "routes: ${AUTHGATE_SECRET}\n", "routes: must be a list, not text (line 1)"},
+		{"string-where-int-belongs", "server:\n  max_connections: ${AUTHGATE_SECRET}\n", "server.max_connections: must be a whole number, not text (line 2)"},
+		{"string-where-bool-belongs", "default_deny: ${AUTHGATE_SECRET}\n", "default_deny: must be true or false, not text (line 1)"},
+		{"string-where-duration-belongs", "server:\n  idle_timeout: ${AUTHGATE_SECRET}\n", "server.idle_timeout: must be a duration"},
+		{"mapping-where-string-belongs", "token:\n  secret:\n    s: ${AUTHGATE_SECRET}\n", "token.secret: must be text, not a mapping (line 3)"},
+	}
+	env := map[string]string{"AUTHGATE_SECRET": secret}
+	leaks := func(s string) string {
+		for i := 0; i+4 <= len(secret); i++ {
+			if strings.Contains(s, secret[i:i+4]) {
+				return secret[i : i+4]
+			}
+		}
+		return ""
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "gateway.yaml")
+			if err := os.WriteFile(path, []byte(tt.doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			stdout, stderr, err := runCommand(t, env, "check", "-config", path)
+			if err == nil {
+				t.Errorf("check succeeded, want a failure")
+			}
+			if !strings.Contains(stdout, path+" is invalid") || !strings.Contains(stdout, tt.want) {
+				t.Errorf("check printed %q, want the file and %q", stdout, tt.want)
+			}
+			if s := leaks(stdout + stderr); s != "" {
+				t.Errorf("check echoes the secret (%q):\n%s%s", s, stdout, stderr)
+			}
+
+			stdout, stderr, err = runCommand(t, env, "-config", path)
+			if err == nil {
+				t.Fatalf("start succeeded, want a failure")
+			}
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("start = %q, want the file and %q", err, tt.want)
+			}
+			if s := leaks(err.Error() + stdout + stderr); s != "" {
+				t.Errorf("start echoes the secret (%q):\n%v\n%s%s", s, err, stdout, stderr)
+			}
+		})
+	}
+}

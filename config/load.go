@@ -81,11 +81,13 @@ func Parse(data []byte, baseDir string, lookupEnv func(string) (string, bool)) (
 	}
 	var problems []error
 	expandNode(&doc, "", lookupEnv, &problems)
-	lines := map[int]string{}
-	checkKeys(&doc, reflect.TypeOf(fileConfig{}), "", lines, &problems, 0)
+	expanded := len(problems)
+	checkNode(&doc, reflect.TypeOf(fileConfig{}), "", &problems, 0)
 	var fc fileConfig
-	if err := doc.Decode(&fc); err != nil {
-		problems = append(problems, decodeProblems(err, lines)...)
+	// The decoder fills every field that fits and skips the rest, which
+	// checkNode has reported; its own messages are not used.
+	if err := doc.Decode(&fc); err != nil && len(problems) == expanded {
+		problems = append(problems, decodeProblem(err))
 	}
 	// Validate even when decoding found problems, so that one run reports
 	// everything; a field the decoder could not fill is not reported twice.
@@ -115,12 +117,36 @@ func Parse(data []byte, baseDir string, lookupEnv func(string) (string, bool)) (
 // Problem is one invalid value, located by its YAML path.
 type Problem struct {
 	Path string
+	// Line is the value's line in the file; 0 when the problem is not
+	// about one place in it.
+	Line int
 	Msg  string
 }
 
-func (p *Problem) Error() string { return p.Path + ": " + p.Msg }
+func (p *Problem) Error() string {
+	if p.Line > 0 {
+		return p.Path + ": " + p.Msg + " (line " + strconv.Itoa(p.Line) + ")"
+	}
+	return p.Path + ": " + p.Msg
+}
 
 func problem(path, msg string) error { return &Problem{Path: path, Msg: msg} }
+
+func problemAt(path string, line int, msg string) error {
+	return &Problem{Path: path, Line: line, Msg: msg}
+}
+
+// decodeProblem reports a decoder failure that checkNode did not foresee.
+// A *yaml.TypeError quotes the values it could not decode, so only their
+// number is told; the decoder's other errors (excessive aliasing, an
+// anchor that contains itself) are fixed texts that name no value.
+func decodeProblem(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("%d values could not be decoded into their keys' types", len(te.Errors))
+	}
+	return fmt.Errorf("decode: %w", err)
+}
 
 type validator struct {
 	baseDir  string
