@@ -244,10 +244,10 @@ func TestSecretNeverInErrors(t *testing.T) {
 // error may contain any of it.
 const envSecret = "Kq7vR2xW9pL4mZ8nB3cD6fH1jT5yG0sQ"
 
-// wrongTypeConfigs puts an environment secret where the document's shape
-// wants something else. Each want is the whole problem: path, what belongs
-// there, what was found and the line, and nothing of the value.
-var wrongTypeConfigs = []struct {
+// misplacedSecrets puts an environment secret where the document wants
+// something else. Each want is the whole problem: path, what belongs there,
+// what was found and the line, and nothing of the value.
+var misplacedSecrets = []struct {
 	name string
 	doc  string
 	want string
@@ -282,15 +282,25 @@ var wrongTypeConfigs = []struct {
 		"server.max_header_bytes: must be a whole number, not text (line 3)"},
 	{"secret-set-twice", "token:\n  secret: ${AUTHGATE_SECRET}\n  secret: ${AUTHGATE_SECRET}x\n",
 		"token.secret: is already set on line 2 (line 3)"},
+	{"secret-where-secret-file-belongs", "token:\n  secret_file: ${AUTHGATE_SECRET}\n",
+		"token.secret_file: cannot read the file: no such file or directory"},
+	{"secret-where-key-file-belongs", "token:\n  algorithm: EdDSA\n  keys:\n    - id: k1\n      key_file: ${AUTHGATE_SECRET}\n",
+		"token.keys[0].key_file: cannot read the file: no such file or directory"},
+	{"secret-where-htpasswd-file-belongs", "htpasswd_file: ${AUTHGATE_SECRET}\n",
+		"htpasswd_file: cannot read the file: no such file or directory"},
+	{"secret-where-groups-file-belongs", "htpasswd_groups_file: ${AUTHGATE_SECRET}\n",
+		"htpasswd_groups_file: cannot read the file: no such file or directory"},
+	{"secret-where-template-file-belongs", "login_page:\n  template_file: ${AUTHGATE_SECRET}\n",
+		"login_page.template_file: cannot read the file: no such file or directory"},
 	{"bad-variable-name-in-literal", "token:\n  secret: \"Kq7v${R2x W9}pL4mZ8nB3cD6fH1jT5yG0sQ\"\n",
 		"token.secret: invalid environment variable name in ${...}: use letters, digits and _ (line 2)"},
 }
 
-// TestTypeErrorsNeverEchoValues: a type error says where and what kind of
-// value belongs, never what the value was (the decoder's own messages
-// quote its first characters).
-func TestTypeErrorsNeverEchoValues(t *testing.T) {
-	for _, tt := range wrongTypeConfigs {
+// TestConfigErrorsNeverEchoValues: an error says where and what kind of
+// value belongs, never what the value was (the decoder's own type errors
+// quote its first characters; a file that cannot be opened would be named).
+func TestConfigErrorsNeverEchoValues(t *testing.T) {
+	for _, tt := range misplacedSecrets {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.doc), ".", env(map[string]string{"AUTHGATE_SECRET": envSecret}))
 			if err == nil {
