@@ -216,6 +216,8 @@ func keygen(args []string, stdout, stderr io.Writer) error {
 	}
 	if *id == "" {
 		*id = strings.ToLower(*alg) + "-" + time.Now().UTC().Format("20060102")
+	} else if !keyFileID(*id) {
+		return fmt.Errorf("-id %q: must be 1 to 64 letters, digits, '.', '_' or '-', start with a letter or digit and not contain \"..\": it names the key files in -out", *id)
 	}
 	k, private, public, err := keys.Generate(*id, *alg)
 	if err != nil {
@@ -244,4 +246,22 @@ func keygen(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "add to gateway.yaml:\n  token:\n    algorithm: %s\n    keys:\n      - id: %s\n        key_file: %s\n", *alg, *id, privatePath)
 	fmt.Fprintln(stdout, string(entry))
 	return nil
+}
+
+// keyFileID reports whether id can name key files inside keygen's -out
+// directory: it is joined into a path, so a separator, a ".." or a leading
+// dot would write somewhere else or hide the file. The characters are the
+// ones a key id in the config may use, so every id keygen accepts loads.
+func keyFileID(id string) bool {
+	if id == "" || len(id) > 64 || strings.Contains(id, "..") {
+		return false
+	}
+	for i := range len(id) {
+		c := id[i]
+		alnum := c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -81,11 +82,13 @@ func Parse(data []byte, baseDir string, lookupEnv func(string) (string, bool)) (
 	}
 	var problems []error
 	expandNode(&doc, "", lookupEnv, &problems)
-	lines := map[int]string{}
-	checkKeys(&doc, reflect.TypeOf(fileConfig{}), "", lines, &problems, 0)
+	expanded := len(problems)
+	checkNode(&doc, reflect.TypeOf(fileConfig{}), "", &problems, 0)
 	var fc fileConfig
-	if err := doc.Decode(&fc); err != nil {
-		problems = append(problems, decodeProblems(err, lines)...)
+	// The decoder fills every field that fits and skips the rest, which
+	// checkNode has reported; its own messages are not used.
+	if err := doc.Decode(&fc); err != nil && len(problems) == expanded {
+		problems = append(problems, decodeProblem(err))
 	}
 	// Validate even when decoding found problems, so that one run reports
 	// everything; a field the decoder could not fill is not reported twice.
@@ -115,12 +118,36 @@ func Parse(data []byte, baseDir string, lookupEnv func(string) (string, bool)) (
 // Problem is one invalid value, located by its YAML path.
 type Problem struct {
 	Path string
+	// Line is the value's line in the file; 0 when the problem is not
+	// about one place in it.
+	Line int
 	Msg  string
 }
 
-func (p *Problem) Error() string { return p.Path + ": " + p.Msg }
+func (p *Problem) Error() string {
+	if p.Line > 0 {
+		return p.Path + ": " + p.Msg + " (line " + strconv.Itoa(p.Line) + ")"
+	}
+	return p.Path + ": " + p.Msg
+}
 
 func problem(path, msg string) error { return &Problem{Path: path, Msg: msg} }
+
+func problemAt(path string, line int, msg string) error {
+	return &Problem{Path: path, Line: line, Msg: msg}
+}
+
+// decodeProblem reports a decoder failure that checkNode did not foresee.
+// A *yaml.TypeError quotes the values it could not decode, so only their
+// number is told; the decoder's other errors (excessive aliasing, an
+// anchor that contains itself) are fixed texts that name no value.
+func decodeProblem(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("%d values could not be decoded into their keys' types", len(te.Errors))
+	}
+	return fmt.Errorf("decode: %w", err)
+}
 
 type validator struct {
 	baseDir  string
@@ -353,7 +380,7 @@ func (v *validator) keys(ft *fileToken, t *Token) {
 		default:
 			data, err := readLimited(v.resolve(fk.KeyFile), 64<<10)
 			if err != nil {
-				v.fail(p+".key_file", "%v", err)
+				v.fail(p+".key_file", "%s", fileProblem(err))
 				continue
 			}
 			k, err := keys.ParsePEM(fk.ID, t.Algorithm, data)
@@ -398,7 +425,7 @@ func (v *validator) secretValue(path, inline, file string) []byte {
 	}
 	data, err := readLimited(v.resolve(file), 64<<10)
 	if err != nil {
-		v.fail(path+".secret_file", "%v", err)
+		v.fail(path+".secret_file", "%s", fileProblem(err))
 		return nil
 	}
 	return v.secret(path+".secret_file", bytes.TrimRight(data, "\r\n"))
@@ -498,7 +525,7 @@ func (v *validator) users(fc *fileConfig) []User {
 		file := v.resolve(fc.HtpasswdFile)
 		data, err := readLimited(file, 16<<20)
 		if err != nil {
-			v.fail("htpasswd_file", "%v", err)
+			v.fail("htpasswd_file", "%s", fileProblem(err))
 		} else {
 			entries, problems := parseHtpasswd(data)
 			for _, msg := range problems {
@@ -521,7 +548,7 @@ func (v *validator) users(fc *fileConfig) []User {
 func (v *validator) groupsFile(path string, users []User) {
 	data, err := readLimited(v.resolve(path), 16<<20)
 	if err != nil {
-		v.fail("htpasswd_groups_file", "%v", err)
+		v.fail("htpasswd_groups_file", "%s", fileProblem(err))
 		return
 	}
 	index := map[string]int{}
@@ -1054,7 +1081,7 @@ func (v *validator) loginPage(fl *fileLoginPage) LoginPage {
 	if fl.TemplateFile != "" {
 		data, err := readLimited(v.resolve(fl.TemplateFile), 1<<20)
 		if err != nil {
-			v.fail("login_page.template_file", "%v", err)
+			v.fail("login_page.template_file", "%s", fileProblem(err))
 		} else if _, err := template.New("login").Parse(string(data)); err != nil {
 			v.fail("login_page.template_file", "%v", err)
 		} else {
@@ -1071,6 +1098,33 @@ func (v *validator) resolve(p string) string {
 	return filepath.Join(v.baseDir, p)
 }
 
+// tooLargeError is readLimited's refusal of a file over its limit.
+type tooLargeError struct {
+	path  string
+	limit int64
+}
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("%s is larger than %d bytes", e.path, e.limit)
+}
+
+// fileProblem says why a file the config names could not be read, without
+// its name: the name is a config value, and a secret put under secret_file
+// by mistake (secret_file: ${SECRET}) would otherwise be printed as a path.
+// The YAML path and line say which file it was.
+func fileProblem(err error) string {
+	var big *tooLargeError
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &big):
+		return fmt.Sprintf("the file is larger than %d bytes", big.limit)
+	case errors.As(err, &pe):
+		return "cannot read the file: " + pe.Err.Error()
+	default:
+		return "cannot read the file"
+	}
+}
+
 // readLimited reads a whole file, refusing one larger than limit.
 func readLimited(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
@@ -1083,7 +1137,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if st.Size() > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+		return nil, &tooLargeError{path: path, limit: limit}
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, st.Size()))
 	if _, err := buf.ReadFrom(f); err != nil {

@@ -132,7 +132,7 @@ func TestProblemsAreAllReportedWithPaths(t *testing.T) {
 		{"unknown-keys", "lisen: x\ntoken:\n  secert: y\nroutes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    publik: true\n",
 			[]string{"lisen: unknown key", "token.secert: unknown key", "routes[0].publik: unknown key"}},
 		{"type-errors", "server:\n  max_header_bytes: lots\nroutes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    public: maybe\n",
-			[]string{"server.max_header_bytes: cannot unmarshal", "routes[0].public: cannot unmarshal"}},
+			[]string{"server.max_header_bytes: must be a whole number, not text (line 2)", "routes[0].public: must be true or false, not text (line 6)"}},
 		{"secret-rules", "token:\n  secret: short\n  leeway: 5m\n  ttl: 0s\n",
 			[]string{"token.secret: must be at least 32 bytes", "token.leeway: must be at most 1m0s", "token.ttl: must be positive"}},
 		{"secret-and-file", "token:\n  secret: " + secret + "\n  secret_file: /x\n", []string{"token: set secret or secret_file, not both"}},
@@ -237,6 +237,84 @@ func TestSecretNeverInErrors(t *testing.T) {
 		if strings.Contains(s, secret) || strings.Contains(s, "107 51 86") {
 			t.Errorf("the key formats with its secret: %q", s)
 		}
+	}
+}
+
+// envSecret is what a secret from the environment looks like; no config
+// error may contain any of it.
+const envSecret = "Kq7vR2xW9pL4mZ8nB3cD6fH1jT5yG0sQ"
+
+// misplacedSecrets puts an environment secret where the document wants
+// something else. Each want is the whole problem: path, what belongs there,
+// what was found and the line, and nothing of the value.
+var misplacedSecrets = []struct {
+	name string
+	doc  string
+	want string
+}{
+	{"string-where-mapping-belongs", "listen: 127.0.0.1:8080\ntoken: \"${AUTHGATE_SECRET}\"\n",
+		"token: must be a mapping, not text (line 2)"},
+	{"plain-string-where-mapping-belongs", "token: ${AUTHGATE_SECRET}\n",
+		"token: must be a mapping, not text (line 1)"},
+	{"string-where-list-belongs", "routes: ${AUTHGATE_SECRET}\n",
+		"routes: must be a list, not text (line 1)"},
+	{"string-where-list-item-mapping-belongs", "users:\n  - ${AUTHGATE_SECRET}\n",
+		"users[0]: must be a mapping, not text (line 2)"},
+	{"string-where-int-belongs", "server:\n  max_header_bytes: ${AUTHGATE_SECRET}\n",
+		"server.max_header_bytes: must be a whole number, not text (line 2)"},
+	{"string-where-int-pointer-belongs", "token:\n  cache_size: \"${AUTHGATE_SECRET}\"\n",
+		"token.cache_size: must be a whole number, not text (line 2)"},
+	{"string-where-bool-belongs", "routes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    public: ${AUTHGATE_SECRET}\n",
+		"routes[0].public: must be true or false, not text (line 4)"},
+	{"string-where-duration-belongs", "token:\n  secret: ${AUTHGATE_SECRET}\n  ttl: ${AUTHGATE_SECRET}\n",
+		"token.ttl: must be a duration such as 30s or 5m"},
+	{"mapping-where-string-belongs", "token:\n  secret:\n    value: ${AUTHGATE_SECRET}\n",
+		"token.secret: must be text, not a mapping (line 3)"},
+	{"list-where-string-belongs", "token:\n  secret:\n    - ${AUTHGATE_SECRET}\n",
+		"token.secret: must be text, not a list (line 3)"},
+	{"mapping-where-int-belongs", "server:\n  max_connections:\n    n: ${AUTHGATE_SECRET}\n",
+		"server.max_connections: must be a whole number, not a mapping (line 3)"},
+	{"mapping-where-duration-belongs", "login:\n  shed_delay:\n    d: ${AUTHGATE_SECRET}\n",
+		"login.shed_delay: must be text, not a mapping (line 3)"},
+	{"string-where-list-of-strings-belongs", "trusted_proxies: ${AUTHGATE_SECRET}\n",
+		"trusted_proxies: must be a list, not text (line 1)"},
+	{"alias-to-secret-where-int-belongs", "listen: &s ${AUTHGATE_SECRET}\nserver:\n  max_header_bytes: *s\n",
+		"server.max_header_bytes: must be a whole number, not text (line 3)"},
+	{"secret-set-twice", "token:\n  secret: ${AUTHGATE_SECRET}\n  secret: ${AUTHGATE_SECRET}x\n",
+		"token.secret: is already set on line 2 (line 3)"},
+	{"secret-where-secret-file-belongs", "token:\n  secret_file: ${AUTHGATE_SECRET}\n",
+		"token.secret_file: cannot read the file: no such file or directory"},
+	{"secret-where-key-file-belongs", "token:\n  algorithm: EdDSA\n  keys:\n    - id: k1\n      key_file: ${AUTHGATE_SECRET}\n",
+		"token.keys[0].key_file: cannot read the file: no such file or directory"},
+	{"secret-where-htpasswd-file-belongs", "htpasswd_file: ${AUTHGATE_SECRET}\n",
+		"htpasswd_file: cannot read the file: no such file or directory"},
+	{"secret-where-groups-file-belongs", "htpasswd_groups_file: ${AUTHGATE_SECRET}\n",
+		"htpasswd_groups_file: cannot read the file: no such file or directory"},
+	{"secret-where-template-file-belongs", "login_page:\n  template_file: ${AUTHGATE_SECRET}\n",
+		"login_page.template_file: cannot read the file: no such file or directory"},
+	{"bad-variable-name-in-literal", "token:\n  secret: \"Kq7v${R2x W9}pL4mZ8nB3cD6fH1jT5yG0sQ\"\n",
+		"token.secret: invalid environment variable name in ${...}: use letters, digits and _ (line 2)"},
+}
+
+// TestConfigErrorsNeverEchoValues: an error says where and what kind of
+// value belongs, never what the value was (the decoder's own type errors
+// quote its first characters; a file that cannot be opened would be named).
+func TestConfigErrorsNeverEchoValues(t *testing.T) {
+	for _, tt := range misplacedSecrets {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), ".", env(map[string]string{"AUTHGATE_SECRET": envSecret}))
+			if err == nil {
+				t.Fatalf("Parse succeeded, want %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("errors lack %q; got:\n%v", tt.want, err)
+			}
+			for i := 0; i+4 <= len(envSecret); i++ {
+				if strings.Contains(err.Error(), envSecret[i:i+4]) {
+					t.Fatalf("errors echo the secret (%q); got:\n%v", envSecret[i:i+4], err)
+				}
+			}
+		})
 	}
 }
 

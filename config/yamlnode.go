@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -42,7 +41,7 @@ func expandNode(n *yaml.Node, path string, lookupEnv func(string) (string, bool)
 	case yaml.ScalarNode:
 		v, err := expandEnv(n.Value, lookupEnv)
 		if err != nil {
-			*problems = append(*problems, problem(path, err.Error()))
+			*problems = append(*problems, problemAt(path, n.Line, err.Error()))
 			return
 		}
 		n.Value = v
@@ -69,7 +68,9 @@ func expandEnv(s string, lookupEnv func(string) (string, bool)) (string, error) 
 		}
 		name := s[start+2 : start+end]
 		if !validEnvName(name) {
-			return "", fmt.Errorf("invalid environment variable name %q", name)
+			// Not quoted back: what follows ${ in a literal value may be
+			// part of a secret.
+			return "", fmt.Errorf("invalid environment variable name in ${...}: use letters, digits and _")
 		}
 		val, ok := lookupEnv(name)
 		if !ok {
@@ -95,10 +96,14 @@ func validEnvName(name string) bool {
 	return true
 }
 
-// checkKeys reports every mapping key below n that has no field in t, with
-// its YAML path, and records the path of every node by line so that the
-// decoder's line-numbered type errors can be reported by path too.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, problems *[]error, depth int) {
+// checkNode reports every place where the document below n does not fit
+// the Go type t, with its YAML path and line: an unknown or repeated key, a
+// mapping or list where the other or a single value belongs, or a value the
+// decoder cannot turn into t. Each message is built from the node's kind
+// and tag and from t, never from the decoder's error text, which quotes
+// the start of the offending value: a ${VAR} expanded into the wrong place
+// may hold a secret.
+func checkNode(n *yaml.Node, t reflect.Type, path string, problems *[]error, depth int) {
 	if depth > 32 {
 		*problems = append(*problems, problem(path, "nested too deeply"))
 		return
@@ -106,41 +111,116 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, 
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if _, seen := lines[n.Line]; !seen && path != "" {
-		lines[n.Line] = path
-	}
+	line, v := n.Line, n
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			checkKeys(c, t, path, lines, problems, depth+1)
+			checkNode(c, t, path, problems, depth+1)
 		}
+		return
 	case yaml.AliasNode:
-		if n.Alias != nil {
-			checkKeys(n.Alias, t, path, lines, problems, depth+1)
-		}
-	case yaml.MappingNode:
-		if t.Kind() != reflect.Struct {
-			return // the decoder reports the type mismatch
-		}
-		fields := yamlFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key, val := n.Content[i], n.Content[i+1]
-			p := childPath(path, key.Value)
-			ft, ok := fields[key.Value]
-			if !ok {
-				*problems = append(*problems, problem(p, "unknown key"))
-				continue
-			}
-			lines[key.Line] = p
-			checkKeys(val, ft, p, lines, problems, depth+1)
-		}
-	case yaml.SequenceNode:
-		if t.Kind() != reflect.Slice {
+		if n.Alias == nil {
 			return
 		}
-		for i, c := range n.Content {
-			checkKeys(c, t.Elem(), indexPath(path, i), lines, problems, depth+1)
+		v = n.Alias
+	}
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+		return // an empty value leaves the field at its default
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if v.Kind != yaml.MappingNode {
+			*problems = append(*problems, wrongType(path, line, t, v))
+			return
 		}
+		fields := yamlFields(t)
+		seen := map[string]int{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			key, val := v.Content[i], v.Content[i+1]
+			if key.Kind != yaml.ScalarNode {
+				*problems = append(*problems, problemAt(path, key.Line, "keys must be plain names"))
+				continue
+			}
+			p := childPath(path, key.Value)
+			if first, dup := seen[key.Value]; dup {
+				*problems = append(*problems, problemAt(p, key.Line, fmt.Sprintf("is already set on line %d", first)))
+				continue
+			}
+			seen[key.Value] = key.Line
+			ft, ok := fields[key.Value]
+			if !ok {
+				*problems = append(*problems, problemAt(p, key.Line, "unknown key"))
+				continue
+			}
+			checkNode(val, ft, p, problems, depth+1)
+		}
+	case reflect.Slice:
+		if v.Kind != yaml.SequenceNode {
+			*problems = append(*problems, wrongType(path, line, t, v))
+			return
+		}
+		for i, c := range v.Content {
+			checkNode(c, t.Elem(), indexPath(path, i), problems, depth+1)
+		}
+	default:
+		// The decoder itself decides whether a scalar fits (its rules for
+		// quoting, tags and number forms are many); only whether it
+		// failed is used.
+		if v.Kind != yaml.ScalarNode || v.Decode(reflect.New(t).Interface()) != nil {
+			*problems = append(*problems, wrongType(path, line, t, v))
+		}
+	}
+}
+
+// wrongType says what the value at path must be and what kind of value it
+// is, without the value itself.
+func wrongType(path string, line int, t reflect.Type, n *yaml.Node) error {
+	want, got := describeType(t), describeNode(n)
+	msg := "must be " + want
+	if got != want {
+		msg += ", not " + got
+	}
+	return problemAt(path, line, msg)
+}
+
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "a mapping"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "text"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	default:
+		return "a single value"
+	}
+}
+
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.ShortTag() {
+	case "!!str":
+		return "text"
+	case "!!int":
+		return "a whole number"
+	case "!!float":
+		return "a decimal number"
+	case "!!bool":
+		return "true or false"
+	default:
+		return "a value tagged " + n.ShortTag()
 	}
 }
 
@@ -154,30 +234,4 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		}
 	}
 	return fields
-}
-
-var decodeErrorLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-
-// decodeProblems turns the decoder's "line N: ..." messages into problems
-// that name the YAML path instead, falling back to the line number.
-func decodeProblems(err error, lines map[int]string) []error {
-	te, ok := err.(*yaml.TypeError)
-	if !ok {
-		return []error{fmt.Errorf("parse: %w", err)}
-	}
-	var out []error
-	for _, msg := range te.Errors {
-		m := decodeErrorLine.FindStringSubmatch(msg)
-		if m == nil {
-			out = append(out, fmt.Errorf("%s", msg))
-			continue
-		}
-		line, _ := strconv.Atoi(m[1])
-		if p, ok := lines[line]; ok {
-			out = append(out, problem(p, m[2]+" (line "+m[1]+")"))
-		} else {
-			out = append(out, fmt.Errorf("line %s: %s", m[1], m[2]))
-		}
-	}
-	return out
 }

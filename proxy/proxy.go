@@ -48,7 +48,9 @@ type Options struct {
 	// header map is built per request.
 	SetHeaders func(in *http.Request, out http.Header)
 	// OnError, if set, is told the kind of each failed upstream exchange:
-	// "timeout", "unavailable" or "canceled".
+	// "timeout" (answered 504), "unavailable" (502) or "canceled" (the
+	// client went away: nothing is answered and the handler panics with
+	// http.ErrAbortHandler once OnError returns).
 	OnError func(r *http.Request, kind string)
 }
 
@@ -132,7 +134,12 @@ func New(opts Options) http.Handler {
 			}
 			if kind == "canceled" {
 				logger.LogAttrs(r.Context(), slog.LevelDebug, "client went away before the upstream answered")
-				return
+				// Returning without writing would let net/http complete
+				// the response as an empty 200, which a client that only
+				// half-closed its side still reads. Aborting closes the
+				// connection (or resets the HTTP/2 stream) with no answer,
+				// which is the only true one: the upstream's is lost.
+				panic(http.ErrAbortHandler)
 			}
 			logger.LogAttrs(r.Context(), slog.LevelWarn, "upstream request failed",
 				slog.String("upstream", opts.Upstream.Host), slog.String("kind", kind), slog.String("error", err.Error()))

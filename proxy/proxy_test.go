@@ -217,6 +217,54 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	}
 }
 
+// TestHalfClosedClientGetsNoAnswer: net/http cancels a request whose
+// client half-closes (CloseWrite) its side, which cancels the upstream
+// exchange. The client can still read, so the proxy must close the
+// connection unanswered rather than leave net/http to send an empty 200.
+func TestHalfClosedClientGetsNoAnswer(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer up.Close()
+	var mu sync.Mutex
+	var kinds []string
+	srv := front(t, Options{Upstream: mustURL(up.URL), OnError: func(r *http.Request, kind string) {
+		mu.Lock()
+		kinds = append(kinds, kind)
+		mu.Unlock()
+	}}, nil)
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(srv.URL, "http://"), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: app\r\n\r\n")
+	select {
+	case <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never reached the upstream")
+	}
+	conn.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if len(got) != 0 {
+		t.Errorf("half-closed client got %q, want the connection closed without an answer", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(kinds) != 1 || kinds[0] != "canceled" {
+		t.Errorf("OnError kinds = %q, want [canceled]", kinds)
+	}
+}
+
 func TestHeaderSet(t *testing.T) {
 	s := NewHeaderSet([]string{"X-Forwarded-User"}, []string{"X-Auth-Request-"})
 	for name, want := range map[string]bool{

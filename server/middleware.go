@@ -114,7 +114,35 @@ func (g *Gateway) front(next http.Handler) http.Handler {
 			r2.Body = bodyDeadline(w, r.Body, g.cfg.Server.ReadTimeout)
 		}
 		next.ServeHTTP(rec, r2)
+		if rec.status == 0 && !info.tarpitted && ctx.Err() != nil {
+			// The client went away (net/http cancels the request when it
+			// reads EOF, which a client that only half-closed its side
+			// also sends) and nothing was answered. Returning would let
+			// net/http complete an empty 200 that the half-closed client
+			// still reads; aborting closes the connection unanswered.
+			if info.reason == "" {
+				info.reason = reasonClientCanceled
+			}
+			panic(http.ErrAbortHandler)
+		}
 	})
+}
+
+// reasonClientCanceled is the access log's reason for a request whose
+// client went away before it was answered (status 499).
+const reasonClientCanceled = "client_canceled"
+
+// upstreamFailureReason is the access log's reason for a failed upstream
+// exchange of the proxy's kind.
+func upstreamFailureReason(kind string) string {
+	switch kind {
+	case "canceled":
+		return reasonClientCanceled
+	case "timeout":
+		return "upstream_timeout"
+	default:
+		return "upstream_unavailable"
+	}
 }
 
 // recovered handles a handler's panic value v and reports whether the

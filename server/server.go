@@ -229,6 +229,9 @@ func (g *Gateway) buildRoutes() {
 			},
 			OnError: func(r *http.Request, kind string) {
 				ur.metrics.UpstreamError(kind)
+				if info := requestInfoFrom(r.Context()); info != nil {
+					info.reason = upstreamFailureReason(kind)
+				}
 			},
 		})
 		g.table.Add(rc.Host, rc.Path, ur)
