@@ -27,6 +27,12 @@ type claims struct {
 	// auth_time); a session can be refreshed but never past a fixed time
 	// after it.
 	AuthTime *numericDate `json:"auth_time,omitempty"`
+	// Epoch is the user's revocation epoch when the session began; absent
+	// means 0.
+	Epoch int64 `json:"epoch,omitempty"`
+	// SessionEnd (sid_exp) is the latest exp any token of the session can
+	// carry.
+	SessionEnd *numericDate `json:"sid_exp,omitempty"`
 }
 
 // numericDate is an RFC 7519 NumericDate that must be a JSON number.
@@ -53,6 +59,13 @@ func (c *claims) GetAuthTime() time.Time {
 		return time.Time{}
 	}
 	return c.AuthTime.Time
+}
+
+func (c *claims) getSessionEnd() time.Time {
+	if c.SessionEnd == nil {
+		return time.Time{}
+	}
+	return c.SessionEnd.Time
 }
 
 func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.get(), nil }

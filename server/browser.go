@@ -152,13 +152,13 @@ func (g *Gateway) logout() http.Handler {
 }
 
 // startSession sets the cookie for a password checked just now.
-func (g *Gateway) startSession(w http.ResponseWriter, username string) error {
+func (g *Gateway) startSession(w http.ResponseWriter, r *http.Request, username string) error {
 	now := g.now()
-	sid, err := randomToken()
+	s, err := g.newSession(r.Context(), username, now.Add(g.cfg.Session.MaxLifetime))
 	if err != nil {
 		return err
 	}
-	issued, err := g.tokens.IssueUntil(g.subject(username, sid, now), now.Add(g.cfg.Session.TTL))
+	issued, err := g.tokens.IssueUntil(s, now.Add(g.cfg.Session.TTL))
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,9 @@ func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id prin
 	if !exp.After(id.ExpiresAt.Add(time.Second)) {
 		return
 	}
-	issued, err := g.tokens.IssueUntil(g.subject(id.Username, id.SessionID, authTime), exp)
+	s := g.subject(id.Username, id.SessionID, authTime)
+	s.Epoch, s.SessionEnd = id.Epoch, id.SessionEnd
+	issued, err := g.tokens.IssueUntil(s, exp)
 	if err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "refresh session", slog.String("error", err.Error()))
 		return

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -66,19 +67,30 @@ func (g *Gateway) subject(username, sessionID string, authTime time.Time) auth.S
 	return s
 }
 
-// Revocation keys in the store. They key on jti and sid, never on the
-// token text, which has several base64 spellings, and each names the
-// token's issuer (empty for authgate's own): a trusted provider's user
-// called like a local one, or a provider token carrying a local token's
-// jti or sid, must not be able to log the local one out.
-func deniedToken(issuer, jti string) string      { return revocationKey("deny:jti", issuer, jti) }
-func deniedSession(issuer, sid string) string    { return revocationKey("deny:sid", issuer, sid) }
-func loggedOutBefore(issuer, user string) string { return revocationKey("nbf", issuer, user) }
+// Revocation keys in the store. Each names the token's issuer (empty for
+// authgate's own): a trusted provider's user called like a local one, or
+// a provider token carrying a local token's jti or sid, must not be able
+// to log the local one out. None keys on the token text as it was sent,
+// which has several spellings: authgate's tokens are named by their jti,
+// providers' by auth.Fingerprint, since a provider's jti may be missing,
+// too long or a number.
+func deniedToken(issuer, jti string) string   { return revocationKey("deny:jti", issuer, jti) }
+func deniedContent(issuer, fp string) string  { return revocationKey("deny:tok", issuer, fp) }
+func deniedSession(issuer, sid string) string { return revocationKey("deny:sid", issuer, sid) }
+func epochKey(issuer, user string) string     { return revocationKey("epoch", issuer, user) }
 
 // revocationKey quotes the issuer, so no issuer and value can pass for
 // another pair.
 func revocationKey(kind, issuer, value string) string {
 	return kind + ":" + strconv.Quote(issuer) + ":" + value
+}
+
+// tokenKey is the key that revokes p's token alone.
+func tokenKey(p principal) string {
+	if p.External != "" {
+		return deniedContent(p.External, auth.Fingerprint(p.token))
+	}
+	return deniedToken("", p.TokenID)
 }
 
 // identify verifies the request's credentials: the bearer token when there
@@ -111,10 +123,11 @@ func (g *Gateway) identify(r *http.Request) (principal, source, error) {
 	if id.External != "" {
 		// A trusted provider's user: its token says who they are and in
 		// which groups; local accounts and their generations do not apply.
-		if err := g.checkRevoked(r.Context(), id); err != nil {
+		p := principal{Identity: id, groups: id.Groups, token: raw}
+		if err := g.checkRevoked(r.Context(), p); err != nil {
 			return principal{}, src, err
 		}
-		return principal{Identity: id, groups: id.Groups, token: raw}, src, nil
+		return p, src, nil
 	}
 	a, ok := g.accounts[id.Username]
 	if !ok || a.disabled {
@@ -123,36 +136,84 @@ func (g *Gateway) identify(r *http.Request) (principal, source, error) {
 	if id.Generation != a.generation {
 		return principal{}, src, errRevoked
 	}
-	if err := g.checkRevoked(r.Context(), id); err != nil {
+	p := principal{Identity: id, groups: a.groups, email: a.email, token: raw}
+	if err := g.checkRevoked(r.Context(), p); err != nil {
 		return principal{}, src, err
 	}
-	return principal{Identity: id, groups: a.groups, email: a.email, token: raw}, src, nil
+	return p, src, nil
 }
 
-// checkRevoked consults the store. If the store cannot answer, the token
+// checkRevoked consults the store: one read for the token, one for its
+// session, one for its user's epoch. If the store cannot answer, the token
 // is refused: revocation must not fail open.
-func (g *Gateway) checkRevoked(ctx context.Context, id auth.Identity) error {
+func (g *Gateway) checkRevoked(ctx context.Context, p principal) error {
 	denied := func(key string) bool {
 		_, revoked, err := g.store.Get(ctx, key)
 		return err != nil || revoked
 	}
-	if id.TokenID != "" && denied(deniedToken(id.External, id.TokenID)) ||
-		id.SessionID != "" && denied(deniedSession(id.External, id.SessionID)) {
+	if denied(tokenKey(p)) || p.SessionID != "" && denied(deniedSession(p.External, p.SessionID)) {
 		return errRevoked
 	}
-	v, ok, err := g.store.Get(ctx, loggedOutBefore(id.External, id.Username))
-	if err != nil {
+	epoch, err := g.epoch(ctx, p.External, p.Username)
+	switch {
+	case err != nil:
 		return errRevoked
-	}
-	if ok {
-		cutoff, _ := strconv.ParseInt(string(v), 10, 64)
-		// Tokens issued in the second of the logout survive, so that logging
-		// in again right away works; iat has one-second precision.
-		if id.IssuedAt.Unix() < cutoff {
-			return errRevoked
-		}
+	case p.External == "" && p.Epoch < epoch:
+		return errRevoked
+	case p.External != "" && epoch > 0 && p.IssuedAt.Unix() <= epoch/1_000_000:
+		// A provider's token cannot carry the epoch; its iat has
+		// one-second precision, so one issued in the second of the logout
+		// is refused too.
+		return errRevoked
 	}
 	return nil
+}
+
+// epoch is the user's revocation epoch: 0 until they first log out
+// everywhere, then the microsecond of the latest such logout (or more, see
+// raiseEpoch).
+func (g *Gateway) epoch(ctx context.Context, issuer, user string) (int64, error) {
+	v, ok, err := g.store.Get(ctx, epochKey(issuer, user))
+	if err != nil || !ok {
+		return 0, err
+	}
+	return strconv.ParseInt(string(v), 10, 64)
+}
+
+// raiseEpoch ends every session of the user begun until now: tokens and
+// refresh families carry the epoch read when their session began, and an
+// older one is refused. Unlike a cutoff time of one-second precision, it
+// spares no token issued in the same second, while a login right after
+// reads the new epoch and works at once. The epoch only grows, to at least
+// the current microsecond: when its key expires, every token of an older
+// epoch has expired with it, and the next raise still exceeds every epoch
+// handed out meanwhile. It changes by compare-and-swap only, so that
+// replicas sharing a store never lower it.
+func (g *Gateway) raiseEpoch(ctx context.Context, issuer, user string) error {
+	key, keep := epochKey(issuer, user), g.longestLifetime()
+	for range 16 {
+		old, ok, err := g.store.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		var current int64
+		if ok {
+			if current, err = strconv.ParseInt(string(old), 10, 64); err != nil {
+				return fmt.Errorf("revocation epoch: %w", err)
+			}
+		}
+		next := []byte(strconv.FormatInt(max(g.now().UnixMicro(), current+1), 10))
+		var done bool
+		if ok {
+			done, err = g.store.CompareAndSwap(ctx, key, old, next, keep)
+		} else {
+			done, err = g.store.Add(ctx, key, next, keep)
+		}
+		if err != nil || done {
+			return err
+		}
+	}
+	return errors.New("revocation epoch: too many concurrent changes")
 }
 
 // methodAllowed applies a route's methods rule; it holds for public routes
@@ -179,24 +240,53 @@ func (g *Gateway) authorize(r *http.Request, rt *upstreamRoute) (principal, sour
 }
 
 // revoke ends the session p belongs to: its token until it expires, its
-// session (every token and refresh token it produced), and with everywhere
-// every session of the user issued until now.
+// session (every token and refresh token it produced) until the last of
+// them could expire, and with everywhere every session of the user begun
+// until now.
 func (g *Gateway) revoke(ctx context.Context, p principal, everywhere bool) error {
-	keep := g.longestLifetime()
-	if p.TokenID != "" {
-		if err := g.store.Set(ctx, deniedToken(p.External, p.TokenID), nil, p.ExpiresAt.Sub(g.now())+g.cfg.Token.Leeway+time.Second); err != nil {
-			return err
-		}
+	now, margin := g.now(), g.cfg.Token.Leeway+time.Second
+	if err := g.store.Set(ctx, tokenKey(p), nil, p.ExpiresAt.Sub(now)+margin); err != nil {
+		return err
 	}
 	if p.SessionID != "" {
-		if err := g.store.Set(ctx, deniedSession(p.External, p.SessionID), nil, keep); err != nil {
+		if err := g.store.Set(ctx, deniedSession(p.External, p.SessionID), nil, g.sessionEnd(p.Identity).Sub(now)+margin); err != nil {
 			return err
 		}
 	}
 	if everywhere {
-		return g.store.Set(ctx, loggedOutBefore(p.External, p.Username), []byte(strconv.FormatInt(g.now().Unix(), 10)), keep)
+		return g.raiseEpoch(ctx, p.External, p.Username)
 	}
 	return nil
+}
+
+// sessionEnd is when the last token of id's session expires at the
+// latest: its sid_exp, which login set from session.max_lifetime for a
+// browser session and from token.refresh.max_lifetime for a refresh family.
+// A token without one comes from an older authgate.
+func (g *Gateway) sessionEnd(id auth.Identity) time.Time {
+	if id.SessionEnd.IsZero() {
+		return g.now().Add(g.longestLifetime())
+	}
+	if id.ExpiresAt.After(id.SessionEnd) {
+		return id.ExpiresAt
+	}
+	return id.SessionEnd
+}
+
+// newSession is the subject of a session that begins now for username: a
+// new sid, the user's current epoch, and end as its sid_exp.
+func (g *Gateway) newSession(ctx context.Context, username string, end time.Time) (auth.Subject, error) {
+	sid, err := randomToken()
+	if err != nil {
+		return auth.Subject{}, err
+	}
+	epoch, err := g.epoch(ctx, "", username)
+	if err != nil {
+		return auth.Subject{}, fmt.Errorf("read revocation epoch: %w", err)
+	}
+	s := g.subject(username, sid, g.now())
+	s.Epoch, s.SessionEnd = epoch, end
+	return s, nil
 }
 
 // longestLifetime is how long any token or refresh token can live, which

@@ -93,7 +93,7 @@ func (g *Gateway) login() http.Handler {
 		g.metrics.Login("success")
 		g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", creds.username), slog.Bool("browser", reply.browser))
 		if reply.browser {
-			if err := g.startSession(w, creds.username); err != nil {
+			if err := g.startSession(w, r, creds.username); err != nil {
 				g.logger.LogAttrs(r.Context(), slog.LevelError, "start session", slog.String("error", err.Error()))
 				g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
 				return
@@ -101,11 +101,7 @@ func (g *Gateway) login() http.Handler {
 			http.Redirect(w, r, g.redirects.Safe(creds.rd, g.trust.Host(r)), http.StatusSeeOther)
 			return
 		}
-		sid, err := randomToken()
-		if err == nil {
-			err = g.issueTokens(w, r, g.subject(creds.username, sid, g.now()), g.now().Add(g.cfg.Token.Refresh.MaxLifetime))
-		}
-		if err != nil {
+		if err := g.startAPISession(w, r, creds.username); err != nil {
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "issue token", slog.String("error", err.Error()))
 			g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "")
 		}

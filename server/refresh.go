@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,47 +15,145 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authgate/authgate/auth"
 )
 
-// errInvalidGrant means a refresh token is unknown, expired, reused or of
-// a revoked session; OAuth 2.0 answers all of them alike.
+// errInvalidGrant means a refresh token is unknown, malformed, expired,
+// reused or of a revoked session; OAuth 2.0 answers all of them alike.
 var errInvalidGrant = errors.New("invalid refresh token")
 
-// refreshRecord is what the store keeps for one refresh token, under a hash
-// of the token: the token itself is never stored.
-type refreshRecord struct {
+// errRefreshThrottled means a refresh family rotated refreshRotations
+// times within refreshWindow already.
+var errRefreshThrottled = errors.New("refresh token rotated too often")
+
+// A family may rotate refreshRotations times per refreshWindow. A client
+// rotates about once per access-token lifetime; the rest leaves room for
+// retries and restarts. Each rotation costs a signature and a store write,
+// so a client rotating in a loop is told to slow down.
+const (
+	refreshRotations = 5
+	refreshWindow    = 60 // seconds
+)
+
+// refreshFamily is what the store keeps for one login's refresh tokens,
+// under the family's random id: one record however often they rotate,
+// holding a hash of the one token that works now. Any other token of the
+// family is an earlier one presented again. The tokens themselves are
+// never stored.
+type refreshFamily struct {
 	User       string `json:"u"`
 	SessionID  string `json:"sid"`
 	Generation string `json:"gen"`
+	Epoch      int64  `json:"ep"`
 	AuthTime   int64  `json:"at"`
-	// FamilyEnd is when the session's refresh tokens stop, however often
-	// they rotate.
-	FamilyEnd int64 `json:"end"`
-	Used      bool  `json:"used"`
+	// End is when the family's refresh tokens stop, however often they
+	// rotate.
+	End int64 `json:"end"`
+	// Current is the SHA-256 of the family's current refresh token.
+	Current string `json:"cur"`
+	// Rotations counts the rotations since WindowStart (Unix seconds).
+	WindowStart int64 `json:"ws"`
+	Rotations   int   `json:"n"`
 }
 
-func refreshKey(token string) string {
+// A refresh token is its family's id (16 random bytes), a dot and 32
+// random bytes, each base64url. The family id is not the sid, which every
+// access token shows: whoever saw an access token could otherwise present
+// a made-up token of its family and have the family revoked as reused.
+const (
+	familyIDBytes = 16
+	secretBytes   = 32
+)
+
+func familyKey(family string) string { return "rf:" + family }
+
+func refreshHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return "rt:" + hex.EncodeToString(sum[:])
+	return hex.EncodeToString(sum[:])
 }
 
-// issueTokens answers a successful login or refresh: an access token and,
-// when refresh tokens are enabled, a new refresh token of the session.
-func (g *Gateway) issueTokens(w http.ResponseWriter, r *http.Request, s auth.Subject, familyEnd time.Time) error {
+// familyOf returns the family a refresh token names, or false for anything
+// that cannot be one of authgate's refresh tokens.
+func familyOf(token string) (string, bool) {
+	family, secret, ok := strings.Cut(token, ".")
+	if !ok || len(family) > 32 || len(secret) > 64 {
+		return "", false
+	}
+	f, err1 := base64.RawURLEncoding.Strict().DecodeString(family)
+	s, err2 := base64.RawURLEncoding.Strict().DecodeString(secret)
+	if err1 != nil || err2 != nil || len(f) != familyIDBytes || len(s) != secretBytes {
+		return "", false
+	}
+	return family, true
+}
+
+// nextRefreshToken returns a new token of family and its hash.
+func nextRefreshToken(family string) (token, hash string, err error) {
+	secret, err := randomToken() // secretBytes of them
+	if err != nil {
+		return "", "", err
+	}
+	token = family + "." + secret
+	return token, refreshHash(token), nil
+}
+
+// startAPISession answers an API client's login: an access token and,
+// when refresh tokens are enabled, the first refresh token of a new
+// family.
+func (g *Gateway) startAPISession(w http.ResponseWriter, r *http.Request, username string) error {
+	now := g.now()
+	refresh := g.cfg.Token.Refresh
+	familyEnd := now.Add(refresh.MaxLifetime)
+	end := now.Add(g.cfg.Token.TTL)
+	if refresh.Enabled {
+		end = familyEnd.Add(g.cfg.Token.TTL)
+	}
+	s, err := g.newSession(r.Context(), username, end)
+	if err != nil {
+		return err
+	}
+	var token string
+	if refresh.Enabled {
+		if token, err = g.newFamily(r.Context(), s, familyEnd); err != nil {
+			return err
+		}
+	}
+	return g.issueTokens(w, s, token)
+}
+
+// newFamily stores a new refresh family for s and returns its first token.
+func (g *Gateway) newFamily(ctx context.Context, s auth.Subject, end time.Time) (string, error) {
+	var id [familyIDBytes]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return "", err
+	}
+	family := base64.RawURLEncoding.EncodeToString(id[:])
+	token, hash, err := nextRefreshToken(family)
+	if err != nil {
+		return "", err
+	}
+	now := g.now()
+	rec, _ := json.Marshal(refreshFamily{User: s.Username, SessionID: s.SessionID, Generation: s.Generation, Epoch: s.Epoch,
+		AuthTime: s.AuthTime.Unix(), End: end.Unix(), Current: hash, WindowStart: now.Unix()})
+	if ok, err := g.store.Add(ctx, familyKey(family), rec, min(g.cfg.Token.Refresh.TTL, end.Sub(now))); err != nil || !ok {
+		return "", errors.Join(errors.New("store refresh family"), err)
+	}
+	return token, nil
+}
+
+// issueTokens answers a successful login or refresh: an access token for
+// s and refreshToken, if any.
+func (g *Gateway) issueTokens(w http.ResponseWriter, s auth.Subject, refreshToken string) error {
 	issued, err := g.tokens.Issue(s)
 	if err != nil {
 		return err
 	}
 	body := map[string]any{"access_token": issued.Token, "token_type": "Bearer", "expires_in": issued.ExpiresIn}
-	if g.cfg.Token.Refresh.Enabled {
-		rt, err := g.newRefreshToken(r.Context(), s, familyEnd)
-		if err != nil {
-			return err
-		}
-		body["refresh_token"] = rt
+	if refreshToken != "" {
+		body["refresh_token"] = refreshToken
 	}
 	out, _ := json.Marshal(body)
 	h := w.Header()
@@ -61,23 +162,6 @@ func (g *Gateway) issueTokens(w http.ResponseWriter, r *http.Request, s auth.Sub
 	h.Set("Content-Length", strconv.Itoa(len(out)+1))
 	_, _ = w.Write(append(out, '\n'))
 	return nil
-}
-
-func (g *Gateway) newRefreshToken(ctx context.Context, s auth.Subject, familyEnd time.Time) (string, error) {
-	token, err := randomToken()
-	if err != nil {
-		return "", err
-	}
-	rec, _ := json.Marshal(refreshRecord{User: s.Username, SessionID: s.SessionID, Generation: s.Generation,
-		AuthTime: s.AuthTime.Unix(), FamilyEnd: familyEnd.Unix()})
-	ttl := min(g.cfg.Token.Refresh.TTL, familyEnd.Sub(g.now()))
-	if ttl <= 0 {
-		return "", errInvalidGrant
-	}
-	if ok, err := g.store.Add(ctx, refreshKey(token), rec, ttl); err != nil || !ok {
-		return "", errors.Join(errors.New("store refresh token"), err)
-	}
-	return token, nil
 }
 
 // refresh serves POST /token/refresh: it swaps a refresh token for a new
@@ -98,66 +182,110 @@ func (g *Gateway) refresh() http.Handler {
 			writeJSONError(w, http.StatusBadRequest, "invalid_request")
 			return
 		}
-		s, familyEnd, err := g.redeem(r.Context(), token)
-		if err != nil {
-			info.reason = "invalid_grant"
-			g.metrics.TokenRejected("invalid_grant")
-			writeJSONError(w, http.StatusBadRequest, "invalid_grant")
+		next, err := g.redeem(r.Context(), token)
+		if errors.Is(err, errInvalidGrant) || errors.Is(err, errRefreshThrottled) {
+			d := classifyDenial(err)
+			info.reason = d.reason
+			g.metrics.TokenRejected(d.reason)
+			if next.retryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(next.retryAfter))
+			}
+			writeJSONError(w, d.status, d.reason) // both reasons are OAuth 2.0 error codes
 			return
 		}
-		info.user = s.Username
-		if err := g.issueTokens(w, r, s, familyEnd); err != nil {
+		if err == nil {
+			info.user = next.subject.Username
+			err = g.issueTokens(w, next.subject, next.refreshToken)
+		}
+		if err != nil {
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "refresh", slog.String("error", err.Error()))
 			writeJSONError(w, http.StatusInternalServerError, "internal_error")
 		}
 	})
 }
 
-// redeem marks a refresh token used and returns whom to issue new tokens to.
-func (g *Gateway) redeem(ctx context.Context, token string) (auth.Subject, time.Time, error) {
-	key := refreshKey(token)
+// redeemed is a refresh token swapped for its successor.
+type redeemed struct {
+	subject      auth.Subject
+	refreshToken string
+	// retryAfter is in seconds, with errRefreshThrottled.
+	retryAfter int
+}
+
+// redeem replaces a family's current refresh token by a new one and
+// returns whom to issue tokens to. Rotation and reuse detection go through
+// the store's compare-and-swap alone, so that replicas sharing a store
+// cannot both rotate one token. A throttled rotation leaves the token
+// current.
+func (g *Gateway) redeem(ctx context.Context, token string) (redeemed, error) {
+	family, ok := familyOf(token)
+	if !ok {
+		return redeemed{}, errInvalidGrant
+	}
+	key := familyKey(family)
 	raw, ok, err := g.store.Get(ctx, key)
-	if err != nil || !ok {
-		return auth.Subject{}, time.Time{}, errInvalidGrant
-	}
-	var rec refreshRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return auth.Subject{}, time.Time{}, errInvalidGrant
-	}
-	if rec.Used {
-		g.reuseDetected(ctx, rec)
-		return auth.Subject{}, time.Time{}, errInvalidGrant
-	}
-	used := rec
-	used.Used = true
-	next, _ := json.Marshal(used)
-	familyEnd := time.Unix(rec.FamilyEnd, 0)
-	// Keep the used record until the family ends, so a replay is always
-	// recognised as one.
-	swapped, err := g.store.CompareAndSwap(ctx, key, raw, next, max(familyEnd.Sub(g.now()), time.Second))
 	if err != nil {
-		return auth.Subject{}, time.Time{}, errInvalidGrant
+		return redeemed{}, err
+	}
+	var rec refreshFamily
+	if !ok || json.Unmarshal(raw, &rec) != nil {
+		return redeemed{}, errInvalidGrant
+	}
+	if subtle.ConstantTimeCompare([]byte(refreshHash(token)), []byte(rec.Current)) != 1 {
+		// Only tokens of the family name it: this is an earlier one.
+		g.reuseDetected(ctx, rec)
+		return redeemed{}, errInvalidGrant
+	}
+	now := g.now()
+	end := time.Unix(rec.End, 0)
+	if !now.Before(end) {
+		return redeemed{}, errInvalidGrant
+	}
+	if _, revoked, err := g.store.Get(ctx, deniedSession("", rec.SessionID)); err != nil || revoked {
+		return redeemed{}, errInvalidGrant
+	}
+	if epoch, err := g.epoch(ctx, "", rec.User); err != nil || rec.Epoch < epoch {
+		return redeemed{}, errInvalidGrant // logged out everywhere since
+	}
+	if a, ok := g.accounts[rec.User]; !ok || a.disabled || a.generation != rec.Generation {
+		return redeemed{}, errInvalidGrant
+	}
+	next := rec
+	if now.Unix()-rec.WindowStart >= refreshWindow {
+		next.WindowStart, next.Rotations = now.Unix(), 0
+	}
+	if next.Rotations >= refreshRotations {
+		wait := min(max(next.WindowStart+refreshWindow-now.Unix(), 1), refreshWindow)
+		return redeemed{retryAfter: int(wait)}, errRefreshThrottled
+	}
+	next.Rotations++
+	newToken, hash, err := nextRefreshToken(family)
+	if err != nil {
+		return redeemed{}, err
+	}
+	next.Current = hash
+	b, _ := json.Marshal(next)
+	swapped, err := g.store.CompareAndSwap(ctx, key, raw, b, min(g.cfg.Token.Refresh.TTL, end.Sub(now)))
+	if err != nil {
+		return redeemed{}, err
 	}
 	if !swapped {
 		g.reuseDetected(ctx, rec) // used concurrently: one of the two is not the owner
-		return auth.Subject{}, time.Time{}, errInvalidGrant
+		return redeemed{}, errInvalidGrant
 	}
-	if _, revoked, err := g.store.Get(ctx, deniedSession("", rec.SessionID)); err != nil || revoked {
-		return auth.Subject{}, time.Time{}, errInvalidGrant
-	}
-	a, ok := g.accounts[rec.User]
-	if !ok || a.disabled || a.generation != rec.Generation || !g.now().Before(familyEnd) {
-		return auth.Subject{}, time.Time{}, errInvalidGrant
-	}
-	return g.subject(rec.User, rec.SessionID, time.Unix(rec.AuthTime, 0)), familyEnd, nil
+	s := g.subject(rec.User, rec.SessionID, time.Unix(rec.AuthTime, 0))
+	s.Epoch, s.SessionEnd = rec.Epoch, end.Add(g.cfg.Token.TTL)
+	return redeemed{subject: s, refreshToken: newToken}, nil
 }
 
-// reuseDetected revokes the session of a refresh token used twice.
-func (g *Gateway) reuseDetected(ctx context.Context, rec refreshRecord) {
+// reuseDetected revokes the session of a refresh token used twice, until
+// the last access token its family could have issued expires.
+func (g *Gateway) reuseDetected(ctx context.Context, rec refreshFamily) {
 	g.metrics.TokenRejected("refresh_reuse")
 	g.logger.LogAttrs(ctx, slog.LevelWarn, "security incident: a refresh token was used twice; its session is revoked",
 		slog.String("user", rec.User), slog.String("session", rec.SessionID))
-	if err := g.store.Set(ctx, deniedSession("", rec.SessionID), nil, g.longestLifetime()); err != nil {
+	keep := time.Unix(rec.End, 0).Add(g.cfg.Token.TTL + g.cfg.Token.Leeway + time.Second).Sub(g.now())
+	if err := g.store.Set(ctx, deniedSession("", rec.SessionID), nil, max(keep, time.Second)); err != nil {
 		g.logger.LogAttrs(ctx, slog.LevelError, "revoke session after refresh reuse", slog.String("error", err.Error()))
 	}
 }
@@ -190,7 +318,9 @@ func readRefreshRequest(w http.ResponseWriter, r *http.Request, maxBody int64) (
 	default:
 		return "", errBadLoginBody
 	}
-	if (grant != "" && grant != "refresh_token") || token == "" || len(token) > 256 {
+	// A token of any other length is well-formed OAuth, just not a grant
+	// authgate issued: redeem answers invalid_grant.
+	if (grant != "" && grant != "refresh_token") || token == "" {
 		return "", errBadLoginBody
 	}
 	return token, nil

@@ -31,6 +31,10 @@ func classifyDenial(err error) denial {
 		return denial{http.StatusUnauthorized, "user_disabled", slog.LevelInfo}
 	case errors.Is(err, errRevoked):
 		return denial{http.StatusUnauthorized, "revoked", slog.LevelInfo}
+	case errors.Is(err, errInvalidGrant):
+		return denial{http.StatusBadRequest, "invalid_grant", slog.LevelInfo}
+	case errors.Is(err, errRefreshThrottled):
+		return denial{http.StatusTooManyRequests, "slow_down", slog.LevelInfo}
 	case errors.Is(err, errCrossOrigin):
 		return denial{http.StatusForbidden, "cross_origin", slog.LevelWarn}
 	case errors.Is(err, errBadForwarded):

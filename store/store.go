@@ -125,3 +125,17 @@ func (m *Memory) Len() int {
 	defer m.mu.Unlock()
 	return len(m.entries)
 }
+
+// Live returns the number of keys that have not expired: what the store
+// still holds on to, whether or not a sweep has run.
+func (m *Memory) Live() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now, n := m.now(), 0
+	for _, e := range m.entries {
+		if now.Before(e.expires) {
+			n++
+		}
+	}
+	return n
+}

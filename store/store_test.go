@@ -42,6 +42,9 @@ func TestMemoryExpiresKeys(t *testing.T) {
 		m.Set(ctx, fmt.Sprint("k", i), nil, time.Second)
 	}
 	c.add(2 * time.Minute)
+	if n := m.Live(); n != 0 {
+		t.Errorf("Live() = %d after every key expired, want 0", n)
+	}
 	m.Set(ctx, "trigger", nil, time.Minute)
 	if n := m.Len(); n != 1 {
 		t.Errorf("after the sweep %d keys remain, want 1", n)
