@@ -463,18 +463,26 @@ func isExampleSecret(s []byte) bool {
 
 func (v *validator) users(fc *fileConfig) []User {
 	var users []User
-	seen := map[string]string{}
+	type definition struct{ path, name string }
+	seen := map[string]definition{}
 	add := func(namePath, hashPath, source, name, hash string, extra User) {
 		if msg := usernameProblem(name); msg != "" {
 			v.fail(namePath, "%s", msg)
 			return
 		}
-		folded := strings.ToLower(name)
+		// The login throttle keys on the folded name: two accounts that
+		// fold together would share a bucket, and one's success would
+		// clear the other's lockout.
+		folded := names.Fold(name)
 		if prev, dup := seen[folded]; dup {
-			v.fail(namePath, "user %q is already defined at %s (usernames must differ in more than case)", name, prev)
+			if prev.name == name {
+				v.fail(namePath, "user %q is already defined at %s", name, prev.path)
+			} else {
+				v.fail(namePath, "user %q is already defined at %s as %q (usernames must differ in more than case or Unicode width)", name, prev.path, prev.name)
+			}
 			return
 		}
-		seen[folded] = namePath
+		seen[folded] = definition{namePath, name}
 		if msg := v.hashProblem(name, hash); msg != "" {
 			v.fail(hashPath, "user %q: %s", name, msg)
 			return

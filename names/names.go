@@ -76,3 +76,20 @@ func runeProblem(r rune) string {
 	}
 	return ""
 }
+
+// Fold maps the spellings of a name that a person or a Unicode-normalising
+// component would take for one name to one string: compatibility forms
+// (fullwidth "ａｌｉｃｅ", the ligature "ﬁ"), case, and the whitespace,
+// control and format characters Check refuses all collapse. Two accepted
+// names with the same Fold are refused together by the config, so that
+// keys derived from it (the login throttle's) never merge two accounts.
+func Fold(name string) string {
+	var b strings.Builder
+	for _, r := range norm.NFKC.String(name) {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return norm.NFKC.String(b.String())
+}

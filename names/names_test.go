@@ -59,3 +59,30 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestFold(t *testing.T) {
+	tests := []struct {
+		name, a, b string
+		same       bool
+	}{
+		{"case", "alice", "ALICE", true},
+		{"fullwidth", "alice", "ａｌｉｃｅ", true},
+		{"fullwidth-upper", "alice", "ＡＬＩＣＥ", true},
+		{"ligature", "file", "ﬁle", true},
+		{"long-s", "sam", "ſam", true},
+		{"kelvin-sign", "kay", "\u212aay", true},
+		{"zero-width", "alice", "al\u200bice", true},
+		{"spaces", "alice", " alice\t", true},
+		{"bom", "alice", "\ufeffalice", true},
+		{"different-names", "alice", "alice2", false},
+		{"different-letters", "alice", "bob", false},
+		{"accent-matters", "zoe", "zoë", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Fold(tt.a) == Fold(tt.b); got != tt.same {
+				t.Errorf("Fold(%q) == Fold(%q) is %v, want %v", tt.a, tt.b, got, tt.same)
+			}
+		})
+	}
+}
