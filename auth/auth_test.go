@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -226,14 +227,51 @@ func TestPasswordsShedWhenSaturated(t *testing.T) {
 	}
 }
 
+// TestUnknownUsersPayTheSameCost: bcrypt's work doubles with each cost, so
+// a user whose hash has cost c plus dummies of costs c..top-1 does the work
+// of one comparison at the highest cost top, as an unknown user does.
 func TestUnknownUsersPayTheSameCost(t *testing.T) {
-	hash, _ := bcrypt.GenerateFromPassword([]byte("right"), 11)
-	p, err := NewPasswords(map[string][]byte{"alice": hash}, PasswordOptions{MaxConcurrent: 1})
+	hashes := map[string][]byte{}
+	for _, c := range []int{4, 6, 7} {
+		h, err := bcrypt.GenerateFromPassword([]byte("right"), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes[fmt.Sprintf("cost%d", c)] = h
+	}
+	p, err := NewPasswords(hashes, PasswordOptions{MaxConcurrent: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cost, err := bcrypt.Cost(p.dummy); err != nil || cost != 11 {
-		t.Errorf("dummy hash cost = %d, %v; want 11, the users' cost", cost, err)
+	work := func(hashes ...[]byte) int {
+		total := 0
+		for _, h := range hashes {
+			c, err := bcrypt.Cost(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total += 1 << c
+		}
+		return total
+	}
+	const want = 1 << 7
+	if got := work(p.dummies[p.top]); got != want {
+		t.Errorf("an unknown user's work = %d, want %d", got, want)
+	}
+	for name, h := range hashes {
+		c, _ := bcrypt.Cost(h)
+		if got := work(append([][]byte{h}, p.padding(c)...)...); got != want {
+			t.Errorf("%s's work = %d, want %d", name, got, want)
+		}
+	}
+	// The padding never lets a wrong password through, nor stops a right one.
+	for name := range hashes {
+		if err := p.Check(context.Background(), name, "right"); err != nil {
+			t.Errorf("Check(%q, right) = %v, want nil", name, err)
+		}
+		if err := p.Check(context.Background(), name, "wrong"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Errorf("Check(%q, wrong) = %v, want %v", name, err, ErrInvalidCredentials)
+		}
 	}
 }
 

@@ -26,11 +26,20 @@ type PasswordOptions struct {
 }
 
 // Passwords checks usernames and passwords against bcrypt hashes.
+//
+// Every check does the bcrypt work of one comparison at the highest cost
+// among the hashes, whoever is named: an unknown user is compared against a
+// dummy hash of that cost, and a user whose hash has a lower cost c is
+// compared against it and then against dummies of costs c, c+1, …, top-1,
+// since 2^c + 2^c + 2^(c+1) + … + 2^(top-1) = 2^top. With mixed costs a
+// dummy of any one cost would tell unknown users from the users of the
+// other costs by the time they take.
 type Passwords struct {
 	hashes map[string][]byte
-	// dummy is compared for unknown users so that they cost as much as
-	// known ones and timing does not reveal which usernames exist.
-	dummy []byte
+	// top is the highest cost among hashes; dummies[c] is a hash of a
+	// random password at cost c, for each cost from the lowest to top.
+	top     int
+	dummies map[int][]byte
 	// admitted holds one token per login running or queued; running holds
 	// one per comparison in progress.
 	admitted chan struct{}
@@ -39,29 +48,48 @@ type Passwords struct {
 }
 
 // NewPasswords returns a checker for hashes (username → bcrypt hash).
+// Without hashes, unknown users pay bcrypt.DefaultCost.
 func NewPasswords(hashes map[string][]byte, opts PasswordOptions) (*Passwords, error) {
 	if opts.MaxConcurrent < 1 || opts.MaxQueue < 0 {
 		return nil, errors.New("password checks need MaxConcurrent >= 1 and MaxQueue >= 0")
 	}
-	cost := bcrypt.DefaultCost
+	low, top := bcrypt.DefaultCost, bcrypt.DefaultCost
+	if len(hashes) > 0 {
+		low, top = bcrypt.MaxCost, bcrypt.MinCost
+	}
 	for user, h := range hashes {
 		c, err := bcrypt.Cost(h)
 		if err != nil {
 			return nil, fmt.Errorf("user %q: %w", user, err)
 		}
-		cost = max(cost, c)
+		low, top = min(low, c), max(top, c)
 	}
-	dummy, err := dummyHash(cost)
-	if err != nil {
-		return nil, err
+	dummies := make(map[int][]byte, top-low+1)
+	for c := low; c <= top; c++ {
+		d, err := dummyHash(c)
+		if err != nil {
+			return nil, err
+		}
+		dummies[c] = d
 	}
 	return &Passwords{
 		hashes:   hashes,
-		dummy:    dummy,
+		top:      top,
+		dummies:  dummies,
 		admitted: make(chan struct{}, opts.MaxConcurrent+opts.MaxQueue),
 		running:  make(chan struct{}, opts.MaxConcurrent),
 		run:      opts.Run,
 	}, nil
+}
+
+// padding returns the dummy hashes to compare after a hash of the given
+// cost so that the whole check costs as much as one comparison at p.top.
+func (p *Passwords) padding(cost int) [][]byte {
+	var pad [][]byte
+	for c := cost; c < p.top; c++ {
+		pad = append(pad, p.dummies[c])
+	}
+	return pad
 }
 
 // dummyHash makes a bcrypt hash of a random password at the given cost
@@ -83,8 +111,9 @@ func dummyHash(cost int) ([]byte, error) {
 
 // Check reports whether password is username's. It returns nil on a match,
 // ErrInvalidCredentials for a wrong password or an unknown user (after the
-// same amount of work), ErrPasswordTooLong, ErrBusy when the comparison
-// queue is full, or the context's error when the caller gave up waiting.
+// same amount of work, whatever the user's own hash costs),
+// ErrPasswordTooLong, ErrBusy when the comparison queue is full, or the
+// context's error when the caller gave up waiting.
 func (p *Passwords) Check(ctx context.Context, username, password string) error {
 	if len(password) > MaxPasswordBytes {
 		return ErrPasswordTooLong
@@ -103,11 +132,20 @@ func (p *Passwords) Check(ctx context.Context, username, password string) error 
 	defer func() { <-p.running }()
 
 	hash, known := p.hashes[username]
-	if !known {
-		hash = p.dummy
+	var pad [][]byte
+	if known {
+		cost, _ := bcrypt.Cost(hash) // NewPasswords refused hashes without one
+		pad = p.padding(cost)
+	} else {
+		hash = p.dummies[p.top]
 	}
 	var err error
-	compare := func() { err = bcrypt.CompareHashAndPassword(hash, []byte(password)) }
+	compare := func() {
+		err = bcrypt.CompareHashAndPassword(hash, []byte(password))
+		for _, d := range pad {
+			_ = bcrypt.CompareHashAndPassword(d, []byte(password))
+		}
+	}
 	if p.run != nil {
 		p.run(compare)
 	} else {

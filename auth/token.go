@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/authgate/authgate/keys"
+	"github.com/authgate/authgate/names"
 )
 
 // TokenOptions configures Tokens.
@@ -307,19 +308,11 @@ func randomID() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-// plainName reports whether a subject can be placed in a header as it is:
-// non-empty, bounded, no control characters, commas or spaces. Config
-// refuses such usernames too; this catches a forged or foreign token.
+// plainName reports whether a user or group name can be placed in a header
+// as it is: names.Check, the rule the config applies to local users, so a
+// forged or foreign token cannot name someone no config could define.
 func plainName(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; c <= ' ' || c == 0x7f || c == ',' || c == ';' || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
+	return names.Check(s) == nil
 }
 
 // refuseKeyHeaders refuses header parameters that would let a token bring

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/keys"
+	"github.com/authgate/authgate/names"
 )
 
 // Limits and defaults that operators see in the reference.
@@ -36,7 +37,6 @@ const (
 	MaxBcryptCost      = 14
 	RecommendedCost    = 12
 	MaxHeaderBytesCeil = 64 << 10
-	maxUsernameBytes   = 128
 	maxConfigBytes     = 4 << 20
 )
 
@@ -490,18 +490,26 @@ func isExampleSecret(s []byte) bool {
 
 func (v *validator) users(fc *fileConfig) []User {
 	var users []User
-	seen := map[string]string{}
+	type definition struct{ path, name string }
+	seen := map[string]definition{}
 	add := func(namePath, hashPath, source, name, hash string, extra User) {
 		if msg := usernameProblem(name); msg != "" {
 			v.fail(namePath, "%s", msg)
 			return
 		}
-		folded := strings.ToLower(name)
+		// The login throttle keys on the folded name: two accounts that
+		// fold together would share a bucket, and one's success would
+		// clear the other's lockout.
+		folded := names.Fold(name)
 		if prev, dup := seen[folded]; dup {
-			v.fail(namePath, "user %q is already defined at %s (usernames must differ in more than case)", name, prev)
+			if prev.name == name {
+				v.fail(namePath, "user %q is already defined at %s", name, prev.path)
+			} else {
+				v.fail(namePath, "user %q is already defined at %s as %q (usernames must differ in more than case or Unicode width)", name, prev.path, prev.name)
+			}
 			return
 		}
-		seen[folded] = namePath
+		seen[folded] = definition{namePath, name}
 		if msg := v.hashProblem(name, hash); msg != "" {
 			v.fail(hashPath, "user %q: %s", name, msg)
 			return
@@ -608,22 +616,12 @@ func (v *validator) upstreamHeaders(fu *fileUpstream) UpstreamHeaders {
 	return u
 }
 
-// usernameProblem refuses names that could split or forge a header or log
-// line when placed in the identity header: control characters (CR, LF, NUL),
-// commas (list separators), colons (htpasswd), whitespace and invalid UTF-8.
+// usernameProblem applies names.Check, the one rule shared with the names
+// a trusted provider's token carries: no control, invisible, space or
+// separator characters (README's , : ; " \), in any Unicode spelling.
 func usernameProblem(name string) string {
-	switch {
-	case name == "":
-		return "must not be empty"
-	case len(name) > maxUsernameBytes:
-		return fmt.Sprintf("must be at most %d bytes", maxUsernameBytes)
-	case !utf8.ValidString(name):
-		return "must be valid UTF-8"
-	}
-	for _, r := range name {
-		if r < 0x21 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == ',' || r == ':' || r == ';' || r == '"' || r == '\\' || r == '\u00a0' || (r >= 0x2000 && r <= 0x200f) || (r >= 0x2028 && r <= 0x202f) || r == 0xfeff {
-			return fmt.Sprintf("must not contain %q", r)
-		}
+	if err := names.Check(name); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -11,12 +11,10 @@ package throttle
 import (
 	"hash/maphash"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 
-	"golang.org/x/text/unicode/norm"
+	"github.com/authgate/authgate/names"
 )
 
 const ways = 4
@@ -180,19 +178,13 @@ func (l *Limiter) Reset(key string) {
 }
 
 // UsernameKey folds the spellings of a username that a person or a
-// Unicode-normalising component would take for the same name into one key:
-// compatibility forms (fullwidth "ａｌｉｃｅ"), case, whitespace and invisible
-// format characters (zero-width spaces) all collapse, so variants cannot
-// open fresh buckets.
+// Unicode-normalising component would take for the same name into one key
+// (names.Fold: compatibility forms such as fullwidth "ａｌｉｃｅ", case,
+// whitespace and invisible format characters), so variants cannot open
+// fresh buckets. The config refuses two accounts whose names fold together,
+// so no account shares its bucket with another.
 func UsernameKey(name string) string {
-	var b strings.Builder
-	for _, r := range norm.NFKC.String(name) {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			continue
-		}
-		b.WriteRune(unicode.ToLower(r))
-	}
-	return "u:" + norm.NFKC.String(b.String())
+	return "u:" + names.Fold(name)
 }
 
 // ClientKey is the key for a client address: the address itself for IPv4,

@@ -1,0 +1,74 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestUsernamesFollowOneRule: local names are held to names.Check (the
+// rule outside identities are held to as well), and two accounts whose
+// names the login throttle folds to one key are refused, naming both.
+func TestUsernamesFollowOneRule(t *testing.T) {
+	user := func(name string) string {
+		return "  - username: \"" + name + "\"\n    password_hash: \"" + hash10 + "\"\n"
+	}
+	tests := []struct {
+		name  string
+		users string // YAML double-quoted escapes
+		want  []string
+	}{
+		{"zero-width-space", user(`user\u200b2`), []string{"users[0].username: must not contain '\\u200b'"}},
+		{"soft-hyphen", user(`ali\u00adce`), []string{"users[0].username: must not contain '\\u00ad'"}},
+		{"no-break-space", user(`user2\u00a0`), []string{"users[0].username: must not contain '\\u00a0'"}},
+		{"line-separator", user(`user\u20282`), []string{"users[0].username: must not contain '\\u2028'"}},
+		{"next-line", user(`user\u00852`), []string{"users[0].username: must not contain '\\u0085'"}},
+		{"ideographic-space", user(`user\u30002`), []string{"users[0].username: must not contain '\\u3000'"}},
+		{"byte-order-mark", user(`\ufeffuser2`), []string{"users[0].username: must not contain '\\ufeff'"}},
+		{"fullwidth-colon", user(`user2\uff1aadmin`), []string{"users[0].username: must not contain '：' (a separator once Unicode-normalised)"}},
+		{"fullwidth-twin", user("alice") + user("ａｌｉｃｅ"), []string{`users[1].username: user "ａｌｉｃｅ" is already defined at users[0].username as "alice"`}},
+		{"ligature-twin", user("ﬁle") + user("file"), []string{`users[1].username: user "file" is already defined at users[0].username as "ﬁle"`}},
+		{"long-s-twin", user("sam") + user("ſam"), []string{`users[1].username: user "ſam" is already defined at users[0].username`}},
+		{"case-twin", user("Dup") + user("dup"), []string{`users[1].username: user "dup" is already defined at users[0].username`}},
+		{"distinct-accents", user("zoe") + user("zoë"), nil},
+		{"group", "  - username: bob\n    password_hash: \"" + hash10 + "\"\n    groups: [\"ops\\u200b\"]\n", []string{"users[0].groups[0]: group name must not contain '\\u200b'"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte("token:\n  secret: "+secret+"\nusers:\n"+tt.users), ".", env(nil))
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Parse = %v, want no error", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Parse succeeded, want errors %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("errors lack %q; got:\n%v", w, err)
+				}
+			}
+		})
+	}
+	t.Run("htpasswd-twin", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "users"), []byte("ＡＬＩＣＥ:"+hash10+"\n"), 0o600)
+		_, err := Parse([]byte("token:\n  secret: "+secret+"\nhtpasswd_file: users\nusers:\n"+user("alice")), dir, env(nil))
+		want := `htpasswd_file users: line 1: user "ＡＬＩＣＥ" is already defined at users[0].username as "alice"`
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse = %v, want an error containing %q", err, want)
+		}
+	})
+	t.Run("allowed-users", func(t *testing.T) {
+		doc := "token:\n  secret: " + secret + "\nroutes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    allowed_users: [\"user2:admin\", \"bob\\u200b\"]\n    allowed_groups: [\"a\\u00a0b\"]\n"
+		_, err := Parse([]byte(doc), ".", env(nil))
+		for _, w := range []string{"routes[0].allowed_users[0]: username must not contain ':'", "routes[0].allowed_users[1]: username must not contain '\\u200b'", "routes[0].allowed_groups[0]: group name must not contain '\\u00a0'"} {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("Parse = %v, want an error containing %q", err, w)
+			}
+		}
+	})
+}
