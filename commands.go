@@ -19,9 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
-	"github.com/authgate/authgate/accesslog"
 	"github.com/authgate/authgate/config"
-	"github.com/authgate/authgate/gcheadroom"
 	"github.com/authgate/authgate/keys"
 	"github.com/authgate/authgate/logbuf"
 	"github.com/authgate/authgate/metrics"
@@ -73,13 +71,9 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	for _, w := range cfg.Warnings {
 		logger.Warn(w)
 	}
-	if _, set := lookupEnv("GOGC"); !set {
-		// An operator's GOGC is theirs to keep exactly.
-		defer gcheadroom.Start(cfg.Server.GCHeadroom).Stop()
-	}
-	var accessLog *accesslog.Logger
+	var accessLog *slog.Logger
 	if cfg.Log.Level <= slog.LevelInfo {
-		accessLog = accesslog.New(logOut, cfg.Log.JSON)
+		accessLog = logger
 	}
 	m := metrics.New(buildVersion())
 	gw, err := server.New(cfg, server.Options{Logger: logger, AccessLog: accessLog, Metrics: m})

@@ -496,9 +496,8 @@ users:
 
 // TestLoginFloodOnOneConnection hammers /login with wrong passwords on one
 // kept-alive connection, as brute-force tools do: once the client is
-// throttled every attempt gets 429 with Retry-After (on Linux from the
-// tarpit), other requests on the connection are still served, and
-// shutdown ends the connection.
+// throttled every attempt gets 429 with Retry-After, other requests on the
+// connection are still served, and shutdown ends the connection.
 func TestLoginFloodOnOneConnection(t *testing.T) {
 	g := startGateway(t, `
 listen: 127.0.0.1:0
@@ -506,6 +505,7 @@ metrics_listen: ""
 token:
   secret: "Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA"
 login:
+  shed_delay: 5ms
   throttle:
     client: {burst: 3, interval: 1h}
 users:

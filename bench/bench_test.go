@@ -20,7 +20,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/authgate/authgate/accesslog"
 	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/keys"
@@ -50,7 +49,7 @@ func gateway(b *testing.B, doc, upstream string) (http.Handler, *server.Gateway)
 	}
 	g, err := server.New(cfg, server.Options{
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		AccessLog: accesslog.New(io.Discard, true),
+		AccessLog: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Metrics:   metrics.New("bench"),
 	})
 	if err != nil {

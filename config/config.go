@@ -245,10 +245,6 @@ type Server struct {
 	MaxHeaderBytes int
 	// MaxConnections caps concurrently open client connections.
 	MaxConnections int
-	// GCHeadroom is how many bytes the heap may grow over the live heap
-	// before the garbage collector runs (at least GOGC's share); zero
-	// leaves the collector to GOGC alone.
-	GCHeadroom uint64
 }
 
 // Transport configures the connections to upstreams.
@@ -268,8 +264,10 @@ type Login struct {
 	MaxConcurrent int
 	// MaxQueue caps logins waiting for a comparison slot; more are shed.
 	MaxQueue int
-	// ShedDelay holds a throttled (429) or shed (503) answer this long, so
-	// a client retrying at once sends fewer requests; zero answers at once.
+	// ShedDelay is the longest a throttled (429) or shed (503) answer is
+	// held before it is sent: until the client may retry, at most this
+	// long, so a client retrying at once sends about one attempt per
+	// ShedDelay; zero answers at once.
 	ShedDelay time.Duration
 	// User throttles failed logins per username (folded: case, width,
 	// whitespace and invisible characters do not make a new name).

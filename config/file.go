@@ -136,7 +136,7 @@ type fileServer struct {
 	ShutdownGrace     string `yaml:"shutdown_grace"`
 	MaxHeaderBytes    int    `yaml:"max_header_bytes"`
 	MaxConnections    int    `yaml:"max_connections"`
-	GCHeadroomMiB     *int   `yaml:"gc_headroom_mib"`
+	GCHeadroomMiB     *int   `yaml:"gc_headroom_mib"` // ignored, with a warning
 }
 
 type fileTransport struct {

@@ -901,7 +901,7 @@ func (v *validator) log(fl *fileLog) Log {
 			v.fail("log.level", "must be debug, info, warn or error")
 		}
 	}
-	l.FlushInterval = v.duration("log.flush_interval", fl.FlushInterval, 100*time.Millisecond)
+	l.FlushInterval = v.duration("log.flush_interval", fl.FlushInterval, 0)
 	if l.FlushInterval > 10*time.Second {
 		v.fail("log.flush_interval", "must be at most 10s: lines held longer are lost in a crash and late for whoever tails the log")
 	}
@@ -928,13 +928,10 @@ func (v *validator) server(fs *fileServer) Server {
 	if s.MaxHeaderBytes < 1024 || s.MaxHeaderBytes > MaxHeaderBytesCeil {
 		v.fail("server.max_header_bytes", "must be from 1024 to %d", MaxHeaderBytesCeil)
 	}
-	switch h := fs.GCHeadroomMiB; {
-	case h == nil:
-		s.GCHeadroom = 32 << 20
-	case *h < 0 || *h > 4096:
-		v.fail("server.gc_headroom_mib", "must be from 0 (off) to 4096")
-	default:
-		s.GCHeadroom = uint64(*h) << 20
+	if fs.GCHeadroomMiB != nil {
+		// Accepted so that no config breaks; the runtime is tuned from the
+		// environment only.
+		v.warn("server.gc_headroom_mib is no longer used and is ignored: tune the garbage collector with the GOGC and GOMEMLIMIT environment variables (see README)")
 	}
 	if s.MaxConnections < 1 {
 		v.fail("server.max_connections", "must be positive")
@@ -973,7 +970,7 @@ func (v *validator) login(fl *fileLogin) Login {
 	if l.MaxQueue < 0 {
 		v.fail("login.max_queue", "must not be negative")
 	}
-	l.ShedDelay = v.duration("login.shed_delay", fl.ShedDelay, 4*time.Millisecond)
+	l.ShedDelay = v.duration("login.shed_delay", fl.ShedDelay, time.Second)
 	if l.ShedDelay > 10*time.Second {
 		v.fail("login.shed_delay", "must be at most 10s")
 	}

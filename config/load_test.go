@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,11 +79,27 @@ func TestDefaults(t *testing.T) {
 		{"max_header_bytes", cfg.Server.MaxHeaderBytes, 32 << 10},
 		{"secret", secretOf(cfg), secret},
 		{"algorithm", cfg.Token.Algorithm, "HS256"},
+		{"shed_delay", cfg.Login.ShedDelay, time.Second},
+		{"flush_interval", cfg.Log.FlushInterval, time.Duration(0)},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("default %s = %v, want %v", c.name, c.got, c.want)
 		}
+	}
+}
+
+// TestRetiredKeysWarn: keys that only tuned removed machinery are still
+// accepted, with a warning naming what replaced them, so no config breaks.
+func TestRetiredKeysWarn(t *testing.T) {
+	cfg, err := Parse([]byte("token:\n  secret: "+secret+"\nserver:\n  gc_headroom_mib: 32\n"), ".", env(nil))
+	if err != nil {
+		t.Fatalf("a config with server.gc_headroom_mib = %v, want it accepted", err)
+	}
+	if !slices.ContainsFunc(cfg.Warnings, func(w string) bool {
+		return strings.Contains(w, "server.gc_headroom_mib") && strings.Contains(w, "GOGC")
+	}) {
+		t.Errorf("warnings = %q, want one naming server.gc_headroom_mib and GOGC", cfg.Warnings)
 	}
 }
 
@@ -195,8 +212,8 @@ func TestProblemsAreAllReportedWithPaths(t *testing.T) {
 		{"same-listener", "listen: 127.0.0.1:8080\nmetrics_listen: 127.0.0.1:8080\n", []string{"metrics_listen: must differ from listen"}},
 		{"headers-and-proxies", "identity_header: Authorization\nstrip_headers: ['bad header']\ntrusted_proxies: [10.0.0.0/8, nonsense]\n",
 			[]string{"identity_header: must not be Authorization", "strip_headers[0]: must be a header name", "trusted_proxies[1]: must be an IP address or CIDR"}},
-		{"limits", "server:\n  max_header_bytes: 1000000\n  read_header_timeout: 0s\n  gc_headroom_mib: -1\nlogin:\n  max_body_bytes: 10\nlog:\n  format: xml\n  level: loud\n  flush_interval: 1m\n",
-			[]string{"server.max_header_bytes: must be from 1024 to 65536", "server.read_header_timeout: must be positive", "login.max_body_bytes", "log.format", "log.level", "log.flush_interval: must be at most 10s", "server.gc_headroom_mib"}},
+		{"limits", "server:\n  max_header_bytes: 1000000\n  read_header_timeout: 0s\nlogin:\n  max_body_bytes: 10\nlog:\n  format: xml\n  level: loud\n  flush_interval: 1m\n",
+			[]string{"server.max_header_bytes: must be from 1024 to 65536", "server.read_header_timeout: must be positive", "login.max_body_bytes", "log.format", "log.level", "log.flush_interval: must be at most 10s"}},
 		{"paths", "paths:\n  login: /same\n  verify: /same\n  healthz: nohead\n", []string{"is the same path as", "paths.healthz: must start with /"}},
 	}
 	for _, tt := range tests {

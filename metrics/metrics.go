@@ -7,6 +7,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,18 +73,12 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-// Route returns the request counters of one route with their label values
-// bound once, so the request path does no label lookups.
+// Route returns one route's metrics. Its series are created by its first
+// request, not before, so that routes nobody uses (there may be thousands)
+// cost neither memory here nor series in Prometheus; from then on the
+// label values are bound, and the request path does no label lookups.
 func (m *Metrics) Route(name string) *Route {
-	r := &Route{duration: m.duration.WithLabelValues(name)}
-	for i := range r.byClass {
-		r.byClass[i] = m.requests.WithLabelValues(name, strconv.Itoa(i+1)+"xx")
-	}
-	r.upstream = map[string]prometheus.Counter{}
-	for _, kind := range []string{"timeout", "unavailable", "canceled"} {
-		r.upstream[kind] = m.upstreamErrors.WithLabelValues(name, kind)
-	}
-	return r
+	return &Route{m: m, name: name}
 }
 
 // Login counts a login attempt's outcome.
@@ -99,24 +94,36 @@ func (m *Metrics) JWKSRefreshFailed(issuer string) func() {
 	return c.Inc
 }
 
-// Route holds one route's pre-bound metrics.
+// Route holds one route's metrics.
 type Route struct {
+	m    *Metrics
+	name string
+	bind sync.Once
+	// Bound by the first Observe.
 	byClass  [5]prometheus.Counter
 	duration prometheus.Observer
-	upstream map[string]prometheus.Counter
 }
 
 // Observe records a finished request.
 func (r *Route) Observe(status int, d time.Duration) {
+	r.bind.Do(func() {
+		r.duration = r.m.duration.WithLabelValues(r.name)
+		for i := range r.byClass {
+			r.byClass[i] = r.m.requests.WithLabelValues(r.name, strconv.Itoa(i+1)+"xx")
+		}
+	})
 	if c := status/100 - 1; c >= 0 && c < len(r.byClass) {
 		r.byClass[c].Inc()
 	}
 	r.duration.Observe(d.Seconds())
 }
 
-// UpstreamError counts a failed upstream exchange of the given kind.
+// UpstreamError counts a failed upstream exchange of the given kind:
+// "timeout", "unavailable" or "canceled". Its series exists only once such
+// an error happened.
 func (r *Route) UpstreamError(kind string) {
-	if c, ok := r.upstream[kind]; ok {
-		c.Inc()
+	switch kind {
+	case "timeout", "unavailable", "canceled":
+		r.m.upstreamErrors.WithLabelValues(r.name, kind).Inc()
 	}
 }

@@ -10,7 +10,6 @@ package route
 import (
 	"errors"
 	"net"
-	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -127,59 +126,75 @@ func ParseHost(h string) Host {
 }
 
 // Table finds the route for a canonical path and host: the longest prefix
-// matching on a segment boundary, a route naming the host winning over one
-// that names none.
+// matching on a segment boundary; among routes of one prefix, one naming the
+// host and port wins over one naming the host, which wins over one naming
+// none. A match costs one map lookup per segment of the path, however many
+// routes there are.
 type Table[T any] struct {
-	entries []entry[T]
+	byPrefix map[string]*slot[T]
 }
 
-type entry[T any] struct {
-	host    string // "" matches any host
-	hasPort bool
-	prefix  string
-	value   T
+// slot holds the routes of one prefix.
+type slot[T any] struct {
+	withPort, byName map[string]T // by host with port, by host name
+	any              T
+	hasAny           bool
 }
 
 // Add registers value under host (normalised as ParseHost does, with a port
-// only when it must match too; "" for any) and
-// prefix (canonical, no trailing slash except "/").
+// only when it must match too; "" for any) and prefix (canonical, no
+// trailing slash except "/"). A later Add for the same host and prefix
+// replaces the earlier one.
 func (t *Table[T]) Add(host, prefix string, value T) {
-	_, _, err := net.SplitHostPort(host)
-	t.entries = append(t.entries, entry[T]{host: host, hasPort: err == nil, prefix: prefix, value: value})
-	sort.SliceStable(t.entries, func(i, j int) bool {
-		a, b := t.entries[i], t.entries[j]
-		if len(a.prefix) != len(b.prefix) {
-			return len(a.prefix) > len(b.prefix)
+	if t.byPrefix == nil {
+		t.byPrefix = map[string]*slot[T]{}
+	}
+	s := t.byPrefix[prefix]
+	if s == nil {
+		s = &slot[T]{}
+		t.byPrefix[prefix] = s
+	}
+	switch _, _, err := net.SplitHostPort(host); {
+	case host == "":
+		s.any, s.hasAny = value, true
+	case err == nil:
+		if s.withPort == nil {
+			s.withPort = map[string]T{}
 		}
-		return a.host != "" && b.host == ""
-	})
+		s.withPort[host] = value
+	default:
+		if s.byName == nil {
+			s.byName = map[string]T{}
+		}
+		s.byName[host] = value
+	}
 }
 
 // Match returns the route for a canonical path on host.
 func (t *Table[T]) Match(host Host, path string) (T, bool) {
-	for _, e := range t.entries {
-		if e.host != "" {
-			want := host.Name
-			if e.hasPort {
-				want = host.NameWithPort
+	// path, then each prefix of it that ends before a "/", longest first:
+	// "/a/b/" tries "/a/b/", "/a/b", "/a" and "/".
+	for p := path; t.byPrefix != nil && p != ""; {
+		if s := t.byPrefix[p]; s != nil {
+			if v, ok := s.withPort[host.NameWithPort]; ok {
+				return v, true
 			}
-			if e.host != want {
-				continue
+			if v, ok := s.byName[host.Name]; ok {
+				return v, true
+			}
+			if s.hasAny {
+				return s.any, true
 			}
 		}
-		if HasPrefix(path, e.prefix) {
-			return e.value, true
+		switch i := strings.LastIndexByte(p, '/'); {
+		case p == "/":
+			p = ""
+		case i <= 0:
+			p = "/"
+		default:
+			p = p[:i]
 		}
 	}
 	var zero T
 	return zero, false
-}
-
-// HasPrefix reports whether path is prefix or below it on a segment boundary:
-// "/api" covers "/api" and "/api/x" but not "/apix".
-func HasPrefix(path, prefix string) bool {
-	if prefix == "/" {
-		return strings.HasPrefix(path, "/")
-	}
-	return path == prefix || (strings.HasPrefix(path, prefix) && path[len(prefix)] == '/')
 }

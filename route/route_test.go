@@ -2,6 +2,7 @@ package route
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -121,5 +122,56 @@ func TestTableMatch(t *testing.T) {
 	var empty Table[string]
 	if _, ok := empty.Match(ParseHost("gw"), "/"); ok {
 		t.Errorf("an empty table matched")
+	}
+}
+
+func TestTableMatchPrecedence(t *testing.T) {
+	var tbl Table[string]
+	tbl.Add("", "/app", "any-host")
+	tbl.Add("example.com", "/app", "by-name")
+	tbl.Add("example.com:8443", "/app", "by-port")
+	tbl.Add("", "/app/deep", "deeper-any-host")
+	tbl.Add("", "/dup", "first")
+	tbl.Add("", "/dup", "second")
+	tests := []struct {
+		name, host, path, want string
+	}{
+		{"port-beats-name", "example.com:8443", "/app/x", "by-port"},
+		{"name-beats-any", "example.com", "/app/x", "by-name"},
+		{"other-port-falls-to-name", "example.com:9000", "/app", "by-name"},
+		{"other-host-falls-to-any", "other.example", "/app/x", "any-host"},
+		{"longer-prefix-beats-host", "example.com:8443", "/app/deep/x", "deeper-any-host"},
+		{"later-add-replaces", "gw", "/dup/x", "second"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tbl.Match(ParseHost(tt.host), tt.path)
+			if !ok || got != tt.want {
+				t.Errorf("Match(%q, %q) = %q, %v; want %q", tt.host, tt.path, got, ok, tt.want)
+			}
+		})
+	}
+	if got, ok := tbl.Match(ParseHost("gw"), "/"); ok {
+		t.Errorf("Match(/) = %q with no root route, want no match", got)
+	}
+}
+
+// BenchmarkTableMatch shows that a match costs the same with one route as
+// with 10,000: it looks the path's prefixes up, it does not scan routes.
+func BenchmarkTableMatch(b *testing.B) {
+	for _, n := range []int{1, 10000} {
+		b.Run(fmt.Sprintf("routes-%d", n), func(b *testing.B) {
+			var tbl Table[int]
+			tbl.Add("", "/", 0)
+			for i := 1; i < n; i++ {
+				tbl.Add("", fmt.Sprintf("/svc%d/api", i), i)
+			}
+			host := ParseHost("gw.example.com")
+			for b.Loop() {
+				if _, ok := tbl.Match(host, "/svc42/api/v1/items"); !ok {
+					b.Fatal("no match")
+				}
+			}
+		})
 	}
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"net"
 	"sync"
 )
@@ -34,17 +33,6 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
 }
 
-// adopt gives c, a connection that arrived some other way, one of the
-// slots if one is free.
-func (l *limitedListener) adopt(c net.Conn) (net.Conn, bool) {
-	select {
-	case l.slots <- struct{}{}:
-		return &limitedConn{Conn: c, release: func() { <-l.slots }}, true
-	default:
-		return nil, false
-	}
-}
-
 func (l *limitedListener) Close() error {
 	l.closeOnce.Do(func() { close(l.closed) })
 	return l.Listener.Close()
@@ -60,64 +48,4 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
-}
-
-// NetConn returns the connection underneath, for the tarpit.
-func (c *limitedConn) NetConn() net.Conn { return c.Conn }
-
-// rejoinListener serves connections arriving on back as well as those
-// ln accepts: the tarpit returns the connections it no longer holds there.
-func rejoinListener(ln net.Listener, back <-chan net.Conn) net.Listener {
-	return &rejoiningListener{Listener: ln, back: back, accepted: make(chan accepted), closed: make(chan struct{})}
-}
-
-type rejoiningListener struct {
-	net.Listener
-	back      <-chan net.Conn
-	accepted  chan accepted
-	pumpOnce  sync.Once
-	closed    chan struct{}
-	closeOnce sync.Once
-}
-
-type accepted struct {
-	c   net.Conn
-	err error
-}
-
-func (l *rejoiningListener) Accept() (net.Conn, error) {
-	l.pumpOnce.Do(func() { go l.pump() })
-	select {
-	case c := <-l.back:
-		return c, nil
-	case a := <-l.accepted:
-		return a.c, a.err
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-// pump accepts from the listener underneath until it fails for good, as
-// http.Server would: it retries only errors that say they are temporary.
-func (l *rejoiningListener) pump() {
-	for {
-		c, err := l.Listener.Accept()
-		select {
-		case l.accepted <- accepted{c, err}:
-		case <-l.closed:
-			if c != nil {
-				c.Close()
-			}
-			return
-		}
-		var ne interface{ Temporary() bool }
-		if err != nil && !(errors.As(err, &ne) && ne.Temporary()) {
-			return
-		}
-	}
-}
-
-func (l *rejoiningListener) Close() error {
-	l.closeOnce.Do(func() { close(l.closed) })
-	return l.Listener.Close()
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"mime"
 	"net/http"
 	"net/url"
@@ -69,11 +68,7 @@ func (g *Gateway) login() http.Handler {
 		if wait := g.clientLimit.Wait(throttle.ClientKey(g.trust.ClientIP(r))); wait > 0 {
 			// A throttled client is refused before its body is read: under a
 			// flood this answer must cost next to nothing.
-			if !reply.browser && g.intoTarpit(w, r, wait) {
-				return
-			}
-			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-			g.loginFailed(reply, "throttled", http.StatusTooManyRequests, "too_many_requests", "Too many failed sign-in attempts. Try again later.")
+			g.throttled(reply, wait, false)
 			return
 		}
 		creds, status, err := readLogin(w, r, maxBody)
@@ -126,10 +121,7 @@ func (g *Gateway) checkPassword(reply loginReply) bool {
 	if wait > 0 {
 		// Checked before the password, so the right password during a
 		// lock gets this same answer and reveals nothing.
-		seconds := int((wait + time.Second - 1) / time.Second)
-		h.Set("Retry-After", strconv.Itoa(seconds))
-		g.loginFailed(reply, "throttled", http.StatusTooManyRequests, "too_many_requests",
-			fmt.Sprintf("Too many failed sign-in attempts. Try again in %d seconds.", seconds))
+		g.throttled(reply, wait, false)
 		return false
 	}
 	err := g.passwords.Check(r.Context(), creds.username, creds.password)
@@ -149,8 +141,7 @@ func (g *Gateway) checkPassword(reply loginReply) bool {
 		// Counted against the client (not the account): one client
 		// flooding a full queue is soon refused before its body is read.
 		g.userLimit.Refund(userKey)
-		h.Set("Retry-After", "1")
-		g.loginFailed(reply, "busy", http.StatusServiceUnavailable, "busy", "The server is busy. Please try again in a moment.")
+		g.throttled(reply, time.Second, true)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		g.metrics.Login("canceled")
 	default:
@@ -173,9 +164,6 @@ func (g *Gateway) loginFailed(reply loginReply, outcome string, status int, code
 		level = slog.LevelDebug
 	}
 	g.logger.LogAttrs(r.Context(), level, "login failed", slog.String("outcome", outcome))
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		g.holdShed(r.Context())
-	}
 	if reply.browser {
 		g.render(reply.w, r, status, pageView{
 			RD:            g.redirects.Safe(reply.creds.rd, g.trust.Host(r)),
@@ -188,36 +176,31 @@ func (g *Gateway) loginFailed(reply loginReply, outcome string, status int, code
 	writeJSONError(reply.w, status, code)
 }
 
-// holdShed waits login.shed_delay before a throttled or shed answer. A
-// flooding client that retries as soon as it is answered (most brute-force
-// tools keep a fixed number of connections busy) then sends a bounded
-// number of requests per connection and second, and a parked request costs
-// no CPU, so proxied traffic keeps the core. The delay is far below any
-// Retry-After, so a well-behaved client does not notice it.
-func (g *Gateway) holdShed(ctx context.Context) {
-	d := g.shedDelay()
-	if d <= 0 {
+// throttled answers a login refused by a throttle (429) or by a full
+// password-check queue (503), after holding the answer in its handler
+// until the client may retry, at most login.shed_delay. A flooding client
+// that retries as soon as it is answered (brute-force tools keep a fixed
+// number of connections busy) then sends about one attempt per connection
+// and shed_delay, and a held answer costs a parked goroutine, no CPU.
+// Retry-After says what is left of the wait.
+func (g *Gateway) throttled(reply loginReply, wait time.Duration, busy bool) {
+	if hold := min(wait, g.cfg.Login.ShedDelay); hold > 0 {
+		t := time.NewTimer(hold)
+		select {
+		case <-t.C:
+		case <-reply.r.Context().Done():
+			t.Stop()
+		}
+		wait -= hold
+	}
+	seconds := max(1, int((wait+time.Second-1)/time.Second))
+	reply.w.Header().Set("Retry-After", strconv.Itoa(seconds))
+	if busy {
+		g.loginFailed(reply, "busy", http.StatusServiceUnavailable, "busy", "The server is busy. Please try again in a moment.")
 		return
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
-// shedDelay is how long to hold the next throttled or shed answer: within
-// 10% of login.shed_delay, since with one fixed delay a flooder's
-// connections fall into step and arrive as one burst every delay. A few
-// holds of a spread this wide are enough to scatter them; a wider one
-// would only lengthen the longest holds.
-func (g *Gateway) shedDelay() time.Duration {
-	d := g.cfg.Login.ShedDelay
-	if d <= 0 {
-		return 0
-	}
-	return d*9/10 + rand.N(d/5+1)
+	g.loginFailed(reply, "throttled", http.StatusTooManyRequests, "too_many_requests",
+		fmt.Sprintf("Too many failed sign-in attempts. Try again in %d seconds.", seconds))
 }
 
 // readLogin reads a bounded form or JSON body holding one username and one

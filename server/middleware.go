@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/authgate/authgate/accesslog"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/route"
 )
@@ -28,9 +27,6 @@ type requestInfo struct {
 	// caller is who a proxied request is forwarded for; nil on a public
 	// route.
 	caller *principal
-	// tarpitted is set when the tarpit took the connection over: it
-	// answers, logs and counts the request.
-	tarpitted bool
 	// Header values kept here rather than allocated per request: the
 	// request ID for the client and for the upstream, the username.
 	idForClient, idForUpstream, username [1]string
@@ -166,9 +162,6 @@ func (g *Gateway) recovered(ctx context.Context, rec *responseRecorder, v any) (
 // request.
 func (g *Gateway) logRequest(ctx context.Context, r *http.Request, rec *responseRecorder, start time.Time) {
 	info := &rec.info
-	if info.tarpitted {
-		return
-	}
 	status := rec.status
 	if status == 0 {
 		if ctx.Err() != nil {
@@ -177,8 +170,7 @@ func (g *Gateway) logRequest(ctx context.Context, r *http.Request, rec *response
 			status = http.StatusOK
 		}
 	}
-	now := time.Now()
-	elapsed := now.Sub(start)
+	elapsed := time.Since(start)
 	m := info.metrics
 	if m == nil {
 		m = g.own["unmatched"]
@@ -187,19 +179,23 @@ func (g *Gateway) logRequest(ctx context.Context, r *http.Request, rec *response
 	if g.accessLog == nil {
 		return
 	}
-	g.accessLog.Log(&accesslog.Entry{
-		Time:       now,
-		Method:     r.Method,
-		Path:       logPath(r),
-		Route:      info.route,
-		Status:     status,
-		Duration:   elapsed,
-		Bytes:      rec.bytes,
-		User:       info.user,
-		ClientIP:   g.trust.ClientIP(r).String(),
-		DenyReason: info.reason,
-		RequestID:  info.id,
-	})
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs,
+		slog.String("method", r.Method),
+		slog.String("path", logPath(r)),
+		slog.String("route", info.route),
+		slog.Int("status", status),
+		// Milliseconds with microsecond precision: the unit operators
+		// compare latencies in.
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.Int64("bytes", rec.bytes),
+		slog.String("user", info.user),
+		slog.String("client_ip", g.trust.ClientIP(r).String()))
+	if info.reason != "" {
+		attrs = append(attrs, slog.String("deny_reason", info.reason))
+	}
+	attrs = append(attrs, slog.String("request_id", info.id))
+	g.accessLog.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
 
 // reject answers a request refused before routing.

@@ -89,24 +89,41 @@ login:
 	}
 }
 
-// TestShedAnswersAreHeld: a throttled client's answer waits
-// login.shed_delay, so a client retrying at once sends fewer requests.
+// TestShedAnswersAreHeld: a throttled client's answer is held until it
+// may retry, at most login.shed_delay, so a client retrying at once sends
+// about one attempt per shed_delay; Retry-After says what is left.
 func TestShedAnswersAreHeld(t *testing.T) {
-	f := newFixture(t, `
+	for _, tc := range []struct {
+		name             string
+		interval, shed   time.Duration
+		minHeld, maxHeld time.Duration
+		wantRetryAfter   string
+	}{
+		{"held-for-shed-delay", time.Hour, 300 * time.Millisecond, 300 * time.Millisecond, 3 * time.Second, "3600"},
+		{"held-until-retry", 400 * time.Millisecond, 10 * time.Second, 250 * time.Millisecond, 5 * time.Second, "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, fmt.Sprintf(`
 login:
-  shed_delay: 300ms
+  shed_delay: %s
   throttle:
-    client: {burst: 1, interval: 1h}
-`)
-	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-	f.do(t, "POST", "/login", h, "username=nobody&password=wrong") // uses the burst
-	start := time.Now()
-	resp, _ := f.do(t, "POST", "/login", h, "username=nobody&password=wrong")
-	if took := time.Since(start); resp.StatusCode != 429 || took < 270*time.Millisecond {
-		t.Errorf("throttled answer = %d after %v, want 429 after at least 9/10 of 300ms", resp.StatusCode, took)
-	}
-	if !strings.Contains(f.logs.String(), `"deny_reason":"throttled"`) {
-		t.Errorf("the held answer was not logged as throttled")
+    client: {burst: 1, interval: %s}
+`, tc.shed, tc.interval))
+			h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+			f.do(t, "POST", "/login", h, "username=nobody&password=wrong") // uses the burst
+			start := time.Now()
+			resp, _ := f.do(t, "POST", "/login", h, "username=nobody&password=wrong")
+			took := time.Since(start)
+			if resp.StatusCode != 429 || took < tc.minHeld || took > tc.maxHeld {
+				t.Errorf("throttled answer = %d after %v, want 429 after %v to %v", resp.StatusCode, took, tc.minHeld, tc.maxHeld)
+			}
+			if got := resp.Header.Get("Retry-After"); got != tc.wantRetryAfter {
+				t.Errorf("Retry-After = %q, want %q", got, tc.wantRetryAfter)
+			}
+			if !strings.Contains(f.logs.String(), `"deny_reason":"throttled"`) {
+				t.Errorf("the held answer was not logged as throttled")
+			}
+		})
 	}
 }
 

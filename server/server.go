@@ -13,27 +13,25 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/authgate/authgate/accesslog"
 	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/echo"
 	"github.com/authgate/authgate/forwarded"
 	"github.com/authgate/authgate/jwks"
-	"github.com/authgate/authgate/lowprio"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/route"
 	"github.com/authgate/authgate/session"
 	"github.com/authgate/authgate/store"
-	"github.com/authgate/authgate/tarpit"
 	"github.com/authgate/authgate/throttle"
 )
 
 // Gateway is a configured authgate instance.
 type Gateway struct {
-	cfg       *config.Config
-	logger    *slog.Logger
-	accessLog *accesslog.Logger
+	cfg    *config.Config
+	logger *slog.Logger
+	// accessLog gets one line per request; nil writes none.
+	accessLog *slog.Logger
 	metrics   *metrics.Metrics
 	tokens    *auth.Tokens
 	verifier  *auth.Verifier
@@ -57,12 +55,6 @@ type Gateway struct {
 	ids     *requestIDs
 	ready   atomic.Bool
 	handler http.Handler
-	// lowprio runs bcrypt comparisons and the tarpit's loop.
-	lowprio *lowprio.Runner
-	// pit holds throttled clients' connections while Run serves; nil
-	// otherwise (Handler alone has no listener to hand connections back
-	// to).
-	pit atomic.Pointer[tarpit.Pit]
 }
 
 // upstreamRoute is a config route with everything it needs at request time
@@ -81,8 +73,9 @@ type upstreamRoute struct {
 type Options struct {
 	// Logger receives the gateway's log lines; nil discards them.
 	Logger *slog.Logger
-	// AccessLog receives one line per request; nil writes none.
-	AccessLog *accesslog.Logger
+	// AccessLog receives one line per request, at level Info; nil writes
+	// none.
+	AccessLog *slog.Logger
 	// Metrics records requests; nil records into a registry nobody reads.
 	Metrics *metrics.Metrics
 	// Now is the clock for tokens, sessions and throttles; nil means
@@ -118,13 +111,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			hashes[u.Username] = u.PasswordHash
 		}
 	}
-	// Password checks run on low-priority threads: under a flood of
-	// logins, proxied requests get the CPU first.
-	runner := &lowprio.Runner{}
 	passwords, err := auth.NewPasswords(hashes, auth.PasswordOptions{
 		MaxConcurrent: cfg.Login.MaxConcurrent,
 		MaxQueue:      cfg.Login.MaxQueue,
-		Run:           runner.Run,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("passwords: %w", err)
@@ -174,8 +163,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		clientLimit: throttle.New(throttle.Options{
 			Slots: cfg.Login.ThrottleSlots, Burst: cfg.Login.Client.Burst, Interval: cfg.Login.Client.Interval, Now: now,
 		}),
-		own:     map[string]*metrics.Route{},
-		lowprio: runner,
+		own: map[string]*metrics.Route{},
 	}
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
@@ -274,9 +262,6 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 		for _, s := range all {
 			s.ln.Close()
 		}
-		if pit := g.pit.Swap(nil); pit != nil {
-			pit.Close()
-		}
 	}()
 	listen := func(name, addr string, h http.Handler, public bool) error {
 		ln, err := net.Listen("tcp", addr)
@@ -285,23 +270,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 		}
 		srv := g.httpServer(h)
 		if public {
-			// Connections the tarpit hands back are served again as if
-			// newly accepted.
-			limited := limitListener(ln, g.cfg.Server.MaxConnections)
-			back := make(chan net.Conn, 64)
-			ln = rejoinListener(limited, back)
-			g.pit.Store(g.newTarpit(func(c net.Conn) {
-				// Back under the connection cap, or closed if it is full.
-				if lc, ok := limited.adopt(c); ok {
-					select {
-					case back <- lc:
-						return
-					default: // not accepting: shutting down
-					}
-					c = lc
-				}
-				c.Close()
-			}))
+			ln = limitListener(ln, g.cfg.Server.MaxConnections)
 		}
 		all = append(all, served{name: name, srv: srv, ln: ln})
 		g.logger.Info("listening", "listener", name, "addr", ln.Addr().String())
@@ -350,15 +319,10 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 	var shutdownErr error
 	// The public listener first: the echo upstream must outlive the
 	// requests still being proxied to it.
-	for i, s := range all {
+	for _, s := range all {
 		if err := s.srv.Shutdown(shutdownCtx); err != nil {
 			shutdownErr = errors.Join(shutdownErr, fmt.Errorf("shutdown %s: %w", s.name, err))
 			s.srv.Close()
-		}
-		if pit := g.pit.Load(); i == 0 && pit != nil {
-			// Only throttled clients' connections are in the pit; they
-			// are closed, as idle ones are.
-			pit.Close()
 		}
 	}
 	if shutdownErr != nil {

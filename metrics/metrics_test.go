@@ -1,0 +1,44 @@
+package metrics
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
+}
+
+func TestRouteSeriesAppearWithUse(t *testing.T) {
+	m := New("test")
+	used, idle := m.Route("/used"), m.Route("/idle")
+	used.Observe(204, 3*time.Millisecond)
+	used.UpstreamError("timeout")
+	used.UpstreamError("made-up")
+	idle.UpstreamError("made-up")
+	out := scrape(t, m)
+	for _, tc := range []struct {
+		name   string
+		series string
+		want   bool
+	}{
+		{"used-route-counted", `authgate_http_requests_total{code="2xx",route="/used"} 1`, true},
+		{"used-route-classes-bound", `authgate_http_requests_total{code="5xx",route="/used"} 0`, true},
+		{"used-route-timed", `authgate_http_request_duration_seconds_count{route="/used"} 1`, true},
+		{"upstream-error-counted", `authgate_upstream_errors_total{kind="timeout",route="/used"} 1`, true},
+		{"no-zero-upstream-series", `authgate_upstream_errors_total{kind="canceled"`, false},
+		{"unknown-kind-ignored", `kind="made-up"`, false},
+		{"idle-route-has-no-series", `route="/idle"`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := strings.Contains(out, tc.series); got != tc.want {
+				t.Errorf("scrape contains %q = %v, want %v", tc.series, got, tc.want)
+			}
+		})
+	}
+}
