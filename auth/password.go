@@ -20,9 +20,6 @@ type PasswordOptions struct {
 	// MaxQueue is how many more may wait for a slot; zero means none wait
 	// and a login that finds every slot busy is refused with ErrBusy.
 	MaxQueue int
-	// Run runs a comparison and returns when it is done (on a
-	// low-priority thread, say); nil runs it on the calling goroutine.
-	Run func(func())
 }
 
 // Passwords checks usernames and passwords against bcrypt hashes.
@@ -44,7 +41,6 @@ type Passwords struct {
 	// one per comparison in progress.
 	admitted chan struct{}
 	running  chan struct{}
-	run      func(func())
 }
 
 // NewPasswords returns a checker for hashes (username → bcrypt hash).
@@ -78,7 +74,6 @@ func NewPasswords(hashes map[string][]byte, opts PasswordOptions) (*Passwords, e
 		dummies:  dummies,
 		admitted: make(chan struct{}, opts.MaxConcurrent+opts.MaxQueue),
 		running:  make(chan struct{}, opts.MaxConcurrent),
-		run:      opts.Run,
 	}, nil
 }
 
@@ -139,17 +134,9 @@ func (p *Passwords) Check(ctx context.Context, username, password string) error 
 	} else {
 		hash = p.dummies[p.top]
 	}
-	var err error
-	compare := func() {
-		err = bcrypt.CompareHashAndPassword(hash, []byte(password))
-		for _, d := range pad {
-			_ = bcrypt.CompareHashAndPassword(d, []byte(password))
-		}
-	}
-	if p.run != nil {
-		p.run(compare)
-	} else {
-		compare()
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	for _, d := range pad {
+		_ = bcrypt.CompareHashAndPassword(d, []byte(password))
 	}
 	if err != nil || !known {
 		return ErrInvalidCredentials

@@ -110,7 +110,7 @@ func (g *Gateway) front(next http.Handler) http.Handler {
 			r2.Body = bodyDeadline(w, r.Body, g.cfg.Server.ReadTimeout)
 		}
 		next.ServeHTTP(rec, r2)
-		if rec.status == 0 && !info.tarpitted && ctx.Err() != nil {
+		if rec.status == 0 && ctx.Err() != nil {
 			// The client went away (net/http cancels the request when it
 			// reads EOF, which a client that only half-closed its side
 			// also sends) and nothing was answered. Returning would let
