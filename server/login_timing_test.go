@@ -106,9 +106,8 @@ func TestLoginTimingDoesNotRevealWhoExists(t *testing.T) {
 	}
 	// Every kind must cost what the dearest user costs, within a factor of
 	// 2.5 either way, where a check at the cheaper cost alone is 16 times
-	// faster. A busy
-	// machine can skew one measurement: when a kind is out of bounds,
-	// every kind is measured again, three times at most.
+	// faster. A busy machine can skew one measurement: when a kind is out
+	// of bounds, every kind is measured again, three times at most.
 	login("dear") // open the connection
 	var problems []string
 	for range 3 {
