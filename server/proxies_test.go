@@ -203,9 +203,13 @@ func browserSession(t *testing.T, f *fixture, base string) {
 	}
 }
 
+// proxiedGatewayConfig is authgate behind a proxy on loopback, which is
+// listed in trusted_proxies as the examples say: the login links /verify
+// hands out name the host and scheme that proxy reports.
 const proxiedGatewayConfig = `
 session:
   insecure_cookie: true
+trusted_proxies: [127.0.0.1/32]
 `
 
 func TestNginxAuthRequest(t *testing.T) {
@@ -350,6 +354,13 @@ func TestShippedExamples(t *testing.T) {
 	annotations := ingress["metadata"].(map[string]any)["annotations"].(map[string]any)
 	if !strings.HasSuffix(annotations["nginx.ingress.kubernetes.io/auth-url"].(string), "/verify/nginx") {
 		t.Errorf("ingress-nginx auth-url = %v, want the nginx endpoint", annotations["nginx.ingress.kubernetes.io/auth-url"])
+	}
+	// The example relies only on what ingress-nginx itself sends, which
+	// TestIngressNginxRequestShape sends authgate.
+	for _, key := range []string{"auth-snippet", "auth-proxy-set-headers"} {
+		if v, ok := annotations["nginx.ingress.kubernetes.io/"+key]; ok {
+			t.Errorf("ingress-nginx example sets %s: %v", key, v)
+		}
 	}
 
 	compose := read("docker-compose/docker-compose.yaml")
