@@ -142,3 +142,55 @@ func TestVerifyLoginLinkBelievesOnlyTrustedProxies(t *testing.T) {
 		})
 	}
 }
+
+// TestMethodOverrideMustMatchTheMethod: the method a route's methods rule
+// (and the same-origin check) was applied to must be the method the app
+// runs. Rails, Express, Symfony and others run the method named in
+// X-HTTP-Method-Override and its variants, and the proxy in front of a
+// forward-auth setup passes those to the app; so a request whose override
+// names another method is refused, in proxy mode and forward-auth alike.
+func TestMethodOverrideMustMatchTheMethod(t *testing.T) {
+	f := newFixtureFrom(t, groupsConfig)
+	alice, bob := f.token(t, "alice"), f.token(t, "bob")
+	tests := []struct {
+		name     string
+		path     string
+		token    string
+		override []string
+		want     int
+	}{
+		{"http-method-override", "/reports/x", bob, []string{"X-Http-Method-Override", "DELETE"}, 403},
+		{"http-method", "/reports/x", bob, []string{"X-Http-Method", "DELETE"}, 403},
+		{"method-override", "/reports/x", bob, []string{"X-Method-Override", "DELETE"}, 403},
+		{"underscore-spelling", "/reports/x", bob, []string{"X-Http_Method_Override", "DELETE"}, 403},
+		{"lower-case-value", "/reports/x", bob, []string{"X-Http-Method-Override", "get"}, 403},
+		{"two-overrides-one-other", "/reports/x", bob, []string{"X-Http-Method", "GET", "X-Method-Override", "PUT"}, 403},
+		{"route-without-method-rule", "/admin/x", alice, []string{"X-Http-Method-Override", "DELETE"}, 403},
+		{"public-route", "/public/x", "", []string{"X-Http-Method-Override", "POST"}, 403},
+		{"agreeing-override", "/reports/x", bob, []string{"X-Http-Method-Override", "GET"}, 200},
+		{"no-override", "/reports/x", bob, nil, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := headers(tt.override...)
+			if tt.token != "" {
+				h.Set("Authorization", "Bearer "+tt.token)
+			}
+			check := func(mode string, resp *http.Response) {
+				t.Helper()
+				if resp.StatusCode != tt.want {
+					t.Errorf("%s = %d (reason %q), want %d", mode, resp.StatusCode, resp.Header.Get("X-Authgate-Reason"), tt.want)
+				}
+				if tt.want == 403 && resp.Header.Get("X-Authgate-Reason") != "method_override" {
+					t.Errorf("%s reason = %q, want method_override", mode, resp.Header.Get("X-Authgate-Reason"))
+				}
+			}
+			resp, _ := f.do(t, "GET", tt.path, h, "")
+			check("proxy", resp)
+			for _, path := range []string{"/verify", "/verify/nginx", "/verify/traefik", "/verify/caddy"} {
+				resp, _ := f.do(t, "GET", path, with(h, "X-Forwarded-Method", "GET", "X-Forwarded-Uri", tt.path), "")
+				check(path, resp)
+			}
+		})
+	}
+}

@@ -75,9 +75,11 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 				slog.String("rule", rt.name), slog.Bool("public", rt.public), slog.String("method", orig.method),
 				slog.String("host", orig.host), slog.String("path", orig.path))
 		}
-		if rt != nil && !rt.methodAllowed(method) {
-			g.deny(w, r, errMethod)
-			return
+		if err == nil {
+			if err = checkMethod(rt, r.Header, method); err != nil {
+				g.deny(w, r, err)
+				return
+			}
 		}
 		if rt != nil && rt.public {
 			w.WriteHeader(http.StatusOK)
