@@ -126,7 +126,7 @@ func (g *Gateway) logoutPage() http.Handler {
 // attributes it was set with and sends the browser on.
 func (g *Gateway) logout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if same, present := session.Origin(r, g.trust.Host(r)); present && !same {
+		if same, present := session.Origin(r, g.trust.Proto(r), g.trust.Host(r)); present && !same {
 			g.deny(w, r, errCrossOrigin)
 			return
 		}
@@ -196,8 +196,9 @@ func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id prin
 // checkOrigin refuses cookie-authenticated requests that could be
 // cross-site: unsafe methods need a same-origin Origin or Sec-Fetch-Site,
 // and WebSocket upgrades (which browsers send cross-site freely) need a
-// same-origin Origin.
-func checkOrigin(r *http.Request, method, host string) error {
+// same-origin Origin. scheme and host are the origin the request was sent
+// to.
+func checkOrigin(r *http.Request, method, scheme, host string) error {
 	upgrade := r.Header.Get("Upgrade") != ""
 	safe := method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 	if safe && !upgrade {
@@ -206,7 +207,7 @@ func checkOrigin(r *http.Request, method, host string) error {
 	if upgrade && len(r.Header.Values("Origin")) == 0 {
 		return errCrossOrigin
 	}
-	if same, _ := session.Origin(r, host); !same {
+	if same, _ := session.Origin(r, scheme, host); !same {
 		return errCrossOrigin
 	}
 	return nil

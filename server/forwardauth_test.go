@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -141,6 +142,67 @@ func TestVerifyLoginLinkBelievesOnlyTrustedProxies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSameOriginComparesTheScheme: an http:// page is not the same origin
+// as an https:// site on the same host (RFC 6454), in proxy mode, on the
+// login form and in forward-auth. The scheme is the connection's, or what
+// a trusted proxy (proxy mode) or the asker (forward-auth) says.
+func TestSameOriginComparesTheScheme(t *testing.T) {
+	host := func(f *fixture) string { return strings.TrimPrefix(f.url, "http://") }
+	t.Run("proxy-plain-http", func(t *testing.T) {
+		f := newFixture(t, "")
+		cookie := f.gw.cookie.Name + "=" + f.token(t, "alice")
+		for origin, want := range map[string]int{"https://" + host(f): 403, "http://" + host(f): 200} {
+			if resp, _ := f.do(t, "POST", "/api/x", headers("Cookie", cookie, "Origin", origin), ""); resp.StatusCode != want {
+				t.Errorf("cookie POST with Origin %s = %d, want %d", origin, resp.StatusCode, want)
+			}
+		}
+	})
+	t.Run("proxy-behind-trusted-tls-proxy", func(t *testing.T) {
+		f := newFixture(t, trustLoopback)
+		cookie := f.gw.cookie.Name + "=" + f.token(t, "alice")
+		for origin, want := range map[string]int{"http://app.example.com": 403, "https://app.example.com": 200} {
+			h := headers("Cookie", cookie, "Origin", origin, "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com")
+			if resp, _ := f.do(t, "POST", "/api/x", h, ""); resp.StatusCode != want {
+				t.Errorf("cookie POST with Origin %s = %d, want %d", origin, resp.StatusCode, want)
+			}
+		}
+	})
+	t.Run("login-form", func(t *testing.T) {
+		f := newFixture(t, "")
+		form := url.Values{"username": {"alice"}, "password": {alicePassword}}.Encode()
+		for origin, want := range map[string]int{"https://" + host(f): 403, "http://" + host(f): 303} {
+			h := headers("Content-Type", "application/x-www-form-urlencoded", "Accept", htmlAccept, "Origin", origin)
+			if resp, _ := f.do(t, "POST", "/login", h, form); resp.StatusCode != want {
+				t.Errorf("login form with Origin %s = %d, want %d", origin, resp.StatusCode, want)
+			}
+		}
+	})
+	t.Run("logout", func(t *testing.T) {
+		f := newFixture(t, "")
+		cookie := f.gw.cookie.Name + "=" + f.token(t, "alice")
+		for origin, want := range map[string]int{"https://" + host(f): 403, "http://" + host(f): 303} {
+			if resp, _ := f.do(t, "POST", "/logout", headers("Cookie", cookie, "Origin", origin, "Accept", htmlAccept), ""); resp.StatusCode != want {
+				t.Errorf("logout with Origin %s = %d, want %d", origin, resp.StatusCode, want)
+			}
+		}
+	})
+	t.Run("forward-auth", func(t *testing.T) {
+		f := newFixture(t, "")
+		cookie := f.gw.cookie.Name + "=" + f.token(t, "alice")
+		described := map[string]http.Header{
+			"forwarded": headers("X-Forwarded-Method", "POST", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/api/x"),
+			"original":  headers("X-Original-Method", "POST", "X-Original-Url", "https://app.example.com/api/x"),
+		}
+		for name, h := range described {
+			for origin, want := range map[string]int{"http://app.example.com": 403, "https://app.example.com": 200, "https://app.example.com:8443": 403} {
+				if resp, _ := f.do(t, "GET", "/verify/caddy", with(h, "Cookie", cookie, "Origin", origin), ""); resp.StatusCode != want {
+					t.Errorf("%s: cookie POST with Origin %s = %d (reason %q), want %d", name, origin, resp.StatusCode, resp.Header.Get("X-Authgate-Reason"), want)
+				}
+			}
+		}
+	})
 }
 
 // TestMethodOverrideMustMatchTheMethod: the method a route's methods rule

@@ -42,7 +42,7 @@ func (g *Gateway) gate() http.Handler {
 		if !rt.public {
 			p, src, err := g.authorize(r, rt)
 			if err == nil && src == fromCookie {
-				err = checkOrigin(r, r.Method, host)
+				err = checkOrigin(r, r.Method, g.trust.Proto(r), host)
 			}
 			if err != nil {
 				if classifyDenial(err).status == http.StatusUnauthorized && session.IsNavigation(r, r.Method) {

@@ -94,7 +94,7 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			err = errNoRoute
 		}
 		if err == nil && src == fromCookie {
-			err = checkOrigin(r, method, orig.host)
+			err = checkOrigin(r, method, orig.schemeOr(connScheme(r)), orig.host)
 		}
 		if err != nil {
 			if base := g.browserBase(r, orig); base != "" && classifyDenial(err).status == http.StatusUnauthorized {
