@@ -144,6 +144,67 @@ func TestVerifyLoginLinkBelievesOnlyTrustedProxies(t *testing.T) {
 	}
 }
 
+// TestWebSocketHandshakeNeedsSameOriginInBothModes: nginx and Traefik drop
+// Upgrade and Connection from the auth subrequest, but the handshake's
+// Sec-WebSocket-* headers (which no script can set) reach /verify; a
+// cookie-authenticated handshake from another site's page is refused in
+// forward-auth as in proxy mode.
+func TestWebSocketHandshakeNeedsSameOriginInBothModes(t *testing.T) {
+	f := newFixture(t, "")
+	cookie := f.gw.cookie.Name + "=" + f.token(t, "alice")
+	asked := headers("X-Forwarded-Method", "GET", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com",
+		"X-Forwarded-Uri", "/api/ws", "Cookie", cookie)
+	tests := []struct {
+		name   string
+		header http.Header
+		want   int
+	}{
+		{"key-and-version-cross-site", with(asked, "Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-Websocket-Version", "13", "Origin", "https://evil.example"), 403},
+		{"key-only-cross-site", with(asked, "Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Origin", "https://evil.example"), 403},
+		{"version-only-cross-site", with(asked, "Sec-Websocket-Version", "13", "Origin", "https://evil.example"), 403},
+		{"protocol-only-cross-site", with(asked, "Sec-Websocket-Protocol", "chat", "Origin", "https://evil.example"), 403},
+		{"upgrade-cross-site", with(asked, "Upgrade", "websocket", "Origin", "https://evil.example"), 403},
+		{"handshake-without-origin", with(asked, "Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-Websocket-Version", "13"), 403},
+		{"handshake-other-scheme", with(asked, "Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-Websocket-Version", "13", "Origin", "http://app.example.com"), 403},
+		{"handshake-same-origin", with(asked, "Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-Websocket-Version", "13", "Origin", "https://app.example.com"), 200},
+		// Traefik says wss for a WebSocket over TLS.
+		{"traefik-wss-same-origin", with(headers("X-Forwarded-Method", "GET", "X-Forwarded-Proto", "wss", "X-Forwarded-Host", "app.example.com",
+			"X-Forwarded-Uri", "/api/ws", "Cookie", cookie), "Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-Websocket-Version", "13", "Origin", "https://app.example.com"), 200},
+		{"plain-get-cross-site", with(asked, "Origin", "https://evil.example"), 200},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"/verify", "/verify/nginx", "/verify/traefik", "/verify/caddy"} {
+			t.Run(tt.name+path, func(t *testing.T) {
+				resp, _ := f.do(t, "GET", path, tt.header, "")
+				if resp.StatusCode != tt.want {
+					t.Errorf("%s = %d (reason %q), want %d", path, resp.StatusCode, resp.Header.Get("X-Authgate-Reason"), tt.want)
+				}
+				if tt.want == 403 && resp.Header.Get("X-Forwarded-User") != "" {
+					t.Errorf("a refused handshake carries X-Forwarded-User %q", resp.Header.Get("X-Forwarded-User"))
+				}
+			})
+		}
+	}
+	// Proxy mode applies the same rule to the same headers.
+	self := "http://" + strings.TrimPrefix(f.url, "http://")
+	for _, tt := range []struct {
+		name   string
+		header http.Header
+		want   int
+	}{
+		{"upgrade-cross-site", headers("Upgrade", "websocket", "Connection", "Upgrade", "Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-Websocket-Version", "13", "Origin", "https://evil.example"), 403},
+		{"key-without-upgrade-cross-site", headers("Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-Websocket-Version", "13", "Origin", "https://evil.example"), 403},
+		{"key-without-upgrade-same-origin", headers("Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-Websocket-Version", "13", "Origin", self), 200},
+	} {
+		t.Run("proxy-"+tt.name, func(t *testing.T) {
+			resp, _ := f.do(t, "GET", "/api/ws", with(tt.header, "Cookie", cookie), "")
+			if resp.StatusCode != tt.want {
+				t.Errorf("proxy = %d (reason %q), want %d", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"), tt.want)
+			}
+		})
+	}
+}
+
 // TestSameOriginComparesTheScheme: an http:// page is not the same origin
 // as an https:// site on the same host (RFC 6454), in proxy mode, on the
 // login form and in forward-auth. The scheme is the connection's, or what
