@@ -153,11 +153,11 @@ func ParseNode(s string) (netip.Addr, bool) {
 }
 
 // Proto returns the scheme the client used: the single X-Forwarded-Proto of
-// a trusted peer when it is http or https, else what the connection shows.
+// a trusted peer when Scheme knows it, else what the connection shows.
 func (t Trust) Proto(r *http.Request) string {
 	if t.TrustedPeer(r) {
 		if v := r.Header.Values("X-Forwarded-Proto"); len(v) == 1 {
-			if p := strings.ToLower(strings.TrimSpace(v[0])); p == "http" || p == "https" {
+			if p := Scheme(v[0]); p != "" {
 				return p
 			}
 		}
@@ -166,6 +166,20 @@ func (t Trust) Proto(r *http.Request) string {
 		return "https"
 	}
 	return "http"
+}
+
+// Scheme maps an X-Forwarded-Proto value to the origin scheme it stands
+// for: "http" or "https", or "" for anything else. Traefik says "ws" and
+// "wss" for WebSocket handshakes, which browsers make from pages on http
+// and https origins.
+func Scheme(proto string) string {
+	switch strings.ToLower(strings.TrimSpace(proto)) {
+	case "http", "ws":
+		return "http"
+	case "https", "wss":
+		return "https"
+	}
+	return ""
 }
 
 // Host returns the host the client asked for: the single X-Forwarded-Host

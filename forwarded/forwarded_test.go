@@ -59,6 +59,9 @@ func TestHostAndProto(t *testing.T) {
 		{"duplicate-host-ignored", http.Header{"X-Forwarded-Host": {"a", "b"}}, "gw", "http"},
 		{"list-host-ignored", http.Header{"X-Forwarded-Host": {"a, b"}}, "gw", "http"},
 		{"odd-proto-ignored", http.Header{"X-Forwarded-Proto": {"gopher"}}, "gw", "http"},
+		{"duplicate-proto-ignored", http.Header{"X-Forwarded-Proto": {"https", "http"}}, "gw", "http"},
+		{"traefik-websocket-tls", http.Header{"X-Forwarded-Proto": {"wss"}}, "gw", "https"},
+		{"traefik-websocket", http.Header{"X-Forwarded-Proto": {"ws"}}, "gw", "http"},
 	}
 	for _, tt := range tests {
 		r := &http.Request{RemoteAddr: "127.0.0.1:1", Host: "gw", Header: tt.header}

@@ -248,7 +248,7 @@ func TestSessionSlidesUntilItsAbsoluteLimit(t *testing.T) {
 }
 
 func TestForwardAuthModes(t *testing.T) {
-	f := newFixture(t, "")
+	f := newFixture(t, trustLoopback)
 	alice, bob := f.token(t, "alice"), f.token(t, "bob")
 	orig := func(kv ...string) http.Header {
 		h := http.Header{"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"app.example.com"}, "X-Forwarded-Method": {"GET"}}

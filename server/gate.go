@@ -1,10 +1,12 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/authgate/authgate/auth"
+	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/route"
 	"github.com/authgate/authgate/session"
 )
@@ -33,14 +35,14 @@ func (g *Gateway) gate() http.Handler {
 			return
 		}
 		info.route, info.metrics = rt.name, rt.metrics
-		if !rt.methodAllowed(r.Method) {
-			g.deny(w, r, errMethod)
+		if err := checkMethod(rt, r.Header, r.Method); err != nil {
+			g.deny(w, r, err)
 			return
 		}
 		if !rt.public {
 			p, src, err := g.authorize(r, rt)
 			if err == nil && src == fromCookie {
-				err = checkOrigin(r, r.Method, host)
+				err = checkOrigin(r, r.Method, g.trust.Proto(r), host)
 			}
 			if err != nil {
 				if classifyDenial(err).status == http.StatusUnauthorized && session.IsNavigation(r, r.Method) {
@@ -60,6 +62,41 @@ func (g *Gateway) gate() http.Handler {
 		}
 		rt.proxy.ServeHTTP(w, r)
 	})
+}
+
+// errMethodOverride means the request carried a method-override header
+// naming a method other than the one its route's rules were applied to.
+var errMethodOverride = errors.New("method override names another method")
+
+// methodOverrides are the headers with which Rails, Express, Symfony,
+// ASP.NET, OData and others let a client change the method the
+// application runs.
+var methodOverrides = proxy.NewHeaderSet([]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}, nil)
+
+// checkMethod is the method decision proxy mode and every forward-auth
+// endpoint share: rt's methods rule (rt may be nil: no route matched),
+// then the method-override headers. Proxy mode strips those before
+// forwarding, but in forward-auth the proxy in front passes them to the
+// application, which would run another method than the one the methods
+// rule and the same-origin check were applied to; so any override (in any
+// spelling, as proxy.HeaderSet matches) that is not exactly method is
+// refused, on every route and in both modes. An override equal to the
+// method changes nothing and is let through.
+func checkMethod(rt *upstreamRoute, h http.Header, method string) error {
+	if rt != nil && !rt.methodAllowed(method) {
+		return errMethod
+	}
+	for name, values := range h {
+		if !methodOverrides.Contains(name) {
+			continue
+		}
+		for _, v := range values {
+			if v != method {
+				return errMethodOverride
+			}
+		}
+	}
+	return nil
 }
 
 // upstreamHeaders sets what the upstream learns: the request ID (the same

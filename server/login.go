@@ -59,7 +59,7 @@ func (g *Gateway) login() http.Handler {
 			g.loginFailed(reply, "credentials_in_query", http.StatusBadRequest, "bad_request", "Send credentials in the request body.")
 			return
 		}
-		if same, present := session.Origin(r, g.trust.Host(r)); reply.browser && present && !same {
+		if same, present := session.Origin(r, g.trust.Proto(r), g.trust.Host(r)); reply.browser && present && !same {
 			// Login CSRF: another site must not log a browser into an
 			// account of the attacker's choosing.
 			g.loginFailed(reply, "cross_origin", http.StatusForbidden, "cross_origin", "This sign-in form was sent from another site. Open the sign-in page and try again.")

@@ -155,6 +155,17 @@ func browserSession(t *testing.T, f *fixture, base string) {
 	if user, _ := seenUser(body); resp.StatusCode != 200 || user != "alice" {
 		t.Fatalf("after login = %d user %q, want 200 alice\n%s", resp.StatusCode, user, body)
 	}
+	// 4b. A WebSocket handshake with the session cookie from another
+	// site's page is refused, though the proxy drops Upgrade and
+	// Connection from what it asks authgate; from the app's own page it
+	// passes.
+	for origin, want := range map[string]int{"https://evil.example": 403, base: 200} {
+		h := http.Header{"Cookie": session["Cookie"], "Origin": {origin}, "Upgrade": {"websocket"}, "Connection": {"Upgrade"},
+			"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Sec-Websocket-Version": {"13"}}
+		if resp, _ := get("/api/ws", h); resp.StatusCode != want {
+			t.Errorf("WebSocket handshake with the cookie from %s = %d, want %d", origin, resp.StatusCode, want)
+		}
+	}
 	// 5. An API client with a bearer token.
 	token := f.token(t, "bob")
 	resp, body = get("/api/data", http.Header{"Authorization": {"Bearer " + token}, "Accept": {"application/json"}})
@@ -203,9 +214,13 @@ func browserSession(t *testing.T, f *fixture, base string) {
 	}
 }
 
+// proxiedGatewayConfig is authgate behind a proxy on loopback, which is
+// listed in trusted_proxies as the examples say: the login links /verify
+// hands out name the host and scheme that proxy reports.
 const proxiedGatewayConfig = `
 session:
   insecure_cookie: true
+trusted_proxies: [127.0.0.1/32]
 `
 
 func TestNginxAuthRequest(t *testing.T) {
@@ -350,6 +365,13 @@ func TestShippedExamples(t *testing.T) {
 	annotations := ingress["metadata"].(map[string]any)["annotations"].(map[string]any)
 	if !strings.HasSuffix(annotations["nginx.ingress.kubernetes.io/auth-url"].(string), "/verify/nginx") {
 		t.Errorf("ingress-nginx auth-url = %v, want the nginx endpoint", annotations["nginx.ingress.kubernetes.io/auth-url"])
+	}
+	// The example relies only on what ingress-nginx itself sends, which
+	// TestIngressNginxRequestShape sends authgate.
+	for _, key := range []string{"auth-snippet", "auth-proxy-set-headers"} {
+		if v, ok := annotations["nginx.ingress.kubernetes.io/"+key]; ok {
+			t.Errorf("ingress-nginx example sets %s: %v", key, v)
+		}
 	}
 
 	compose := read("docker-compose/docker-compose.yaml")

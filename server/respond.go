@@ -25,6 +25,8 @@ func classifyDenial(err error) denial {
 		return denial{http.StatusForbidden, "forbidden", slog.LevelInfo}
 	case errors.Is(err, errMethod):
 		return denial{http.StatusForbidden, "method_not_allowed", slog.LevelInfo}
+	case errors.Is(err, errMethodOverride):
+		return denial{http.StatusForbidden, "method_override", slog.LevelInfo}
 	case errors.Is(err, errNoRoute):
 		return denial{http.StatusForbidden, "no_matching_route", slog.LevelInfo}
 	case errors.Is(err, errUserGone):

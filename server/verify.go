@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/authgate/authgate/forwarded"
 	"github.com/authgate/authgate/route"
 	"github.com/authgate/authgate/session"
 )
@@ -24,7 +25,8 @@ var errNoRoute = errors.New("no route matches and default_deny is set")
 // originalRequest is the request a fronting proxy asks /verify about.
 type originalRequest struct {
 	method string
-	host   string
+	scheme string // "http" or "https"; empty when the proxy did not say
+	host   string // the /verify request's Host when the proxy did not say
 	path   string // canonical; empty when the proxy did not say
 	uri    string // as the proxy sent it, query included
 }
@@ -63,6 +65,7 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			writeJSONError(w, http.StatusBadRequest, "bad_request")
 			return
 		}
+		method := orig.methodOr(r.Method)
 		var rt *upstreamRoute
 		if err == nil && orig.path != "" {
 			rt, _ = g.table.Match(route.ParseHost(orig.host), orig.path)
@@ -71,14 +74,16 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			g.logger.LogAttrs(r.Context(), slog.LevelDebug, "forward-auth rule matched",
 				slog.String("rule", rt.name), slog.Bool("public", rt.public), slog.String("method", orig.method),
 				slog.String("host", orig.host), slog.String("path", orig.path))
-			if !rt.methodAllowed(orig.methodOr(r.Method)) {
-				g.deny(w, r, errMethod)
+		}
+		if err == nil {
+			if err = checkMethod(rt, r.Header, method); err != nil {
+				g.deny(w, r, err)
 				return
 			}
-			if rt.public {
-				w.WriteHeader(http.StatusOK)
-				return
-			}
+		}
+		if rt != nil && rt.public {
+			w.WriteHeader(http.StatusOK)
+			return
 		}
 		var id principal
 		var src source
@@ -89,15 +94,15 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			err = errNoRoute
 		}
 		if err == nil && src == fromCookie {
-			err = checkOrigin(r, orig.methodOr(r.Method), orig.host)
+			err = checkOrigin(r, method, orig.schemeOr(connScheme(r)), orig.host)
 		}
 		if err != nil {
-			if classifyDenial(err).status == http.StatusUnauthorized && orig.host != "" {
-				login := withReturn(g.loginBase(r, orig), orig.url(r))
+			if base := g.browserBase(r, orig); base != "" && classifyDenial(err).status == http.StatusUnauthorized {
+				login := withReturn(g.loginBase(base), base+orig.uriOrRoot())
 				switch {
 				case mode == verifyNginx:
 					w.Header().Set("X-Authgate-Login-Url", login)
-				case mode == verifyRedirect && session.IsNavigation(r, orig.methodOr(r.Method)):
+				case mode == verifyRedirect && session.IsNavigation(r, method):
 					g.redirectToLogin(w, r, err, login)
 					return
 				}
@@ -130,12 +135,37 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 }
 
 // loginBase is the login page as the browser reaches it: the configured
-// login_url, else the gateway's login path on the original request's host.
-func (g *Gateway) loginBase(r *http.Request, orig originalRequest) string {
+// login_url, else the gateway's login path at base.
+func (g *Gateway) loginBase(base string) string {
 	if g.cfg.Session.LoginURL != "" {
 		return g.cfg.Session.LoginURL
 	}
-	return orig.proto(r) + "://" + orig.host + g.cfg.Paths.Login
+	return base + g.cfg.Paths.Login
+}
+
+// browserBase is scheme://host of the original request, for URLs a
+// browser is sent to (the login page, and rd back from it), or "" when
+// there is no host to name. Only a caller in trusted_proxies is believed
+// about them, as everywhere else X-Forwarded-Host/Proto are read; any
+// other caller is told about its own Host and connection, which is what
+// it reached.
+func (g *Gateway) browserBase(r *http.Request, o originalRequest) string {
+	scheme, host := connScheme(r), r.Host
+	if g.trust.TrustedPeer(r) {
+		scheme, host = o.schemeOr(scheme), o.host
+	}
+	if host == "" {
+		return ""
+	}
+	return scheme + "://" + host
+}
+
+// connScheme is the scheme of the connection the request came on.
+func connScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 func (o originalRequest) methodOr(def string) string {
@@ -145,26 +175,30 @@ func (o originalRequest) methodOr(def string) string {
 	return def
 }
 
-// proto is the original request's scheme as the proxy reported it.
-func (o originalRequest) proto(r *http.Request) string {
-	if p := strings.ToLower(r.Header.Get("X-Forwarded-Proto")); p == "https" || p == "http" {
-		return p
+func (o originalRequest) schemeOr(def string) string {
+	if o.scheme != "" {
+		return o.scheme
 	}
-	return "http"
+	return def
 }
 
-// url rebuilds the original request's URL, for the login page to return to.
-func (o originalRequest) url(r *http.Request) string {
-	uri := o.uri
-	if uri == "" {
-		uri = "/"
+func (o originalRequest) uriOrRoot() string {
+	if o.uri == "" {
+		return "/"
 	}
-	return o.proto(r) + "://" + o.host + uri
+	return o.uri
 }
 
-// readOriginal reads X-Forwarded-Method, X-Forwarded-Host and
-// X-Forwarded-Uri / X-Original-URI. Each may appear once; when both URI
-// headers are present they must agree.
+// readOriginal reads every description of the original request the
+// documented proxies send: X-Original-URL (ingress-nginx: scheme, host and
+// URI in one), X-Forwarded-Method and X-Original-Method, X-Forwarded-Host,
+// X-Forwarded-Proto, and X-Forwarded-Uri and X-Original-URI. Each may
+// appear once, and any two that describe the same thing must agree: the
+// proxy overwrites only the ones it sends and passes the rest from the
+// client, so a second description that differs can only be the client's
+// (ingress-nginx passes a client's X-Forwarded-Uri through untouched).
+// These are read from any caller, trusted or not: they are the question,
+// and whoever asks is the one the answer serves.
 func readOriginal(r *http.Request) (originalRequest, error) {
 	var o originalRequest
 	method, err := single(r.Header, "X-Forwarded-Method", "X-Original-Method")
@@ -172,16 +206,52 @@ func readOriginal(r *http.Request) (originalRequest, error) {
 		return o, errBadForwarded
 	}
 	o.method = method
+	full, err := single(r.Header, "X-Original-Url")
+	if err != nil {
+		return o, errBadForwarded
+	}
+	var fullScheme, fullHost, fullURI string
+	if full != "" {
+		var ok bool
+		if fullScheme, fullHost, fullURI, ok = splitOriginalURL(full); !ok {
+			return o, errBadForwarded
+		}
+	}
 	host, err := single(r.Header, "X-Forwarded-Host")
 	if err != nil || !validHost(host) {
+		return o, errBadForwarded
+	}
+	switch {
+	case host == "":
+		host = fullHost
+	case fullHost != "" && route.ParseHost(host) != route.ParseHost(fullHost):
 		return o, errBadForwarded
 	}
 	o.host = host
 	if o.host == "" {
 		o.host = r.Host
 	}
+	o.scheme = fullScheme
+	if protos := r.Header.Values("X-Forwarded-Proto"); len(protos) == 1 {
+		// An X-Forwarded-Proto alone that makes no sense is ignored (the
+		// scheme is then the connection's), as in proxy mode.
+		if p := forwarded.Scheme(protos[0]); p != "" {
+			if o.scheme != "" && o.scheme != p {
+				return o, errBadForwarded
+			}
+			o.scheme = p
+		}
+	} else if len(protos) > 1 {
+		return o, errBadForwarded
+	}
 	uri, err := single(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
 	if err != nil {
+		return o, errBadForwarded
+	}
+	switch {
+	case uri == "":
+		uri = fullURI
+	case fullURI != "" && uri != fullURI:
 		return o, errBadForwarded
 	}
 	if uri == "" {
@@ -195,6 +265,23 @@ func readOriginal(r *http.Request) (originalRequest, error) {
 	}
 	o.uri = uri
 	return o, nil
+}
+
+// splitOriginalURL splits an X-Original-URL, which ingress-nginx sets to
+// $scheme://$http_host$request_uri, into its scheme, host and URI. Anything
+// but that shape (a relative reference, userinfo, no path, another scheme)
+// is refused rather than guessed at.
+func splitOriginalURL(s string) (scheme, host, uri string, ok bool) {
+	scheme, rest, found := strings.Cut(s, "://")
+	scheme = strings.ToLower(scheme)
+	if !found || (scheme != "http" && scheme != "https") {
+		return "", "", "", false
+	}
+	slash := strings.IndexByte(rest, '/')
+	if slash <= 0 || !validHost(rest[:slash]) {
+		return "", "", "", false
+	}
+	return scheme, rest[:slash], rest[slash:], true
 }
 
 // single returns the one value the named headers agree on, "" when none is

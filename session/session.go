@@ -144,10 +144,12 @@ func hostName(hostport string) string {
 	return strings.TrimSuffix(h, ".")
 }
 
-// Origin reports whether an unsafe request was made by a page of host
-// (the host the request was sent to). present is false when the browser
+// Origin reports whether a request was made by a page of scheme://host,
+// the origin it was sent to (scheme "http" or "https"). The scheme counts
+// (RFC 6454): a page on http://host is another origin than https://host,
+// and one a network attacker can write. present is false when the browser
 // sent neither Origin nor Sec-Fetch-Site, as non-browser clients do.
-func Origin(r *http.Request, host string) (sameOrigin, present bool) {
+func Origin(r *http.Request, scheme, host string) (sameOrigin, present bool) {
 	site := r.Header.Get("Sec-Fetch-Site")
 	if origins := r.Header.Values("Origin"); len(origins) > 0 {
 		if len(origins) == 1 && origins[0] == "null" && site != "" {
@@ -159,10 +161,10 @@ func Origin(r *http.Request, host string) (sameOrigin, present bool) {
 			return false, true
 		}
 		u, err := url.Parse(origins[0])
-		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		if err != nil || u.Host == "" || u.Scheme != scheme || (u.Scheme != "http" && u.Scheme != "https") {
 			return false, true
 		}
-		return hostWithPort(u.Host, u.Scheme) == hostWithPort(host, u.Scheme), true
+		return hostWithPort(u.Host, u.Scheme) == hostWithPort(host, scheme), true
 	}
 	if site != "" {
 		return site == "same-origin" || site == "none", true

@@ -57,29 +57,36 @@ func TestOrigin(t *testing.T) {
 	tests := []struct {
 		name          string
 		header        http.Header
-		host          string
+		scheme, host  string
 		same, present bool
 	}{
-		{"same", http.Header{"Origin": {"http://gw.example.net:8080"}}, "gw.example.net:8080", true, true},
-		{"same-default-port", http.Header{"Origin": {"https://gw.example.net"}}, "GW.example.net", true, true},
-		{"other-port", http.Header{"Origin": {"http://gw.example.net:9999"}}, "gw.example.net:8080", false, true},
-		{"other-host", http.Header{"Origin": {"https://evil.com"}}, "gw.example.net", false, true},
-		{"null", http.Header{"Origin": {"null"}}, "gw.example.net", false, true},
-		{"null-same-origin-fetch", http.Header{"Origin": {"null"}, "Sec-Fetch-Site": {"same-origin"}}, "gw", true, true},
-		{"null-cross-site-fetch", http.Header{"Origin": {"null"}, "Sec-Fetch-Site": {"cross-site"}}, "gw", false, true},
-		{"two", http.Header{"Origin": {"https://gw.example.net", "https://evil.com"}}, "gw.example.net", false, true},
-		{"fetch-same-origin", http.Header{"Sec-Fetch-Site": {"same-origin"}}, "gw", true, true},
-		{"fetch-none", http.Header{"Sec-Fetch-Site": {"none"}}, "gw", true, true},
-		{"fetch-same-site", http.Header{"Sec-Fetch-Site": {"same-site"}}, "gw", false, true},
-		{"fetch-cross-site", http.Header{"Sec-Fetch-Site": {"cross-site"}}, "gw", false, true},
-		{"origin-wins", http.Header{"Origin": {"https://evil.com"}, "Sec-Fetch-Site": {"same-origin"}}, "gw", false, true},
-		{"neither", http.Header{}, "gw", false, false},
+		{"same", http.Header{"Origin": {"http://gw.example.net:8080"}}, "http", "gw.example.net:8080", true, true},
+		{"same-default-port", http.Header{"Origin": {"https://gw.example.net"}}, "https", "GW.example.net", true, true},
+		{"same-explicit-default-port", http.Header{"Origin": {"https://gw.example.net"}}, "https", "gw.example.net:443", true, true},
+		{"http-page-for-https-site", http.Header{"Origin": {"http://gw.example.net"}}, "https", "gw.example.net", false, true},
+		{"https-page-for-http-site", http.Header{"Origin": {"https://gw.example.net"}}, "http", "gw.example.net", false, true},
+		{"http-page-on-port-443", http.Header{"Origin": {"http://gw.example.net:443"}}, "https", "gw.example.net", false, true},
+		{"upper-case-scheme", http.Header{"Origin": {"HTTPS://gw.example.net"}}, "https", "gw.example.net", true, true},
+		{"other-port", http.Header{"Origin": {"http://gw.example.net:9999"}}, "http", "gw.example.net:8080", false, true},
+		{"other-host", http.Header{"Origin": {"https://evil.com"}}, "https", "gw.example.net", false, true},
+		{"null", http.Header{"Origin": {"null"}}, "https", "gw.example.net", false, true},
+		{"null-same-origin-fetch", http.Header{"Origin": {"null"}, "Sec-Fetch-Site": {"same-origin"}}, "https", "gw", true, true},
+		{"null-cross-site-fetch", http.Header{"Origin": {"null"}, "Sec-Fetch-Site": {"cross-site"}}, "https", "gw", false, true},
+		{"two", http.Header{"Origin": {"https://gw.example.net", "https://evil.com"}}, "https", "gw.example.net", false, true},
+		{"fetch-same-origin", http.Header{"Sec-Fetch-Site": {"same-origin"}}, "https", "gw", true, true},
+		{"fetch-none", http.Header{"Sec-Fetch-Site": {"none"}}, "https", "gw", true, true},
+		{"fetch-same-site", http.Header{"Sec-Fetch-Site": {"same-site"}}, "https", "gw", false, true},
+		{"fetch-cross-site", http.Header{"Sec-Fetch-Site": {"cross-site"}}, "https", "gw", false, true},
+		{"origin-wins", http.Header{"Origin": {"https://evil.com"}, "Sec-Fetch-Site": {"same-origin"}}, "https", "gw", false, true},
+		{"neither", http.Header{}, "https", "gw", false, false},
 	}
 	for _, tt := range tests {
-		r := &http.Request{Header: tt.header}
-		if same, present := Origin(r, tt.host); same != tt.same || present != tt.present {
-			t.Errorf("%s: Origin = %v, %v; want %v, %v", tt.name, same, present, tt.same, tt.present)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			r := &http.Request{Header: tt.header}
+			if same, present := Origin(r, tt.scheme, tt.host); same != tt.same || present != tt.present {
+				t.Errorf("Origin(%q, %q) = %v, %v; want %v, %v", tt.scheme, tt.host, same, present, tt.same, tt.present)
+			}
+		})
 	}
 }
 
