@@ -20,15 +20,8 @@ import (
 	"time"
 )
 
-// Options configures a Handler.
+// Options configures what the proxies of every route share.
 type Options struct {
-	// Upstream is the absolute URL requests are sent to; its path is
-	// prepended to the request path. Required.
-	Upstream *url.URL
-	// StripPrefix is removed from the front of the request path before
-	// forwarding; empty removes nothing. It must be a canonical prefix
-	// without a trailing slash.
-	StripPrefix string
 	// Transport sends the requests; nil means NewTransport(TransportOptions{}).
 	Transport http.RoundTripper
 	// Strip removes headers, by name, from every outbound request.
@@ -45,13 +38,28 @@ type Options struct {
 	// outbound request's headers after all stripping, to set the headers
 	// the upstream should see; values it sets replace, never append to,
 	// anything the client sent. It writes into out directly so that no
-	// header map is built per request.
+	// header map is built per request. It only copies facts decided before
+	// the proxy ran: it cannot fail.
 	SetHeaders func(in *http.Request, out http.Header)
 	// OnError, if set, is told the kind of each failed upstream exchange:
 	// "timeout" (answered 504), "unavailable" (502) or "canceled" (the
 	// client went away: nothing is answered and the handler panics with
 	// http.ErrAbortHandler once OnError returns).
 	OnError func(r *http.Request, kind string)
+}
+
+// Proxy holds what the proxies of every route share, built once: the
+// transport and its pool, the copy buffers, and the sets of headers to
+// drop. Its To makes a route's proxy cheaply, so thousands of routes cost
+// little more than one.
+type Proxy struct {
+	opts      Options
+	transport http.RoundTripper
+	logger    *slog.Logger
+	buffers   bufferPool
+	// What leaves with every request, by whether the peer is trusted to
+	// vouch for forwarding headers: one pass over the headers either way.
+	dropTrusted, dropUntrusted *HeaderSet
 }
 
 // routingOverrides are headers that some frameworks let a client use to
@@ -68,84 +76,99 @@ var routingOverrides = []string{
 // forwardingHeaders are passed on from trusted peers and dropped otherwise.
 var forwardingHeaders = []string{"X-Real-Ip", "Forwarded"}
 
-// New returns a handler that forwards every request it gets to
-// opts.Upstream. It panics if opts.Upstream is nil: that is a wiring bug,
-// not a runtime condition.
-func New(opts Options) http.Handler {
-	if opts.Upstream == nil {
-		panic("proxy: Options.Upstream is nil")
+// New returns the shared part of the routes' proxies.
+func New(opts Options) *Proxy {
+	p := &Proxy{opts: opts, transport: opts.Transport, logger: opts.Logger, buffers: newBufferPool()}
+	if p.transport == nil {
+		p.transport = NewTransport(TransportOptions{})
 	}
-	transport := opts.Transport
-	if transport == nil {
-		transport = NewTransport(TransportOptions{})
+	if p.logger == nil {
+		p.logger = slog.New(slog.DiscardHandler)
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	p.dropTrusted = NewHeaderSet(routingOverrides, nil).Union(opts.Strip)
+	p.dropUntrusted = NewHeaderSet(forwardingHeaders, nil).Union(p.dropTrusted)
+	return p
+}
+
+// To returns a handler that forwards every request it gets to upstream
+// (an absolute URL whose path is prepended to the request path), with
+// stripPrefix (a canonical prefix without a trailing slash; empty for
+// none) first removed from the request path. It panics if upstream is
+// nil: that is a wiring bug, not a runtime condition.
+func (p *Proxy) To(upstream *url.URL, stripPrefix string) http.Handler {
+	if upstream == nil {
+		panic("proxy: nil upstream")
 	}
-	// What leaves with every request, by whether the peer is trusted to
-	// vouch for forwarding headers: one pass over the headers either way.
-	dropTrusted := NewHeaderSet(routingOverrides, nil).Union(opts.Strip)
-	dropUntrusted := NewHeaderSet(forwardingHeaders, nil).Union(dropTrusted)
 	return &httputil.ReverseProxy{
-		Transport:  transport,
-		BufferPool: newBufferPool(),
+		Transport:  p.transport,
+		BufferPool: p.buffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			if opts.StripPrefix != "" {
-				p := strings.TrimPrefix(pr.Out.URL.Path, opts.StripPrefix)
-				if !strings.HasPrefix(p, "/") {
-					p = "/" + p
+			if stripPrefix != "" {
+				path := strings.TrimPrefix(pr.Out.URL.Path, stripPrefix)
+				if !strings.HasPrefix(path, "/") {
+					path = "/" + path
 				}
-				pr.Out.URL.Path, pr.Out.URL.RawPath = p, ""
+				pr.Out.URL.Path, pr.Out.URL.RawPath = path, ""
 			}
-			pr.SetURL(opts.Upstream)
-			trusted := opts.TrustedPeer != nil && opts.TrustedPeer(pr.In)
-			if trusted {
-				// ReverseProxy dropped these before Rewrite; restore what a
-				// trusted hop vouched for and append this hop.
-				copyHeader(pr.Out.Header, pr.In.Header, "X-Forwarded-For")
-			}
-			pr.SetXForwarded()
-			if trusted {
-				copyHeader(pr.Out.Header, pr.In.Header, "X-Forwarded-Host")
-				copyHeader(pr.Out.Header, pr.In.Header, "X-Forwarded-Proto")
-				copyHeader(pr.Out.Header, pr.In.Header, "Forwarded")
-				dropTrusted.Remove(pr.Out.Header)
-			} else {
-				dropUntrusted.Remove(pr.Out.Header)
-			}
-			for _, name := range opts.StripCookies {
-				removeCookie(pr.Out.Header, name)
-			}
-			if up := pr.Out.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
-				// Only WebSocket is tunnelled; h2c and others would let a
-				// client speak a protocol the gateway does not inspect.
-				pr.Out.Header.Del("Upgrade")
-				pr.Out.Header.Del("Connection")
-			}
-			if opts.SetHeaders != nil {
-				opts.SetHeaders(pr.In, pr.Out.Header)
-			}
+			pr.SetURL(upstream)
+			p.rewrite(pr)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			kind, status := classifyError(r, err)
-			if opts.OnError != nil {
-				opts.OnError(r, kind)
-			}
-			if kind == "canceled" {
-				logger.LogAttrs(r.Context(), slog.LevelDebug, "client went away before the upstream answered")
-				// Returning without writing would let net/http complete
-				// the response as an empty 200, which a client that only
-				// half-closed its side still reads. Aborting closes the
-				// connection (or resets the HTTP/2 stream) with no answer,
-				// which is the only true one: the upstream's is lost.
-				panic(http.ErrAbortHandler)
-			}
-			logger.LogAttrs(r.Context(), slog.LevelWarn, "upstream request failed",
-				slog.String("upstream", opts.Upstream.Host), slog.String("kind", kind), slog.String("error", err.Error()))
-			writeError(w, status)
+			p.failed(w, r, upstream, err)
 		},
 	}
+}
+
+// rewrite applies the header policy to an outbound request whose URL is
+// set.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	trusted := p.opts.TrustedPeer != nil && p.opts.TrustedPeer(pr.In)
+	if trusted {
+		// ReverseProxy dropped these before Rewrite; restore what a
+		// trusted hop vouched for and append this hop.
+		copyHeader(pr.Out.Header, pr.In.Header, "X-Forwarded-For")
+	}
+	pr.SetXForwarded()
+	if trusted {
+		copyHeader(pr.Out.Header, pr.In.Header, "X-Forwarded-Host")
+		copyHeader(pr.Out.Header, pr.In.Header, "X-Forwarded-Proto")
+		copyHeader(pr.Out.Header, pr.In.Header, "Forwarded")
+		p.dropTrusted.Remove(pr.Out.Header)
+	} else {
+		p.dropUntrusted.Remove(pr.Out.Header)
+	}
+	for _, name := range p.opts.StripCookies {
+		removeCookie(pr.Out.Header, name)
+	}
+	if up := pr.Out.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
+		// Only WebSocket is tunnelled; h2c and others would let a
+		// client speak a protocol the gateway does not inspect.
+		pr.Out.Header.Del("Upgrade")
+		pr.Out.Header.Del("Connection")
+	}
+	if p.opts.SetHeaders != nil {
+		p.opts.SetHeaders(pr.In, pr.Out.Header)
+	}
+}
+
+// failed answers a failed upstream exchange.
+func (p *Proxy) failed(w http.ResponseWriter, r *http.Request, upstream *url.URL, err error) {
+	kind, status := classifyError(r, err)
+	if p.opts.OnError != nil {
+		p.opts.OnError(r, kind)
+	}
+	if kind == "canceled" {
+		p.logger.LogAttrs(r.Context(), slog.LevelDebug, "client went away before the upstream answered")
+		// Returning without writing would let net/http complete the
+		// response as an empty 200, which a client that only half-closed
+		// its side still reads. Aborting closes the connection (or resets
+		// the HTTP/2 stream) with no answer, which is the only true one:
+		// the upstream's is lost.
+		panic(http.ErrAbortHandler)
+	}
+	p.logger.LogAttrs(r.Context(), slog.LevelWarn, "upstream request failed",
+		slog.String("upstream", upstream.Host), slog.String("kind", kind), slog.String("error", err.Error()))
+	writeError(w, status)
 }
 
 func copyHeader(dst, src http.Header, name string) {

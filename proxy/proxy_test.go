@@ -26,9 +26,9 @@ type seen struct {
 	Headers map[string][]string `json:"headers"`
 }
 
-// front puts the proxy behind a real listener; set is what the gateway
-// would hand it after authentication.
-func front(t *testing.T, opts Options, set http.Header) *httptest.Server {
+// front puts a route's proxy to upstream behind a real listener; set is
+// what the gateway would hand it after authentication.
+func front(t *testing.T, upstream, stripPrefix string, opts Options, set http.Header) *httptest.Server {
 	t.Helper()
 	if set != nil {
 		opts.SetHeaders = func(_ *http.Request, out http.Header) {
@@ -37,7 +37,7 @@ func front(t *testing.T, opts Options, set http.Header) *httptest.Server {
 			}
 		}
 	}
-	srv := httptest.NewServer(New(opts))
+	srv := httptest.NewServer(New(opts).To(mustURL(upstream), stripPrefix))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -68,9 +68,8 @@ func mustURL(s string) *url.URL {
 func TestStripAndSetHeaders(t *testing.T) {
 	up := headerEcho()
 	defer up.Close()
-	srv := front(t, Options{
-		Upstream: mustURL(up.URL),
-		Strip:    NewHeaderSet([]string{"X-Forwarded-User", "Remote-User", "Authorization"}, []string{"X-Auth-Request-"}),
+	srv := front(t, up.URL, "", Options{
+		Strip: NewHeaderSet([]string{"X-Forwarded-User", "Remote-User", "Authorization"}, []string{"X-Auth-Request-"}),
 	}, http.Header{"X-Forwarded-User": {"alice"}})
 	tests := []struct {
 		name   string
@@ -110,7 +109,7 @@ func TestStripAndSetHeaders(t *testing.T) {
 func TestUpgradesOtherThanWebSocketAreNotForwarded(t *testing.T) {
 	up := headerEcho()
 	defer up.Close()
-	srv := front(t, Options{Upstream: mustURL(up.URL)}, nil)
+	srv := front(t, up.URL, "", Options{}, nil)
 	_, got := send(t, srv, "/", http.Header{"Upgrade": {"h2c"}, "Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {"AAMAAABkAAQAAP__"}})
 	for _, h := range []string{"Upgrade", "Http2-Settings"} {
 		if v, ok := got.Headers[h]; ok {
@@ -132,7 +131,7 @@ func TestStripPrefixAndUpstreamPath(t *testing.T) {
 		{up.URL + "/base/", "", "/y", "/base/y"},
 	}
 	for _, tt := range tests {
-		srv := front(t, Options{Upstream: mustURL(tt.upstream), StripPrefix: tt.strip}, nil)
+		srv := front(t, tt.upstream, tt.strip, Options{}, nil)
 		if _, got := send(t, srv, tt.path, nil); got.Path != tt.want {
 			t.Errorf("upstream %s strip %q path %s: upstream saw %q, want %q", tt.upstream, tt.strip, tt.path, got.Path, tt.want)
 		}
@@ -160,8 +159,7 @@ func TestUpstreamFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var kinds []string
-			srv := front(t, Options{
-				Upstream:  mustURL(tt.upstream),
+			srv := front(t, tt.upstream, "", Options{
 				Transport: NewTransport(TransportOptions{ResponseHeaderTimeout: 200 * time.Millisecond}),
 				OnError: func(r *http.Request, kind string) {
 					mu.Lock()
@@ -202,7 +200,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		}
 	}))
 	defer up.Close()
-	srv := front(t, Options{Upstream: mustURL(up.URL)}, nil)
+	srv := front(t, up.URL, "", Options{}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/", nil)
 	go func() {
@@ -233,7 +231,7 @@ func TestHalfClosedClientGetsNoAnswer(t *testing.T) {
 	defer up.Close()
 	var mu sync.Mutex
 	var kinds []string
-	srv := front(t, Options{Upstream: mustURL(up.URL), OnError: func(r *http.Request, kind string) {
+	srv := front(t, up.URL, "", Options{OnError: func(r *http.Request, kind string) {
 		mu.Lock()
 		kinds = append(kinds, kind)
 		mu.Unlock()

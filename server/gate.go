@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -53,6 +54,19 @@ func (g *Gateway) gate() http.Handler {
 				return
 			}
 			info.user, info.caller = p.Username, &p
+			if uh := g.cfg.UpstreamHeaders; uh.Assertion != "" {
+				// Signed here, not while proxying: the proxy only copies
+				// facts already settled, and a failure must refuse the
+				// request rather than forward it without its assertion.
+				s := auth.Subject{Username: p.Username, Groups: p.groups, SessionID: p.SessionID, AuthTime: p.AuthTime}
+				a, err := g.tokens.IssueAssertion(s, "upstream:"+rt.name, g.now().Add(uh.AssertionTTL))
+				if err != nil {
+					g.logger.LogAttrs(r.Context(), slog.LevelError, "sign upstream assertion", slog.String("error", err.Error()))
+					writeJSONError(w, http.StatusInternalServerError, "internal_error")
+					return
+				}
+				info.assertion = a.Token
+			}
 			if src == fromCookie {
 				g.refreshSession(w, r, p)
 			}
@@ -102,10 +116,10 @@ func checkMethod(rt *upstreamRoute, h http.Header, method string) error {
 // upstreamHeaders sets what the upstream learns: the request ID (the same
 // the client and the log see) and, on a protected route, the caller's
 // username, groups and email, and optionally the verified token itself or
-// an assertion the gateway signs for this route. The proxy calls it after
+// the assertion gate signed for this route. The proxy calls it after
 // removing hop-by-hop headers, so a client naming these in Connection
 // cannot delete them.
-func (g *Gateway) upstreamHeaders(in *http.Request, h http.Header, routeName string) {
+func (g *Gateway) upstreamHeaders(in *http.Request, h http.Header) {
 	info := requestInfoFrom(in.Context())
 	if info == nil {
 		return
@@ -128,9 +142,6 @@ func (g *Gateway) upstreamHeaders(in *http.Request, h http.Header, routeName str
 		h[uh.Token] = []string{p.token}
 	}
 	if uh.Assertion != "" {
-		s := auth.Subject{Username: p.Username, Groups: p.groups, SessionID: p.SessionID, AuthTime: p.AuthTime}
-		if a, err := g.tokens.IssueAssertion(s, "upstream:"+routeName, g.now().Add(uh.AssertionTTL)); err == nil {
-			h[uh.Assertion] = []string{a.Token}
-		}
+		h[uh.Assertion] = []string{info.assertion}
 	}
 }

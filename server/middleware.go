@@ -27,6 +27,8 @@ type requestInfo struct {
 	// caller is who a proxied request is forwarded for; nil on a public
 	// route.
 	caller *principal
+	// assertion is what gate signed for the upstream, when configured.
+	assertion string
 	// Header values kept here rather than allocated per request: the
 	// request ID for the client and for the upstream, the username.
 	idForClient, idForUpstream, username [1]string

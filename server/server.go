@@ -190,6 +190,27 @@ func (g *Gateway) buildRoutes() {
 		IdleConnTimeout:       g.cfg.Transport.IdleConnTimeout,
 		MaxIdleConnsPerHost:   g.cfg.Transport.MaxIdleConnsPerHost,
 	})
+	// One shared proxy for every route: what a route adds is its upstream
+	// and prefix; its name and metrics reach the proxy's hooks through the
+	// request's requestInfo, set when the route was matched.
+	shared := proxy.New(proxy.Options{
+		Transport: transport,
+		Strip:     stripSet,
+		// The session cookie is the gateway's; an upstream that logged or
+		// leaked it would hand out sessions.
+		StripCookies: []string{g.cfg.Session.CookieName},
+		TrustedPeer:  g.trust.TrustedPeer,
+		Logger:       g.logger,
+		SetHeaders:   g.upstreamHeaders,
+		OnError: func(r *http.Request, kind string) {
+			if info := requestInfoFrom(r.Context()); info != nil {
+				info.reason = upstreamFailureReason(kind)
+				if info.metrics != nil {
+					info.metrics.UpstreamError(kind)
+				}
+			}
+		},
+	})
 	for _, rc := range g.cfg.Routes {
 		ur := &upstreamRoute{name: rc.Name, public: rc.Public, groups: rc.AllowedGroups, methods: rc.Methods, metrics: g.metrics.Route(rc.Name)}
 		if len(rc.AllowedUsers) > 0 {
@@ -202,26 +223,7 @@ func (g *Gateway) buildRoutes() {
 		if rc.StripPrefix && rc.Path != "/" {
 			stripPrefix = rc.Path
 		}
-		ur.proxy = proxy.New(proxy.Options{
-			Upstream:    rc.Upstream,
-			StripPrefix: stripPrefix,
-			Transport:   transport,
-			Strip:       stripSet,
-			// The session cookie is the gateway's; an upstream that logged
-			// or leaked it would hand out sessions.
-			StripCookies: []string{g.cfg.Session.CookieName},
-			TrustedPeer:  g.trust.TrustedPeer,
-			Logger:       g.logger,
-			SetHeaders: func(in *http.Request, out http.Header) {
-				g.upstreamHeaders(in, out, ur.name)
-			},
-			OnError: func(r *http.Request, kind string) {
-				ur.metrics.UpstreamError(kind)
-				if info := requestInfoFrom(r.Context()); info != nil {
-					info.reason = upstreamFailureReason(kind)
-				}
-			},
-		})
+		ur.proxy = shared.To(rc.Upstream, stripPrefix)
 		g.table.Add(rc.Host, rc.Path, ur)
 	}
 }
