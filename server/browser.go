@@ -195,53 +195,6 @@ func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id prin
 	g.cookie.Set(w, issued.Token, issued.ExpiresAt)
 }
 
-// checkOrigin refuses cookie-authenticated requests that could be
-// cross-site: unsafe methods need a same-origin Origin or Sec-Fetch-Site,
-// and WebSocket handshakes (which browsers send cross-site freely) need a
-// same-origin Origin. scheme and host are the origin the request was sent
-// to. Proxy mode and forward-auth both call it, with the original method.
-func checkOrigin(r *http.Request, method, scheme, host string) error {
-	ws := webSocketHandshake(r.Header)
-	safe := method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
-	if safe && !ws {
-		return nil
-	}
-	if ws && len(r.Header.Values("Origin")) == 0 {
-		return errCrossOrigin
-	}
-	if same, _ := session.Origin(r, scheme, host); !same {
-		return errCrossOrigin
-	}
-	return nil
-}
-
-// webSocketHeaders are the opening handshake's own headers (RFC 6455 4.1).
-// No script can set a Sec- header, so a browser sends them only for a
-// WebSocket.
-var webSocketHeaders = []string{"Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions"}
-
-// webSocketHandshake reports whether h is, or describes, an upgrade such
-// as a WebSocket handshake. Upgrade and Connection are hop-by-hop: nginx
-// auth_request and Traefik ForwardAuth drop them from the request they
-// send /verify, while the Sec-WebSocket-* headers reach it; any one of
-// them counts.
-func webSocketHandshake(h http.Header) bool {
-	if h.Get("Upgrade") != "" {
-		return true
-	}
-	for _, name := range webSocketHeaders {
-		if _, ok := h[name]; ok {
-			return true
-		}
-	}
-	for _, v := range h.Values("Connection") {
-		if strings.Contains(strings.ToLower(v), "upgrade") {
-			return true
-		}
-	}
-	return false
-}
-
 // withReturn is the login page URL for a browser that should come back to
 // rd afterwards.
 func withReturn(base, rd string) string {

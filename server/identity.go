@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -214,29 +213,6 @@ func (g *Gateway) raiseEpoch(ctx context.Context, issuer, user string) error {
 		}
 	}
 	return errors.New("revocation epoch: too many concurrent changes")
-}
-
-// methodAllowed applies a route's methods rule; it holds for public routes
-// too, before anything else.
-func (rt *upstreamRoute) methodAllowed(method string) bool {
-	return len(rt.methods) == 0 || slices.Contains(rt.methods, method)
-}
-
-// authorize identifies the request and applies rt's user and group rules
-// (when rt is not nil).
-func (g *Gateway) authorize(r *http.Request, rt *upstreamRoute) (principal, source, error) {
-	p, src, err := g.identify(r)
-	if err != nil || rt == nil {
-		return p, src, err
-	}
-	if rt.allowed != nil || len(rt.groups) > 0 {
-		_, userOK := rt.allowed[p.Username]
-		groupOK := slices.ContainsFunc(p.groups, func(grp string) bool { return slices.Contains(rt.groups, grp) })
-		if !userOK && !groupOK {
-			return p, src, errForbidden
-		}
-	}
-	return p, src, nil
 }
 
 // revoke ends the session p belongs to: its token until it expires, its

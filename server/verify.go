@@ -53,7 +53,6 @@ const (
 // unambiguously is refused outright (Authelia CVE-2021-32637 let a
 // malformed X-Original-URL through).
 func (g *Gateway) verify(mode verifyMode) http.Handler {
-	identityHeader := g.cfg.IdentityHeader
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := requestInfoFrom(r.Context())
 		w.Header().Set("Cache-Control", "no-store")
@@ -75,26 +74,9 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 				slog.String("rule", rt.name), slog.Bool("public", rt.public), slog.String("method", orig.method),
 				slog.String("host", orig.host), slog.String("path", orig.path))
 		}
+		var d decision
 		if err == nil {
-			if err = checkMethod(rt, r.Header, method); err != nil {
-				g.deny(w, r, err)
-				return
-			}
-		}
-		if rt != nil && rt.public {
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		var id principal
-		var src source
-		if err == nil {
-			id, src, err = g.authorize(r, rt)
-		}
-		if err == nil && rt == nil && g.cfg.DefaultDeny {
-			err = errNoRoute
-		}
-		if err == nil && src == fromCookie {
-			err = checkOrigin(r, method, orig.schemeOr(connScheme(r)), orig.host)
+			d, err = g.decide(r, target{method: method, scheme: orig.schemeOr(connScheme(r)), host: orig.host}, rt)
 		}
 		if err != nil {
 			if base := g.browserBase(r, orig); base != "" && classifyDenial(err).status == http.StatusUnauthorized {
@@ -110,24 +92,21 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			g.deny(w, r, err)
 			return
 		}
-		info.user = id.Username
-		if src == fromCookie {
-			g.refreshSession(w, r, id)
-		}
-		h := w.Header()
-		h.Set(identityHeader, id.Username)
-		h.Set("Remote-User", id.Username)
-		if len(id.groups) > 0 {
-			groups := strings.Join(id.groups, ",")
-			h.Set("Remote-Groups", groups)
-			if g.cfg.UpstreamHeaders.Groups != "" {
-				h.Set(g.cfg.UpstreamHeaders.Groups, groups)
+		if p := d.caller; p != nil {
+			info.user = p.Username
+			if d.src == fromCookie {
+				g.refreshSession(w, r, *p)
 			}
-		}
-		if id.email != "" {
-			h.Set("Remote-Email", id.email)
-			if g.cfg.UpstreamHeaders.Email != "" {
-				h.Set(g.cfg.UpstreamHeaders.Email, id.email)
+			h := w.Header()
+			g.identityHeaders(h, p, info.username[:])
+			// The names Authelia, Authentik and others answer with, which
+			// proxy examples and applications already know.
+			h["Remote-User"] = info.username[:]
+			if len(p.groups) > 0 {
+				h["Remote-Groups"] = []string{strings.Join(p.groups, ",")}
+			}
+			if p.email != "" {
+				h["Remote-Email"] = []string{p.email}
 			}
 		}
 		w.WriteHeader(http.StatusOK)
