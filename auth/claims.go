@@ -33,6 +33,9 @@ type claims struct {
 	// SessionEnd (sid_exp) is the latest exp any token of the session can
 	// carry.
 	SessionEnd *numericDate `json:"sid_exp,omitempty"`
+	// AMR says how the user proved who they are (RFC 8176 values such as
+	// "pwd"); routes may later ask for a second factor by it.
+	AMR []string `json:"amr,omitempty"`
 }
 
 // numericDate is an RFC 7519 NumericDate that must be a JSON number.

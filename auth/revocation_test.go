@@ -3,11 +3,12 @@ package auth
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"slices"
 	"testing"
 	"time"
 )
 
-func TestEpochAndSessionEndRoundTrip(t *testing.T) {
+func TestSessionClaimsRoundTrip(t *testing.T) {
 	clock := time.Unix(1_800_000_000, 0)
 	tokens := newTokens(t, func() time.Time { return clock })
 	tests := []struct {
@@ -15,7 +16,7 @@ func TestEpochAndSessionEndRoundTrip(t *testing.T) {
 		subject Subject
 	}{
 		{"without", Subject{Username: "alice"}},
-		{"with", Subject{Username: "alice", SessionID: "s1", Epoch: 1_800_000_000_123_456, SessionEnd: clock.Add(12 * time.Hour)}},
+		{"with", Subject{Username: "alice", SessionID: "s1", Epoch: 1_800_000_000_123_456, SessionEnd: clock.Add(12 * time.Hour), AMR: []string{"pwd", "otp"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,6 +30,9 @@ func TestEpochAndSessionEndRoundTrip(t *testing.T) {
 			}
 			if id.Epoch != tt.subject.Epoch || !id.SessionEnd.Equal(tt.subject.SessionEnd) {
 				t.Errorf("got epoch %d, session end %v; want %d, %v", id.Epoch, id.SessionEnd, tt.subject.Epoch, tt.subject.SessionEnd)
+			}
+			if !slices.Equal(id.AMR, tt.subject.AMR) {
+				t.Errorf("got amr %q, want %q", id.AMR, tt.subject.AMR)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,6 +70,10 @@ type Subject struct {
 	// so that a revocation of the session is kept exactly that long; zero
 	// means no claim.
 	SessionEnd time.Time
+	// AMR lists how the user proved who they are at login (RFC 8176:
+	// "pwd", later "otp", "hwk" or a provider's id); every token of the
+	// session carries it.
+	AMR []string
 }
 
 // Identity is what a verified token says about its bearer.
@@ -98,6 +103,8 @@ type Identity struct {
 	Epoch int64
 	// SessionEnd is the token's sid_exp; zero if it has none.
 	SessionEnd time.Time
+	// AMR is the token's amr claim.
+	AMR []string
 }
 
 // Issued is a freshly signed token.
@@ -196,6 +203,7 @@ func (t *Tokens) sign(s Subject, audience string, exp time.Time) (Issued, error)
 		AuthTime:   &numericDate{*jwt.NewNumericDate(authTime.Truncate(time.Second))},
 		ID:         id,
 		Epoch:      s.Epoch,
+		AMR:        s.AMR,
 	}
 	if !s.SessionEnd.IsZero() {
 		c.SessionEnd = &numericDate{*jwt.NewNumericDate(s.SessionEnd.Truncate(time.Second))}
@@ -228,8 +236,12 @@ func (t *Tokens) Verify(raw string) (Identity, error) {
 			return Identity{}, ErrTokenClaims
 		}
 	}
+	if len(c.AMR) > 8 || slices.ContainsFunc(c.AMR, func(m string) bool { return !methodName(m) }) {
+		return Identity{}, ErrTokenClaims
+	}
 	id := Identity{Username: c.Subject, Groups: c.Groups, Generation: c.Generation, SessionID: c.SessionID,
-		TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time, AuthTime: c.GetAuthTime(), Epoch: c.Epoch, SessionEnd: c.getSessionEnd()}
+		TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time, AuthTime: c.GetAuthTime(), Epoch: c.Epoch, SessionEnd: c.getSessionEnd(),
+		AMR: c.AMR}
 	if c.IssuedAt != nil {
 		id.IssuedAt = c.IssuedAt.Time
 	}
@@ -344,4 +356,19 @@ func pinnedParser(methods []string, issuer, audience string, leeway time.Duratio
 		jwt.WithTimeFunc(now),
 		jwt.WithStrictDecoding(),
 	)
+}
+
+// methodName reports whether m can name an authentication method: a short
+// lower-case word (RFC 8176's values, or a provider id), nothing a header
+// or log line could misread.
+func methodName(m string) bool {
+	if m == "" || len(m) > 32 {
+		return false
+	}
+	for i := range len(m) {
+		if c := m[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

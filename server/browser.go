@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/session"
 )
@@ -151,21 +152,6 @@ func (g *Gateway) logout() http.Handler {
 	})
 }
 
-// startSession sets the cookie for a password checked just now.
-func (g *Gateway) startSession(w http.ResponseWriter, r *http.Request, username string) error {
-	now := g.now()
-	s, err := g.newSession(r.Context(), username, now.Add(g.cfg.Session.MaxLifetime))
-	if err != nil {
-		return err
-	}
-	issued, err := g.tokens.IssueUntil(s, now.Add(g.cfg.Session.TTL))
-	if err != nil {
-		return err
-	}
-	g.cookie.Set(w, issued.Token, issued.ExpiresAt)
-	return nil
-}
-
 // refreshSession re-issues the cookie once it is past half its life, never
 // beyond the session's absolute limit from the login.
 func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id principal) {
@@ -185,7 +171,10 @@ func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id prin
 	if !exp.After(id.ExpiresAt.Add(time.Second)) {
 		return
 	}
-	s := g.subject(id.Username, id.SessionID, authTime)
+	// The account was looked up as the request was identified: the new
+	// cookie says what it says now.
+	a := auth.Account{Username: id.Username, Groups: id.groups, Generation: id.Generation}
+	s := subject(a, id.SessionID, authTime, id.AMR)
 	s.Epoch, s.SessionEnd = id.Epoch, id.SessionEnd
 	issued, err := g.tokens.IssueUntil(s, exp)
 	if err != nil {

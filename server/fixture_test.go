@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/echo"
 	"github.com/authgate/authgate/metrics"
@@ -183,7 +184,11 @@ func newFixtureFrom(t testing.TB, doc string) *fixture {
 // token mints a valid token for user.
 func (f *fixture) token(t *testing.T, user string) string {
 	t.Helper()
-	issued, err := f.gw.tokens.Issue(f.gw.subject(user, "", time.Time{}))
+	a, ok := f.gw.users.Lookup(user)
+	if !ok {
+		a = auth.Account{Username: user}
+	}
+	issued, err := f.gw.tokens.Issue(subject(a, "", time.Time{}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

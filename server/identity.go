@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/auth"
-	"github.com/authgate/authgate/config"
 )
 
 // Errors of identity checks beyond the token's own validity.
@@ -25,12 +22,18 @@ var (
 	errMethod = errors.New("method not allowed on this route")
 )
 
-// account is a local user as the request path needs it.
-type account struct {
-	groups     []string
-	email      string
-	generation string
-	disabled   bool
+// users is where accounts and their passwords come from: the users the
+// config defines today (auth.Local); a directory such as LDAP would be
+// another. Tokens name an account, and every request looks it up, so a
+// removed or disabled user, or one whose generation moved on, is refused
+// at once.
+type users interface {
+	// CheckPassword returns username's account if password is theirs, or
+	// auth.ErrInvalidCredentials after the same work whoever is named,
+	// auth.ErrPasswordTooLong, auth.ErrBusy or the context's error.
+	CheckPassword(ctx context.Context, username, password string) (auth.Account, error)
+	// Lookup returns the account a token names, if it still exists.
+	Lookup(username string) (auth.Account, bool)
 }
 
 // principal is a verified caller.
@@ -42,28 +45,10 @@ type principal struct {
 	token string
 }
 
-func newAccounts(users []config.User) map[string]*account {
-	m := make(map[string]*account, len(users))
-	for _, u := range users {
-		m[u.Username] = &account{groups: u.Groups, email: u.Email, generation: generation(u.PasswordHash), disabled: u.Disabled}
-	}
-	return m
-}
-
-// generation fingerprints a password hash: it changes when the password
-// does, so tokens issued before a password change stop working.
-func generation(hash []byte) string {
-	sum := sha256.Sum256(append([]byte("authgate generation "), hash...))
-	return base64.RawURLEncoding.EncodeToString(sum[:6])
-}
-
-// subject is what a new token for a logged-in user says.
-func (g *Gateway) subject(username, sessionID string, authTime time.Time) auth.Subject {
-	s := auth.Subject{Username: username, SessionID: sessionID, AuthTime: authTime}
-	if a, ok := g.accounts[username]; ok {
-		s.Groups, s.Generation = a.groups, a.generation
-	}
-	return s
+// subject is what a new token of a's session says: sid names the
+// session, authTime is when the user proved who they are and amr how.
+func subject(a auth.Account, sid string, authTime time.Time, amr []string) auth.Subject {
+	return auth.Subject{Username: a.Username, Groups: a.Groups, Generation: a.Generation, SessionID: sid, AuthTime: authTime, AMR: amr}
 }
 
 // Revocation keys in the store. Each names the token's issuer (empty for
@@ -128,14 +113,14 @@ func (g *Gateway) identify(r *http.Request) (principal, source, error) {
 		}
 		return p, src, nil
 	}
-	a, ok := g.accounts[id.Username]
-	if !ok || a.disabled {
+	a, ok := g.users.Lookup(id.Username)
+	if !ok || a.Disabled {
 		return principal{}, src, errUserGone
 	}
-	if id.Generation != a.generation {
+	if id.Generation != a.Generation {
 		return principal{}, src, errRevoked
 	}
-	p := principal{Identity: id, groups: a.groups, email: a.email, token: raw}
+	p := principal{Identity: id, groups: a.Groups, email: a.Email, token: raw}
 	if err := g.checkRevoked(r.Context(), p); err != nil {
 		return principal{}, src, err
 	}
@@ -247,22 +232,6 @@ func (g *Gateway) sessionEnd(id auth.Identity) time.Time {
 		return id.ExpiresAt
 	}
 	return id.SessionEnd
-}
-
-// newSession is the subject of a session that begins now for username: a
-// new sid, the user's current epoch, and end as its sid_exp.
-func (g *Gateway) newSession(ctx context.Context, username string, end time.Time) (auth.Subject, error) {
-	sid, err := randomToken()
-	if err != nil {
-		return auth.Subject{}, err
-	}
-	epoch, err := g.epoch(ctx, "", username)
-	if err != nil {
-		return auth.Subject{}, fmt.Errorf("read revocation epoch: %w", err)
-	}
-	s := g.subject(username, sid, g.now())
-	s.Epoch, s.SessionEnd = epoch, end
-	return s, nil
 }
 
 // longestLifetime is how long any token or refresh token can live, which

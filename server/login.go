@@ -81,31 +81,24 @@ func (g *Gateway) login() http.Handler {
 			return
 		}
 		reply.creds = creds
-		if !g.checkPassword(reply) {
+		account, ok := g.checkPassword(reply)
+		if !ok {
 			return
 		}
 		requestInfoFrom(r.Context()).user = creds.username
 		g.metrics.Login("success")
 		g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", creds.username), slog.Bool("browser", reply.browser))
-		if reply.browser {
-			if err := g.startSession(w, r, creds.username); err != nil {
-				g.logger.LogAttrs(r.Context(), slog.LevelError, "start session", slog.String("error", err.Error()))
-				g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
-				return
-			}
-			http.Redirect(w, r, g.redirects.Safe(creds.rd, g.trust.Host(r)), http.StatusSeeOther)
-			return
-		}
-		if err := g.startAPISession(w, r, creds.username); err != nil {
-			g.logger.LogAttrs(r.Context(), slog.LevelError, "issue token", slog.String("error", err.Error()))
-			g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "")
+		rd := g.redirects.Safe(creds.rd, g.trust.Host(r))
+		if err := g.beginSession(w, r, account, []string{"pwd"}, reply.browser, rd); err != nil {
+			g.logger.LogAttrs(r.Context(), slog.LevelError, "begin session", slog.String("error", err.Error()))
+			g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
 		}
 	})
 }
 
 // checkPassword applies the throttles and checks the password, answering
 // the request itself when the login fails.
-func (g *Gateway) checkPassword(reply loginReply) bool {
+func (g *Gateway) checkPassword(reply loginReply) (auth.Account, bool) {
 	r, h, creds := reply.r, reply.w.Header(), reply.creds
 	userKey := throttle.UsernameKey(creds.username)
 	clientKey := throttle.ClientKey(g.trust.ClientIP(r))
@@ -122,14 +115,14 @@ func (g *Gateway) checkPassword(reply loginReply) bool {
 		// Checked before the password, so the right password during a
 		// lock gets this same answer and reveals nothing.
 		g.throttled(reply, wait, false)
-		return false
+		return auth.Account{}, false
 	}
-	err := g.passwords.Check(r.Context(), creds.username, creds.password)
+	account, err := g.users.CheckPassword(r.Context(), creds.username, creds.password)
 	switch {
 	case err == nil:
 		g.userLimit.Reset(userKey)
 		g.clientLimit.Refund(clientKey)
-		return true
+		return account, true
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrPasswordTooLong):
 		outcome := "invalid"
 		if errors.Is(err, auth.ErrPasswordTooLong) {
@@ -148,7 +141,7 @@ func (g *Gateway) checkPassword(reply loginReply) bool {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "password check failed", slog.String("error", err.Error()))
 		g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
 	}
-	return false
+	return auth.Account{}, false
 }
 
 // loginFailed counts, logs and answers a failed login. The username is not

@@ -49,6 +49,9 @@ type refreshFamily struct {
 	Generation string `json:"gen"`
 	Epoch      int64  `json:"ep"`
 	AuthTime   int64  `json:"at"`
+	// AMR is how the user proved who they are at login; every access
+	// token of the family carries it.
+	AMR []string `json:"amr,omitempty"`
 	// End is when the family's refresh tokens stop, however often they
 	// rotate.
 	End int64 `json:"end"`
@@ -100,30 +103,6 @@ func nextRefreshToken(family string) (token, hash string, err error) {
 	return token, refreshHash(token), nil
 }
 
-// startAPISession answers an API client's login: an access token and,
-// when refresh tokens are enabled, the first refresh token of a new
-// family.
-func (g *Gateway) startAPISession(w http.ResponseWriter, r *http.Request, username string) error {
-	now := g.now()
-	refresh := g.cfg.Token.Refresh
-	familyEnd := now.Add(refresh.MaxLifetime)
-	end := now.Add(g.cfg.Token.TTL)
-	if refresh.Enabled {
-		end = familyEnd.Add(g.cfg.Token.TTL)
-	}
-	s, err := g.newSession(r.Context(), username, end)
-	if err != nil {
-		return err
-	}
-	var token string
-	if refresh.Enabled {
-		if token, err = g.newFamily(r.Context(), s, familyEnd); err != nil {
-			return err
-		}
-	}
-	return g.issueTokens(w, s, token)
-}
-
 // newFamily stores a new refresh family for s and returns its first token.
 func (g *Gateway) newFamily(ctx context.Context, s auth.Subject, end time.Time) (string, error) {
 	var id [familyIDBytes]byte
@@ -137,7 +116,7 @@ func (g *Gateway) newFamily(ctx context.Context, s auth.Subject, end time.Time) 
 	}
 	now := g.now()
 	rec, _ := json.Marshal(refreshFamily{User: s.Username, SessionID: s.SessionID, Generation: s.Generation, Epoch: s.Epoch,
-		AuthTime: s.AuthTime.Unix(), End: end.Unix(), Current: hash, WindowStart: now.Unix()})
+		AuthTime: s.AuthTime.Unix(), AMR: s.AMR, End: end.Unix(), Current: hash, WindowStart: now.Unix()})
 	if ok, err := g.store.Add(ctx, familyKey(family), rec, min(g.cfg.Token.Refresh.TTL, end.Sub(now))); err != nil || !ok {
 		return "", errors.Join(errors.New("store refresh family"), err)
 	}
@@ -247,7 +226,8 @@ func (g *Gateway) redeem(ctx context.Context, token string) (redeemed, error) {
 	if epoch, err := g.epoch(ctx, "", rec.User); err != nil || rec.Epoch < epoch {
 		return redeemed{}, errInvalidGrant // logged out everywhere since
 	}
-	if a, ok := g.accounts[rec.User]; !ok || a.disabled || a.generation != rec.Generation {
+	a, ok := g.users.Lookup(rec.User)
+	if !ok || a.Disabled || a.Generation != rec.Generation {
 		return redeemed{}, errInvalidGrant
 	}
 	next := rec
@@ -273,7 +253,7 @@ func (g *Gateway) redeem(ctx context.Context, token string) (redeemed, error) {
 		g.reuseDetected(ctx, rec) // used concurrently: one of the two is not the owner
 		return redeemed{}, errInvalidGrant
 	}
-	s := g.subject(rec.User, rec.SessionID, time.Unix(rec.AuthTime, 0))
+	s := subject(a, rec.SessionID, time.Unix(rec.AuthTime, 0), rec.AMR)
 	s.Epoch, s.SessionEnd = rec.Epoch, end.Add(g.cfg.Token.TTL)
 	return redeemed{subject: s, refreshToken: newToken}, nil
 }

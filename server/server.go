@@ -36,8 +36,7 @@ type Gateway struct {
 	tokens    *auth.Tokens
 	verifier  *auth.Verifier
 	sources   []*jwks.Source
-	passwords *auth.Passwords
-	accounts  map[string]*account
+	users     users
 	store     store.Store
 	// userLimit and clientLimit throttle failed logins per username and
 	// per client address.
@@ -105,19 +104,25 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
-	hashes := make(map[string][]byte, len(cfg.Users))
-	for _, u := range cfg.Users {
-		if !u.Disabled { // a disabled user fails like an unknown one, after the same work
-			hashes[u.Username] = u.PasswordHash
+	local := make([]auth.LocalUser, len(cfg.Users))
+	for i, u := range cfg.Users {
+		local[i] = auth.LocalUser{
+			Account: auth.Account{Username: u.Username, Groups: u.Groups, Email: u.Email, Disabled: u.Disabled},
+			Hash:    u.PasswordHash,
 		}
 	}
-	passwords, err := auth.NewPasswords(hashes, auth.PasswordOptions{
+	users, err := auth.NewLocal(local, auth.PasswordOptions{
 		MaxConcurrent: cfg.Login.MaxConcurrent,
 		MaxQueue:      cfg.Login.MaxQueue,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("passwords: %w", err)
+		return nil, fmt.Errorf("users: %w", err)
 	}
+	// The users live in users from here on; the gateway keeps no second
+	// copy of them (at 100,000 users, one copy is megabytes).
+	c := *cfg
+	c.Users = nil
+	cfg = &c
 	pg, err := newPages(cfg.LoginPage, cfg.Session)
 	if err != nil {
 		return nil, fmt.Errorf("login page: %w", err)
@@ -143,7 +148,6 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		sources:   sources,
 		ids:       newRequestIDs(),
 		accessLog: opts.AccessLog,
-		accounts:  newAccounts(cfg.Users),
 		store:     store.NewMemory(now),
 		pages:     pg,
 		now:       now,
@@ -155,7 +159,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		logger:    logger,
 		metrics:   m,
 		tokens:    tokens,
-		passwords: passwords,
+		users:     users,
 		trust:     forwarded.NewTrust(cfg.TrustedProxies),
 		userLimit: throttle.New(throttle.Options{
 			Slots: cfg.Login.ThrottleSlots, Burst: cfg.Login.User.Burst, Interval: cfg.Login.User.Interval, Now: now,

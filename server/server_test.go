@@ -335,8 +335,9 @@ func forge(t *testing.T, method jwt.SigningMethod, claims jwt.MapClaims, key any
 func TestTokenValidation(t *testing.T) {
 	f := newFixture(t, "")
 	now := time.Now()
+	alice, _ := f.gw.users.Lookup("alice")
 	valid := func() jwt.MapClaims {
-		return jwt.MapClaims{"sub": "alice", "iss": "authgate", "aud": "authgate", "jti": "id-1", "gen": generation([]byte(aliceHash)),
+		return jwt.MapClaims{"sub": "alice", "iss": "authgate", "aud": "authgate", "jti": "id-1", "gen": alice.Generation,
 			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Minute).Unix()}
 	}
 	with := func(k string, v any) jwt.MapClaims {
