@@ -20,7 +20,7 @@ func runCommand(t *testing.T, env map[string]string, args ...string) (stdout, st
 		v, ok := env[k]
 		return v, ok
 	}
-	err = run(context.Background(), append([]string{"authgate"}, args...), lookup, strings.NewReader(""), &out, &errOut)
+	err = run(context.Background(), append([]string{"authgate"}, args...), lookup, strings.NewReader(""), &out, &errOut, nil)
 	return out.String(), errOut.String(), err
 }
 
