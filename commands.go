@@ -49,7 +49,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) error {
+func serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer, ready func(server.Addrs)) error {
 	fs := newFlags("authgate", stderr)
 	configPath := fs.String("config", "gateway.yaml", "config file")
 	if err := parseFlags(fs, args); err != nil {
@@ -80,7 +80,7 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	if err != nil {
 		return err
 	}
-	return gw.Run(ctx, m.Handler(), nil)
+	return gw.Run(ctx, m.Handler(), ready)
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -1,28 +1,17 @@
 package main
 
-// In-process tests of the commands: they call run() as main does, with
-// their own arguments, environment and output buffers.
+// Tests of the commands other than serving: they call run() through the
+// harness in main_test.go, with their own arguments, environment, stdin and
+// output buffers.
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// runCommand calls run as main would and returns what it printed.
-func runCommand(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	lookup := func(k string) (string, bool) {
-		v, ok := env[k]
-		return v, ok
-	}
-	err = run(context.Background(), append([]string{"authgate"}, args...), lookup, strings.NewReader(""), &out, &errOut)
-	return out.String(), errOut.String(), err
-}
+	"golang.org/x/crypto/bcrypt"
+)
 
 // filesUnder lists every file below dir, relative to it.
 func filesUnder(t *testing.T, dir string) []string {
@@ -45,6 +34,7 @@ func filesUnder(t *testing.T, dir string) []string {
 }
 
 func TestKeygenWritesOnlyPlainFileNamesInsideOut(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		id        string
@@ -73,12 +63,12 @@ func TestKeygenWritesOnlyPlainFileNamesInsideOut(t *testing.T) {
 			if err := os.Mkdir(out, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			_, stderr, err := runCommand(t, nil, "keygen", "--alg", "EdDSA", "-id", tt.id, "-out", out)
-			if tt.wantFiles == nil && (err == nil || !strings.Contains(err.Error(), "-id")) {
-				t.Errorf("keygen -id %q = %v, want an error about -id", tt.id, err)
+			r := runCommand(t, nil, "", "keygen", "--alg", "EdDSA", "-id", tt.id, "-out", out)
+			if tt.wantFiles == nil && (r.err == nil || !strings.Contains(r.err.Error(), "-id")) {
+				t.Errorf("keygen -id %q = %v, want an error about -id", tt.id, r.err)
 			}
-			if tt.wantFiles != nil && err != nil {
-				t.Errorf("keygen -id %q = %v, want success\n%s", tt.id, err, stderr)
+			if tt.wantFiles != nil && r.err != nil {
+				t.Errorf("keygen -id %q = %v, want success\n%s", tt.id, r.err, r.stderr)
 			}
 			got := filesUnder(t, root)
 			if strings.Join(got, " ") != strings.Join(tt.wantFiles, " ") {
@@ -92,6 +82,7 @@ func TestKeygenWritesOnlyPlainFileNamesInsideOut(t *testing.T) {
 // value of the wrong type by file, path, line and expected type, and print
 // nothing of the value, here a secret from the environment.
 func TestConfigErrorsNeverEchoSecrets(t *testing.T) {
+	t.Parallel()
 	const secret = "Kq7vR2xW9pL4mZ8nB3cD6fH1jT5yG0sQ"
 	tests := []struct {
 		name string
@@ -116,32 +107,111 @@ func TestConfigErrorsNeverEchoSecrets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "gateway.yaml")
-			if err := os.WriteFile(path, []byte(tt.doc), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := writeFile(t, "gateway.yaml", tt.doc)
 
-			stdout, stderr, err := runCommand(t, env, "check", "-config", path)
-			if err == nil {
+			r := runCommand(t, env, "", "check", "-config", path)
+			if r.err == nil {
 				t.Errorf("check succeeded, want a failure")
 			}
-			if !strings.Contains(stdout, path+" is invalid") || !strings.Contains(stdout, tt.want) {
-				t.Errorf("check printed %q, want the file and %q", stdout, tt.want)
+			if !strings.Contains(r.stdout, path+" is invalid") || !strings.Contains(r.stdout, tt.want) {
+				t.Errorf("check printed %q, want the file and %q", r.stdout, tt.want)
 			}
-			if s := leaks(stdout + stderr); s != "" {
-				t.Errorf("check echoes the secret (%q):\n%s%s", s, stdout, stderr)
+			if s := leaks(r.stdout + r.stderr); s != "" {
+				t.Errorf("check echoes the secret (%q):\n%s%s", s, r.stdout, r.stderr)
 			}
 
-			stdout, stderr, err = runCommand(t, env, "-config", path)
-			if err == nil {
+			r = runCommand(t, env, "", "-config", path)
+			if r.err == nil {
 				t.Fatalf("start succeeded, want a failure")
 			}
-			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("start = %q, want the file and %q", err, tt.want)
+			if !strings.Contains(r.err.Error(), path) || !strings.Contains(r.err.Error(), tt.want) {
+				t.Errorf("start = %q, want the file and %q", r.err, tt.want)
 			}
-			if s := leaks(err.Error() + stdout + stderr); s != "" {
-				t.Errorf("start echoes the secret (%q):\n%v\n%s%s", s, err, stdout, stderr)
+			if s := leaks(r.stdout + r.stderr); s != "" {
+				t.Errorf("start echoes the secret (%q):\n%s%s", s, r.stdout, r.stderr)
 			}
 		})
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	broken := writeFile(t, "broken.yaml", `
+listen: "nonsense"
+token:
+  secret: "short"
+  ttl: forever
+users:
+  - username: "bad user"
+    password_hash: "$2a$12$..."
+routes:
+  - path: api
+    upstream: ftp://example.com
+  - path: /x/
+    upstream: http://127.0.0.1:1
+    surprise: true
+`)
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"shipped-demo-is-valid", []string{"check", "-config", "gateway.yaml"}, 0, []string{"is valid"}},
+		{"broken-reports-every-problem", []string{"check", "-config", broken}, 1, []string{
+			"listen:", "token.secret:", "token.ttl:", "users[0].username:", "routes[0].path:", "routes[0].upstream:", "routes[1].surprise: unknown key",
+		}},
+		{"missing-file", []string{"check", "-config", filepath.Join(dir, "absent.yaml")}, 1, []string{"absent.yaml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCommand(t, nil, "", tt.args...)
+			out := r.stdout + r.stderr
+			if r.code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d\n%s", r.code, tt.wantCode, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "short\"") {
+				t.Errorf("output echoes the secret:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestServeRefusesInvalidConfig(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "gateway.yaml", "listen: 127.0.0.1:0\ntoken:\n  secret: \"${AUTHGATE_TEST_UNSET}\"\n")
+	r := runCommand(t, nil, "", "-config", path)
+	if r.code != 1 {
+		t.Fatalf("exit code = %d (%v), want 1\n%s", r.code, r.err, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "token.secret: environment variable AUTHGATE_TEST_UNSET is not set") {
+		t.Errorf("stderr lacks a precise message:\n%s", r.stderr)
+	}
+}
+
+func TestHashPasswordAndVersion(t *testing.T) {
+	t.Parallel()
+	r := runCommand(t, nil, "correct horse\n", "hash-password", "-cost", "10")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	hash := strings.TrimSpace(r.stdout)
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("correct horse")); err != nil {
+		t.Errorf("hash-password output %q does not verify: %v", hash, err)
+	}
+	if cost, _ := bcrypt.Cost([]byte(hash)); cost != 10 {
+		t.Errorf("cost = %d, want 10", cost)
+	}
+	if r := runCommand(t, nil, strings.Repeat("x", 73), "hash-password"); r.code == 0 {
+		t.Errorf("hash-password accepted a 73-byte password")
+	}
+	if r := runCommand(t, nil, "", "version"); r.err != nil || !strings.HasPrefix(r.stdout, "authgate ") {
+		t.Errorf("version = %q, %v", r.stdout, r.err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/authgate/authgate/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -18,18 +20,21 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args, os.LookupEnv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, errReported) {
-			fmt.Fprintln(os.Stderr, "authgate:", err)
-		}
-		os.Exit(1)
-	}
+	err := run(ctx, os.Args, os.LookupEnv, os.Stdin, os.Stdout, os.Stderr, nil)
+	stop()
+	os.Exit(exitStatus(err, os.Stderr))
 }
 
-// run is the whole program behind main, with its environment passed in so
-// that tests can drive it directly.
-func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
+// run is the whole program behind main, with what it takes from the process
+// passed in so that tests can drive it directly. ready, if not nil, is
+// called with the bound addresses once the gateway serves; main passes nil
+// (a process's readiness is /readyz) and the other commands never call it.
+//
+// The hook is one more parameter rather than a struct of the process's
+// environment: with parameters every caller must say what it passes for
+// stdin, stdout and stderr, where a struct would let one be left nil and run
+// would have to guess a default.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer, ready func(server.Addrs)) error {
 	rest := args[1:]
 	if len(rest) > 0 {
 		switch rest[0] {
@@ -49,7 +54,19 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			return nil
 		}
 	}
-	return serve(ctx, rest, lookupEnv, stderr)
+	return serve(ctx, rest, lookupEnv, stderr, ready)
+}
+
+// exitStatus prints err as the command line reports it, unless the command
+// already did, and returns the process's exit status for it.
+func exitStatus(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	if !errors.Is(err, errReported) {
+		fmt.Fprintln(stderr, "authgate:", err)
+	}
+	return 1
 }
 
 const usage = `authgate: a reverse-proxy authentication gateway

@@ -1,11 +1,15 @@
 package main
 
-// End-to-end tests: they build the authgate binary once and drive its public
-// surface — command line, config file, HTTP, signals — over loopback.
+// End-to-end tests. They call run() in this process as main does, with
+// their own arguments, environment and output, on loopback; a gateway's
+// ready hook hands them the bound addresses. TestBinary builds the binary
+// once for what only a process shows: the signal wiring, the exit status
+// and the version the linker stamps in.
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,35 +28,48 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
-	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/server"
 )
 
-var binary string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "authgate-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+// lookupIn is a lookupEnv that sees env and nothing of the test process's
+// own environment.
+func lookupIn(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
 	}
-	binary = filepath.Join(dir, "authgate")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build authgate:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
 }
 
-// gateway is a running authgate process.
+// ran is what one call of run left behind, as a shell would see it.
+type ran struct {
+	stdout string
+	stderr string // ends with what main prints for err
+	err    error  // what run returned
+	code   int    // the exit status main gives for err
+}
+
+// runCommand calls run as main would with args after the program name, env
+// as the whole environment and stdin as standard input, and waits for it.
+func runCommand(t *testing.T, env map[string]string, stdin string, args ...string) ran {
+	t.Helper()
+	// Commands return by themselves; the bound stops a gateway started by
+	// mistake, which the caller then sees as a success it did not want.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, append([]string{"authgate"}, args...), lookupIn(env), strings.NewReader(stdin), &stdout, &stderr, nil)
+	code := exitStatus(err, &stderr)
+	return ran{stdout: stdout.String(), stderr: stderr.String(), err: err, code: code}
+}
+
+// gateway is run serving a config in this process.
 type gateway struct {
-	cmd    *exec.Cmd
-	addr   string
-	logs   *lockedBuffer
-	exited chan error
+	addrs  server.Addrs
+	logs   *lockedBuffer // run's stderr
+	cancel context.CancelFunc
+	done   chan struct{} // closed once run has returned
+	err    error         // what run returned, once done is closed
 }
 
 type lockedBuffer struct {
@@ -73,60 +89,64 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var listeningLine = regexp.MustCompile(`msg=listening listener=gateway addr=(\S+)`)
-
-// startGateway runs the binary on configText and waits until it listens.
-func startGateway(t *testing.T, configText string, env ...string) *gateway {
+// startGateway writes configText to a file and calls run on it as main
+// would with "-config FILE" and env as the whole environment, and returns
+// once the ready hook has reported the bound addresses. When the test ends
+// the gateway is stopped if it still runs, and must have returned nil.
+func startGateway(t *testing.T, configText string, env map[string]string) *gateway {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(configText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary, "-config", path)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	pr, pw := io.Pipe()
-	cmd.Stderr = pw
-	g := &gateway{cmd: cmd, logs: &lockedBuffer{}, exited: make(chan error, 1)}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	found := make(chan string, 1)
+	path := writeFile(t, "gateway.yaml", configText)
+	ctx, cancel := context.WithCancel(t.Context())
+	g := &gateway{logs: &lockedBuffer{}, cancel: cancel, done: make(chan struct{})}
+	ready := make(chan server.Addrs, 1)
 	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			g.logs.Write([]byte(line + "\n"))
-			if m := listeningLine.FindStringSubmatch(line); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	go func() {
-		err := cmd.Wait()
-		pw.Close()
-		g.exited <- err
+		defer close(g.done)
+		g.err = run(ctx, []string{"authgate", "-config", path}, lookupIn(env), strings.NewReader(""), io.Discard, g.logs,
+			func(a server.Addrs) { ready <- a })
 	}()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-g.exited
+		if err := g.stop(t); err != nil && !t.Failed() {
+			t.Errorf("run = %v when the test ended, want nil\n%s", err, g.logs)
+		}
 	})
 	select {
-	case g.addr = <-found:
-	case err := <-g.exited:
-		g.exited <- err
-		t.Fatalf("gateway exited before listening: %v\n%s", err, g.logs)
+	case g.addrs = <-ready:
+	case <-g.done:
+		t.Fatalf("run = %v before it was ready\n%s", g.err, g.logs)
 	case <-time.After(15 * time.Second):
-		t.Fatalf("gateway did not start listening\n%s", g.logs)
+		t.Fatalf("run was not ready after 15s\n%s", g.logs)
 	}
 	return g
 }
 
-func (g *gateway) url(path string) string { return "http://" + g.addr + path }
+// stop ends run's context, as SIGTERM does main's, and returns what run
+// returned.
+func (g *gateway) stop(t *testing.T) error {
+	t.Helper()
+	g.cancel()
+	select {
+	case <-g.done:
+		return g.err
+	case <-time.After(15 * time.Second):
+		t.Fatalf("run did not return within 15s of its context's end\n%s", g.logs)
+		return nil
+	}
+}
 
-// freePort returns a loopback address that was free a moment ago.
+func (g *gateway) url(path string) string { return "http://" + g.addrs.Gateway.String() + path }
+
+// writeFile writes text to a new file name in the test's directory.
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// freePort returns a loopback address that was free a moment ago, for a
+// listener whose address must be known before it starts.
 func freePort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -137,9 +157,70 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func login(t *testing.T, g *gateway, user, password string) string {
+// waitRefused waits until addr refuses connections: the listener is closed.
+func waitRefused(t *testing.T, addr string) {
 	t.Helper()
-	resp, err := http.PostForm(g.url("/login"), url.Values{"username": {user}, "password": {password}})
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+	t.Fatalf("%s still accepts connections after 10s", addr)
+}
+
+// slowUpstream answers /slow with "finished" once release is closed, and
+// closes arrived when that request comes in; it holds it at most 10s, so a
+// failing test cannot hang the server's Close. Any other path it answers at
+// once with the X-Forwarded-User it received.
+func slowUpstream(t *testing.T) (upstream *httptest.Server, arrived, release chan struct{}) {
+	arrived, release = make(chan struct{}), make(chan struct{})
+	upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			fmt.Fprint(w, r.Header.Get("X-Forwarded-User"))
+			return
+		}
+		close(arrived)
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		fmt.Fprint(w, "finished")
+	}))
+	t.Cleanup(upstream.Close)
+	return upstream, arrived, release
+}
+
+type result struct {
+	status int
+	body   string
+	err    error
+}
+
+// getAsync sends GET rawURL, with token if not empty, in the background.
+func getAsync(rawURL, token string) <-chan result {
+	done := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", rawURL, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{status: resp.StatusCode, body: string(b)}
+	}()
+	return done
+}
+
+func login(t *testing.T, loginURL, user, password string) string {
+	t.Helper()
+	resp, err := http.PostForm(loginURL, url.Values{"username": {user}, "password": {password}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,16 +253,32 @@ func get(t *testing.T, rawURL, token string, header ...string) (*http.Response, 
 	return resp, string(b)
 }
 
+const (
+	testSecret = "Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA"
+	// aliceHash is "alicepassword" at bcrypt's cost 10.
+	aliceHash = "$2a$10$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
+)
+
 // TestShippedDemoWalkthrough runs the shipped gateway.yaml (on free ports)
 // through the README's curl walkthrough: login, protected call, forward-auth.
 func TestShippedDemoWalkthrough(t *testing.T) {
+	t.Parallel()
 	shipped, err := os.ReadFile("gateway.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gwAddr, echoAddr, metricsAddr := freePort(t), freePort(t), freePort(t)
-	text := strings.NewReplacer("127.0.0.1:8080", gwAddr, "127.0.0.1:8081", echoAddr, "127.0.0.1:9090", metricsAddr).Replace(string(shipped))
-	g := startGateway(t, text)
+	// The routes name the echo upstream, so its port is chosen first. The
+	// other two listeners take port 0; config refuses metrics_listen
+	// spelled the same as listen, so the two are spelled differently.
+	echoAddr := freePort(t)
+	text := strings.NewReplacer("127.0.0.1:8080", "127.0.0.1:0", "127.0.0.1:8081", echoAddr, "127.0.0.1:9090", "localhost:0").Replace(string(shipped))
+	g := startGateway(t, text, nil)
+	if g.addrs.Echo == nil || g.addrs.Echo.String() != echoAddr {
+		t.Errorf("ready reported the echo listener at %v, want %s", g.addrs.Echo, echoAddr)
+	}
+	if g.addrs.Metrics == nil {
+		t.Fatal("ready reported no metrics listener, want one")
+	}
 	if !strings.Contains(g.logs.String(), "DEMO") {
 		t.Errorf("the demo config did not announce itself as a demo:\n%s", g.logs)
 	}
@@ -190,7 +287,7 @@ func TestShippedDemoWalkthrough(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Fatalf("without a token: %d, want 401", resp.StatusCode)
 	}
-	token := login(t, g, "user1", "testpassword")
+	token := login(t, g.url("/login"), "user1", "testpassword")
 	resp, body := get(t, g.url("/hello"), token, "X-Forwarded-User", "admin")
 	if resp.StatusCode != 200 {
 		t.Fatalf("with a token: %d %s", resp.StatusCode, body)
@@ -212,7 +309,7 @@ func TestShippedDemoWalkthrough(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("public route = %d, want 200", resp.StatusCode)
 	}
-	resp, body = get(t, "http://"+metricsAddr+"/metrics", "")
+	resp, body = get(t, "http://"+g.addrs.Metrics.String()+"/metrics", "")
 	if resp.StatusCode != 200 || !strings.Contains(body, "authgate_login_attempts_total") {
 		t.Errorf("metrics listener = %d, lacks authgate metrics", resp.StatusCode)
 	}
@@ -221,24 +318,20 @@ func TestShippedDemoWalkthrough(t *testing.T) {
 	if _, body := get(t, g.url("/metrics"), token); strings.Contains(body, "authgate_") {
 		t.Errorf("authgate's metrics are served on the public listener")
 	}
-	if out, err := exec.Command(binary, "healthcheck", "-url", g.url("/healthz")).CombinedOutput(); err != nil {
-		t.Errorf("healthcheck: %v %s", err, out)
+	if r := runCommand(t, nil, "", "healthcheck", "-url", g.url("/healthz")); r.code != 0 {
+		t.Errorf("healthcheck = exit %d, want 0\n%s", r.code, r.stderr)
 	}
 	if strings.Contains(g.logs.String(), token) || strings.Contains(g.logs.String(), "testpassword") {
 		t.Errorf("logs contain the token or the password")
 	}
 }
 
-// TestGracefulShutdown sends SIGTERM while a request is in flight: the
-// request completes, new connections are refused, the process exits 0.
+// TestGracefulShutdown ends run's context, as SIGTERM does main's, while a
+// request is in flight: the listener closes, the request completes, run
+// returns nil.
 func TestGracefulShutdown(t *testing.T) {
-	arrived := make(chan struct{})
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(arrived)
-		time.Sleep(time.Second)
-		fmt.Fprint(w, "finished")
-	}))
-	defer upstream.Close()
+	t.Parallel()
+	upstream, arrived, release := slowUpstream(t)
 	g := startGateway(t, `
 listen: 127.0.0.1:0
 metrics_listen: ""
@@ -248,120 +341,36 @@ routes:
   - path: /
     upstream: `+upstream.URL+`
     public: true
-`)
-	type result struct {
-		status int
-		body   string
-		err    error
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := http.Get(g.url("/slow"))
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- result{status: resp.StatusCode, body: string(b)}
-	}()
+`, nil)
+	done := getAsync(g.url("/slow"), "")
 	select {
 	case <-arrived:
 	case <-time.After(5 * time.Second):
 		t.Fatal("request never reached the upstream")
 	}
-	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	g.cancel()
+	waitRefused(t, g.addrs.Gateway.String())
+	select {
+	case <-g.done:
+		t.Errorf("run = %v while a request was in flight, want it to wait", g.err)
+	default:
 	}
+	close(release)
 	r := <-done
 	if r.err != nil || r.status != 200 || r.body != "finished" {
 		t.Fatalf("in-flight request = %d %q %v, want 200 finished", r.status, r.body, r.err)
 	}
-	select {
-	case err := <-g.exited:
-		g.exited <- err
-		if err != nil {
-			t.Fatalf("exit: %v, want status 0\n%s", err, g.logs)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("gateway did not exit after SIGTERM")
+	if err := g.stop(t); err != nil {
+		t.Fatalf("run = %v, want nil\n%s", err, g.logs)
 	}
-	if c, err := net.DialTimeout("tcp", g.addr, time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", g.addrs.Gateway.String(), time.Second); err == nil {
 		c.Close()
 		t.Error("gateway still accepts connections after shutdown")
 	}
 }
 
-func TestCheckCommand(t *testing.T) {
-	dir := t.TempDir()
-	broken := filepath.Join(dir, "broken.yaml")
-	os.WriteFile(broken, []byte(`
-listen: "nonsense"
-token:
-  secret: "short"
-  ttl: forever
-users:
-  - username: "bad user"
-    password_hash: "$2a$12$..."
-routes:
-  - path: api
-    upstream: ftp://example.com
-  - path: /x/
-    upstream: http://127.0.0.1:1
-    surprise: true
-`), 0o600)
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		want     []string
-	}{
-		{"shipped-demo-is-valid", []string{"check", "-config", "gateway.yaml"}, 0, []string{"is valid"}},
-		{"broken-reports-every-problem", []string{"check", "-config", broken}, 1, []string{
-			"listen:", "token.secret:", "token.ttl:", "users[0].username:", "routes[0].path:", "routes[0].upstream:", "routes[1].surprise: unknown key",
-		}},
-		{"missing-file", []string{"check", "-config", filepath.Join(dir, "absent.yaml")}, 1, []string{"absent.yaml"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out, err := exec.Command(binary, tt.args...).CombinedOutput()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if code != tt.wantCode {
-				t.Errorf("exit code = %d, want %d\n%s", code, tt.wantCode, out)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(string(out), w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-			if strings.Contains(string(out), "short\"") {
-				t.Errorf("output echoes the secret:\n%s", out)
-			}
-		})
-	}
-}
-
-func TestServeRefusesInvalidConfig(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	os.WriteFile(path, []byte("listen: 127.0.0.1:0\ntoken:\n  secret: \"${AUTHGATE_TEST_UNSET}\"\n"), 0o600)
-	cmd := exec.Command(binary, "-config", path)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
-		t.Fatalf("exit = %v, want non-zero\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "token.secret: environment variable AUTHGATE_TEST_UNSET is not set") {
-		t.Errorf("output lacks a precise message:\n%s", out)
-	}
-}
-
 func TestSecretFromEnvironment(t *testing.T) {
-	secret := "Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA"
+	t.Parallel()
 	g := startGateway(t, `
 listen: 127.0.0.1:0
 metrics_listen: ""
@@ -369,9 +378,9 @@ token:
   secret: "${AUTHGATE_SECRET}"
 users:
   - username: alice
-    password_hash: "$2a$10$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
-`, "AUTHGATE_SECRET="+secret)
-	token := login(t, g, "alice", "alicepassword")
+    password_hash: "`+aliceHash+`"
+`, map[string]string{"AUTHGATE_SECRET": testSecret})
+	token := login(t, g.url("/login"), "alice", "alicepassword")
 	if strings.Contains(g.logs.String(), "random secret") {
 		t.Errorf("gateway generated a secret although one was configured")
 	}
@@ -381,45 +390,21 @@ users:
 	}
 }
 
-func TestHashPasswordAndVersion(t *testing.T) {
-	cmd := exec.Command(binary, "hash-password", "-cost", "10")
-	cmd.Stdin = strings.NewReader("correct horse\n")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash := strings.TrimSpace(string(out))
-	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("correct horse")); err != nil {
-		t.Errorf("hash-password output %q does not verify: %v", hash, err)
-	}
-	if cost, _ := bcrypt.Cost([]byte(hash)); cost != 10 {
-		t.Errorf("cost = %d, want 10", cost)
-	}
-	cmd = exec.Command(binary, "hash-password")
-	cmd.Stdin = strings.NewReader(strings.Repeat("x", 73))
-	if err := cmd.Run(); err == nil {
-		t.Errorf("hash-password accepted a 73-byte password")
-	}
-	out, err = exec.Command(binary, "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "authgate ") {
-		t.Errorf("version = %q, %v", out, err)
-	}
-}
-
 // TestKeysJWKSAndRotation generates EdDSA keys with the keygen command,
 // verifies a token against the published JWKS with go-jose (a JOSE library
 // authgate itself does not use), and rotates keys across restarts: tokens
 // of the old key keep working while it is listed, then stop.
 func TestKeysJWKSAndRotation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, id := range []string{"old", "new"} {
-		out, err := exec.Command(binary, "keygen", "--alg", "EdDSA", "-id", id, "-out", dir).Output()
-		if err != nil || !strings.Contains(string(out), `"kid": "`+id+`"`) {
-			t.Fatalf("keygen %s: %v %s", id, err, out)
+		r := runCommand(t, nil, "", "keygen", "--alg", "EdDSA", "-id", id, "-out", dir)
+		if r.err != nil || !strings.Contains(r.stdout, `"kid": "`+id+`"`) {
+			t.Fatalf("keygen %s: %v %s", id, r.err, r.stdout)
 		}
 	}
-	if out, err := exec.Command(binary, "keygen", "--alg", "EdDSA", "-id", "old", "-out", dir).CombinedOutput(); err == nil {
-		t.Fatalf("keygen overwrote an existing key: %s", out)
+	if r := runCommand(t, nil, "", "keygen", "--alg", "EdDSA", "-id", "old", "-out", dir); r.code == 0 {
+		t.Fatalf("keygen overwrote an existing key: %s%s", r.stdout, r.stderr)
 	}
 	start := func(keys string) *gateway {
 		return startGateway(t, `
@@ -431,22 +416,20 @@ token:
 `+keys+`
 users:
   - username: alice
-    password_hash: "$2a$10$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
-`)
+    password_hash: "`+aliceHash+`"
+`, nil)
 	}
 	stop := func(g *gateway) {
-		g.cmd.Process.Signal(syscall.SIGTERM)
-		if err := <-g.exited; err != nil {
-			t.Fatalf("exit: %v", err)
+		if err := g.stop(t); err != nil {
+			t.Fatalf("run = %v, want nil", err)
 		}
-		g.exited <- nil
 	}
 	key := func(id, file string) string {
 		return "    - id: " + id + "\n      key_file: " + filepath.Join(dir, file) + "\n"
 	}
 
 	g := start(key("old", "old.pem"))
-	oldToken := login(t, g, "alice", "alicepassword")
+	oldToken := login(t, g.url("/login"), "alice", "alicepassword")
 
 	resp, body := get(t, g.url("/.well-known/openid-configuration"), "")
 	var meta struct {
@@ -479,7 +462,7 @@ users:
 	if resp, _ := get(t, g.url("/verify"), oldToken); resp.StatusCode != 200 {
 		t.Errorf("old-key token during rotation = %d, want 200", resp.StatusCode)
 	}
-	newToken := login(t, g, "alice", "alicepassword")
+	newToken := login(t, g.url("/login"), "alice", "alicepassword")
 	if parsed, _ := josejwt.ParseSigned(newToken, []jose.SignatureAlgorithm{jose.EdDSA}); parsed == nil || parsed.Headers[0].KeyID != "new" {
 		t.Errorf("new tokens are not signed by the new key")
 	}
@@ -499,20 +482,21 @@ users:
 // throttled every attempt gets 429 with Retry-After, other requests on the
 // connection are still served, and shutdown ends the connection.
 func TestLoginFloodOnOneConnection(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, `
 listen: 127.0.0.1:0
 metrics_listen: ""
 token:
-  secret: "Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA"
+  secret: "`+testSecret+`"
 login:
   shed_delay: 5ms
   throttle:
     client: {burst: 3, interval: 1h}
 users:
   - username: alice
-    password_hash: "$2a$10$ZXq7wBoey4B3pxuoErTeGu2TSmfCGqqCajAxGE9bss.S8EBdvmvbO"
-`)
-	c, err := net.Dial("tcp", g.addr)
+    password_hash: "`+aliceHash+`"
+`, nil)
+	c, err := net.Dial("tcp", g.addrs.Gateway.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,24 +535,136 @@ users:
 	if resp := send(attempt); resp.StatusCode != 429 {
 		t.Errorf("attempt after /healthz = %d, want 429", resp.StatusCode)
 	}
-	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	g.cancel()
 	if _, err := br.ReadByte(); err == nil {
 		t.Error("the connection outlived the gateway's shutdown")
 	}
-	select {
-	case err := <-g.exited:
-		g.exited <- err
-	case <-time.After(10 * time.Second):
-		t.Fatal("gateway did not exit after SIGTERM")
+	if err := g.stop(t); err != nil {
+		t.Errorf("run = %v, want nil", err)
 	}
-	// Log lines are flushed at exit; the test's reader may lag a little.
-	got := 0
-	for deadline := time.Now().Add(5 * time.Second); got != 48 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		got = strings.Count(g.logs.String(), "deny_reason=throttled")
-	}
-	if got != 48 {
+	if got := strings.Count(g.logs.String(), "deny_reason=throttled"); got != 48 {
 		t.Errorf("%d access-log lines for throttled attempts, want 48", got)
 	}
+}
+
+// TestBinary is the one test of the built binary, for what only a process
+// shows: the version the linker stamps in, the exit status and message of
+// a refused config, and SIGTERM's graceful shutdown with exit status 0. A
+// process reports readiness only on /readyz, so the test chooses the port
+// and polls it, as an orchestrator's probe does.
+func TestBinary(t *testing.T) {
+	t.Parallel()
+	binary := filepath.Join(t.TempDir(), "authgate")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test", "-o", binary, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	t.Run("version-from-the-linker", func(t *testing.T) {
+		out, err := exec.Command(binary, "version").Output()
+		if err != nil || string(out) != "authgate v9.9.9-test\n" {
+			t.Errorf("version = %q, %v, want \"authgate v9.9.9-test\\n\"", out, err)
+		}
+	})
+
+	t.Run("refuses-an-invalid-config", func(t *testing.T) {
+		path := writeFile(t, "gateway.yaml", "listen: 127.0.0.1:0\ntoken:\n  secret: \"${AUTHGATE_TEST_UNSET}\"\n")
+		cmd := exec.Command(binary, "-config", path)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Fatalf("exit = %v, want status 1\n%s", err, &stderr)
+		}
+		if !strings.Contains(stderr.String(), "authgate: invalid config "+path) ||
+			!strings.Contains(stderr.String(), "token.secret: environment variable AUTHGATE_TEST_UNSET is not set") {
+			t.Errorf("stderr lacks the file and a precise message:\n%s", &stderr)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("stdout = %q, want nothing", &stdout)
+		}
+	})
+
+	t.Run("serves-then-stops-on-sigterm", func(t *testing.T) {
+		upstream, arrived, release := slowUpstream(t)
+		addr := freePort(t)
+		path := writeFile(t, "gateway.yaml", `
+listen: `+addr+`
+metrics_listen: ""
+server:
+  shutdown_grace: 10s
+token:
+  secret: "${AUTHGATE_SECRET}"
+users:
+  - username: alice
+    password_hash: "`+aliceHash+`"
+routes:
+  - path: /
+    upstream: `+upstream.URL+`
+`)
+		cmd := exec.Command(binary, "-config", path)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "AUTHGATE_SECRET=" + testSecret}
+		logs := &lockedBuffer{}
+		cmd.Stderr = logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-exited
+		})
+		base := "http://" + addr
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if resp, err := http.Get(base + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+			select {
+			case err := <-exited:
+				exited <- err
+				t.Fatalf("authgate exited before it was ready: %v\n%s", err, logs)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz did not answer 200 within 15s\n%s", logs)
+			}
+		}
+
+		token := login(t, base+"/login", "alice", "alicepassword")
+		if resp, body := get(t, base+"/whoami", token, "X-Forwarded-User", "admin"); resp.StatusCode != 200 || body != "alice" {
+			t.Errorf("proxied request = %d, upstream saw X-Forwarded-User %q, want 200 alice", resp.StatusCode, body)
+		}
+		done := getAsync(base+"/slow", token)
+		select {
+		case <-arrived:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the proxied request never reached the upstream")
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		waitRefused(t, addr)
+		close(release)
+		r := <-done
+		if r.err != nil || r.status != 200 || r.body != "finished" {
+			t.Errorf("in-flight proxied request = %d %q %v, want 200 finished", r.status, r.body, r.err)
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			if err != nil {
+				t.Fatalf("exit: %v, want status 0\n%s", err, logs)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("authgate did not exit within 15s of SIGTERM\n%s", logs)
+		}
+		if strings.Contains(logs.String(), token) || strings.Contains(logs.String(), "alicepassword") {
+			t.Errorf("logs contain the token or the password")
+		}
+	})
 }

@@ -253,11 +253,23 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 // SetReady sets what /readyz answers.
 func (g *Gateway) SetReady(ready bool) { g.ready.Store(ready) }
 
+// Addrs are the addresses a running Gateway is bound to, port 0 in the
+// config resolved to the port the system chose.
+type Addrs struct {
+	// Gateway is the public listener: login, proxy and forward-auth.
+	Gateway net.Addr
+	// Metrics is the Prometheus listener; nil when metrics_listen is empty.
+	Metrics net.Addr
+	// Echo is the built-in demo upstream; nil when echo_listen is unset.
+	Echo net.Addr
+}
+
 // Run listens on the configured addresses and serves until ctx is done,
 // then stops accepting, lets in-flight requests finish within the grace
-// period and returns. onListening, if set, is called with the public
-// address once every listener is up.
-func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListening func(addr net.Addr)) error {
+// period and returns. ready, if set, is called once every listener is
+// serving and /readyz answers 200, with the addresses they are bound to; it
+// runs on Run's goroutine, which watches ctx only after ready returns.
+func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready func(Addrs)) error {
 	type served struct {
 		name string
 		srv  *http.Server
@@ -269,10 +281,10 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 			s.ln.Close()
 		}
 	}()
-	listen := func(name, addr string, h http.Handler, public bool) error {
+	listen := func(name, addr string, h http.Handler, public bool) (net.Addr, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("listen %s on %s: %w", name, addr, err)
+			return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
 		}
 		srv := g.httpServer(h)
 		if public {
@@ -280,18 +292,20 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 		}
 		all = append(all, served{name: name, srv: srv, ln: ln})
 		g.logger.Info("listening", "listener", name, "addr", ln.Addr().String())
-		return nil
+		return ln.Addr(), nil
 	}
-	if err := listen("gateway", g.cfg.Listen, g.handler, true); err != nil {
+	var addrs Addrs
+	var err error
+	if addrs.Gateway, err = listen("gateway", g.cfg.Listen, g.handler, true); err != nil {
 		return err
 	}
 	if g.cfg.MetricsListen != "" {
-		if err := listen("metrics", g.cfg.MetricsListen, metricsHandler, false); err != nil {
+		if addrs.Metrics, err = listen("metrics", g.cfg.MetricsListen, metricsHandler, false); err != nil {
 			return err
 		}
 	}
 	if g.cfg.EchoListen != "" {
-		if err := listen("echo", g.cfg.EchoListen, echo.Handler(), false); err != nil {
+		if addrs.Echo, err = listen("echo", g.cfg.EchoListen, echo.Handler(), false); err != nil {
 			return err
 		}
 	}
@@ -308,8 +322,8 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, onListen
 		s.Start(ctx)
 	}
 	g.SetReady(true)
-	if onListening != nil {
-		onListening(all[0].ln.Addr())
+	if ready != nil {
+		ready(addrs)
 	}
 
 	var serveErr error
