@@ -76,7 +76,10 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 		accessLog = logger
 	}
 	m := metrics.New(buildVersion())
-	gw, err := server.New(cfg, server.Options{Logger: logger, AccessLog: accessLog, Metrics: m})
+	// Built here, once: revocations, refresh families and throttles outlive
+	// any one config, so a gateway built from a reloaded config keeps them.
+	state := server.NewState(cfg.Login, nil)
+	gw, err := server.New(cfg, server.Options{Logger: logger, AccessLog: accessLog, Metrics: m, State: state})
 	if err != nil {
 		return err
 	}

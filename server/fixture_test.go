@@ -138,6 +138,13 @@ func newFixture(t testing.TB, extra string) *fixture {
 // same placeholders as baseConfig.
 func newFixtureFrom(t testing.TB, doc string) *fixture {
 	t.Helper()
+	return newFixtureOver(t, doc, nil)
+}
+
+// newFixtureOver is newFixtureFrom over the given state (nil: its own), as
+// a gateway built from a reloaded config would be.
+func newFixtureOver(t testing.TB, doc string, st *State) *fixture {
+	t.Helper()
 	f := &fixture{logs: &syncBuffer{}}
 	echoHandler := echo.Handler()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -169,7 +176,7 @@ func newFixtureFrom(t testing.TB, doc string) *fixture {
 	}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.metrics = metrics.New("test")
-	f.gw, err = New(cfg, Options{Logger: logger, AccessLog: slog.New(slog.NewJSONHandler(f.logs, nil)), Metrics: f.metrics, Now: f.now})
+	f.gw, err = New(cfg, Options{Logger: logger, AccessLog: slog.New(slog.NewJSONHandler(f.logs, nil)), Metrics: f.metrics, Now: f.now, State: st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/authgate/authgate/route"
 	"github.com/authgate/authgate/session"
 	"github.com/authgate/authgate/store"
-	"github.com/authgate/authgate/throttle"
 )
 
 // Gateway is a configured authgate instance.
@@ -40,8 +39,8 @@ type Gateway struct {
 	store     store.Store
 	// userLimit and clientLimit throttle failed logins per username and
 	// per client address.
-	userLimit   *throttle.Limiter
-	clientLimit *throttle.Limiter
+	userLimit   limiter
+	clientLimit limiter
 	trust       forwarded.Trust
 	cookie      session.Cookie
 	redirects   session.Redirects
@@ -54,6 +53,7 @@ type Gateway struct {
 	ids     *requestIDs
 	ready   atomic.Bool
 	handler http.Handler
+	state   *State
 }
 
 // upstreamRoute is a config route with everything it needs at request time
@@ -77,9 +77,11 @@ type Options struct {
 	AccessLog *slog.Logger
 	// Metrics records requests; nil records into a registry nobody reads.
 	Metrics *metrics.Metrics
-	// Now is the clock for tokens, sessions and throttles; nil means
-	// time.Now.
+	// Now is the clock for tokens and sessions (and for the state New
+	// makes); nil means time.Now.
 	Now func() time.Time
+	// State is what outlives this config; nil means a fresh NewState.
+	State *State
 }
 
 // New builds a Gateway from cfg.
@@ -143,31 +145,32 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			GroupsClaim: ti.GroupsClaim, Keys: src, Leeway: cfg.Token.Leeway, Now: now,
 		}))
 	}
+	st := opts.State
+	if st == nil {
+		st = NewState(cfg.Login, now)
+	}
 	g := &Gateway{
 		verifier:  auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
 		sources:   sources,
 		ids:       newRequestIDs(),
 		accessLog: opts.AccessLog,
-		store:     store.NewMemory(now),
+		store:     st.Store,
 		pages:     pg,
 		now:       now,
 		cookie: session.Cookie{
 			Name: cfg.Session.CookieName, Domain: cfg.Session.CookieDomain, Secure: cfg.Session.Secure,
 		},
-		redirects: session.Redirects{AllowedHosts: cfg.Session.AllowedRedirectHosts, Domain: cfg.Session.CookieDomain},
-		cfg:       cfg,
-		logger:    logger,
-		metrics:   m,
-		tokens:    tokens,
-		users:     users,
-		trust:     forwarded.NewTrust(cfg.TrustedProxies),
-		userLimit: throttle.New(throttle.Options{
-			Slots: cfg.Login.ThrottleSlots, Burst: cfg.Login.User.Burst, Interval: cfg.Login.User.Interval, Now: now,
-		}),
-		clientLimit: throttle.New(throttle.Options{
-			Slots: cfg.Login.ThrottleSlots, Burst: cfg.Login.Client.Burst, Interval: cfg.Login.Client.Interval, Now: now,
-		}),
-		own: map[string]*metrics.Route{},
+		redirects:   session.Redirects{AllowedHosts: cfg.Session.AllowedRedirectHosts, Domain: cfg.Session.CookieDomain},
+		cfg:         cfg,
+		logger:      logger,
+		metrics:     m,
+		tokens:      tokens,
+		users:       users,
+		trust:       forwarded.NewTrust(cfg.TrustedProxies),
+		state:       st,
+		userLimit:   st.Users,
+		clientLimit: st.Clients,
+		own:         map[string]*metrics.Route{},
 	}
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
@@ -246,6 +249,10 @@ func (g *Gateway) httpServer(h http.Handler) *http.Server {
 		ErrorLog:                     slog.NewLogLogger(g.logger.Handler(), slog.LevelDebug),
 	}
 }
+
+// State is the state the gateway keeps its revocations, refresh families
+// and throttles in, to build the next gateway over.
+func (g *Gateway) State() *State { return g.state }
 
 // Handler is the public listener's handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
