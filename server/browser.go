@@ -37,6 +37,10 @@ type pageView struct {
 	Nonce         string
 	FocusPassword bool
 	SignedOut     bool
+	// Password is set when the password form is a way to sign in: the
+	// config defines local users. Each login method the config enables
+	// adds its part of the page.
+	Password bool
 }
 
 // pages renders the login and logout pages.
@@ -46,9 +50,10 @@ type pages struct {
 	logoURL    string
 	formAction string // CSP form-action sources
 	imgSrc     string // CSP img-src sources
+	password   bool   // see pageView.Password
 }
 
-func newPages(lp config.LoginPage, s config.Session) (*pages, error) {
+func newPages(lp config.LoginPage, s config.Session, password bool) (*pages, error) {
 	text := builtinLoginPage
 	if lp.Template != "" {
 		text = lp.Template
@@ -67,7 +72,7 @@ func newPages(lp config.LoginPage, s config.Session) (*pages, error) {
 	if u, err := url.Parse(lp.LogoURL); err == nil && u.Scheme == "https" && u.Host != "" {
 		imgSrc += " https://" + u.Host
 	}
-	return &pages{tmpl: tmpl, title: lp.Title, logoURL: lp.LogoURL, formAction: strings.Join(formAction, " "), imgSrc: imgSrc}, nil
+	return &pages{tmpl: tmpl, title: lp.Title, logoURL: lp.LogoURL, formAction: strings.Join(formAction, " "), imgSrc: imgSrc, password: password}, nil
 }
 
 // render writes a page with headers that keep it out of caches and frames
@@ -76,7 +81,7 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
 	v.Nonce = base64.RawStdEncoding.EncodeToString(nonce[:])
-	v.Title, v.LogoURL = g.pages.title, g.pages.logoURL
+	v.Title, v.LogoURL, v.Password = g.pages.title, g.pages.logoURL, g.pages.password
 	v.Action, v.LogoutAction = g.cfg.Paths.Login, g.cfg.Paths.Logout
 	var buf bytes.Buffer
 	if err := g.pages.tmpl.Execute(&buf, v); err != nil {

@@ -308,3 +308,31 @@ func TestCustomLoginTemplate(t *testing.T) {
 		t.Errorf("custom page = %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestLoginPageShowsTheConfiguredMethods: the password form appears only
+// when the config defines local users to check it against.
+func TestLoginPageShowsTheConfiguredMethods(t *testing.T) {
+	withoutUsers := baseConfig[:strings.Index(baseConfig, "users:")] + baseConfig[strings.Index(baseConfig, "routes:"):]
+	for _, tc := range []struct {
+		name     string
+		doc      string
+		password bool
+	}{
+		{"local-users", baseConfig, true},
+		{"no-local-users", withoutUsers, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixtureFrom(t, tc.doc)
+			resp, body := f.do(t, "GET", "/login", http.Header{"Accept": {"text/html"}}, "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET /login = %d", resp.StatusCode)
+			}
+			if got := strings.Contains(body, `type="password"`); got != tc.password {
+				t.Errorf("the page has a password field = %v, want %v", got, tc.password)
+			}
+			if got := strings.Contains(body, "No way to sign in"); got == tc.password {
+				t.Errorf("the page says no way to sign in = %v, want %v", got, !tc.password)
+			}
+		})
+	}
+}

@@ -125,7 +125,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	c := *cfg
 	c.Users = nil
 	cfg = &c
-	pg, err := newPages(cfg.LoginPage, cfg.Session)
+	pg, err := newPages(cfg.LoginPage, cfg.Session, len(local) > 0)
 	if err != nil {
 		return nil, fmt.Errorf("login page: %w", err)
 	}
