@@ -176,7 +176,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.own[name] = m.Route(name)
 	}
 	g.buildRoutes()
-	g.handler = g.routes()
+	g.handler = g.endpoints()
 	return g, nil
 }
 

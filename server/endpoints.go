@@ -7,10 +7,10 @@ import (
 	"strings"
 )
 
-// routes is the whole HTTP surface of the public listener. The gateway's
+// endpoints is the whole HTTP surface of the public listener. The gateway's
 // own paths are registered by exact path and so win over every proxied
 // route, which the catch-all "/" dispatches by longest prefix.
-func (g *Gateway) routes() http.Handler {
+func (g *Gateway) endpoints() http.Handler {
 	p := g.cfg.Paths
 	mux := http.NewServeMux()
 	mux.Handle("POST "+p.Login, g.endpoint("login", g.login()))
