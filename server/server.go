@@ -1,5 +1,5 @@
 // Package server wires authgate together: it builds the HTTP surface from a
-// loaded config (routes.go lists all of it), decides who may pass, and owns
+// loaded config (endpoints.go lists all of it), decides who may pass, and owns
 // the listeners' lifetime.
 package server
 
