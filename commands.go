@@ -222,20 +222,12 @@ func keygen(args []string, stdout, stderr io.Writer) error {
 	}
 	privatePath := filepath.Join(*out, *id+".pem")
 	publicPath := filepath.Join(*out, *id+".pub.pem")
-	// O_EXCL: never overwrite a key that may still be signing tokens.
-	f, err := os.OpenFile(privatePath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("write private key: %w", err)
-	}
-	if _, err := f.Write(private); err != nil {
-		f.Close()
-		return fmt.Errorf("write private key: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write private key: %w", err)
-	}
-	if err := os.WriteFile(publicPath, public, 0o644); err != nil {
+	if err := writeNew(publicPath, public, 0o644); err != nil {
 		return fmt.Errorf("write public key: %w", err)
+	}
+	if err := writeNew(privatePath, private, 0o600); err != nil {
+		os.Remove(publicPath)
+		return fmt.Errorf("write private key: %w", err)
 	}
 	jwk, _ := keys.PublicJWK(k)
 	entry, _ := json.MarshalIndent(jwk, "", "  ")
@@ -243,6 +235,19 @@ func keygen(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "add to gateway.yaml:\n  token:\n    algorithm: %s\n    keys:\n      - id: %s\n        key_file: %s\n", *alg, *id, privatePath)
 	fmt.Fprintln(stdout, string(entry))
 	return nil
+}
+
+// writeNew writes data to a file that must not exist yet (O_EXCL): keygen
+// never overwrites a key, private or public, that may still be in use, even
+// when two ids' file names meet ("a.pub"'s private key is a.pub.pem, "a"'s
+// public key too).
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Close())
 }
 
 // keyFileID reports whether id can name key files inside keygen's -out

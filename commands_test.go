@@ -5,6 +5,8 @@ package main
 // output buffers.
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +77,30 @@ func TestKeygenWritesOnlyPlainFileNamesInsideOut(t *testing.T) {
 				t.Errorf("files written = %q, want %q", got, tt.wantFiles)
 			}
 		})
+	}
+}
+
+// TestKeygenNeverOverwritesAKey: two ids' file names can meet ("a.pub"'s
+// private key and "a"'s public key are both a.pub.pem); keygen refuses
+// rather than replace a private key with a public one.
+func TestKeygenNeverOverwritesAKey(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	if r := runCommand(t, nil, "", "keygen", "--alg", "EdDSA", "-id", "a.pub", "-out", out); r.err != nil {
+		t.Fatalf("keygen -id a.pub = %v\n%s", r.err, r.stderr)
+	}
+	private, err := os.ReadFile(filepath.Join(out, "a.pub.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runCommand(t, nil, "", "keygen", "--alg", "EdDSA", "-id", "a", "-out", out); r.err == nil {
+		t.Errorf("keygen -id a over a.pub's private key succeeded, want an error")
+	}
+	if after, _ := os.ReadFile(filepath.Join(out, "a.pub.pem")); !bytes.Equal(after, private) {
+		t.Errorf("a.pub.pem changed: the private key of a.pub was overwritten")
+	}
+	if _, err := os.Stat(filepath.Join(out, "a.pem")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused keygen left a.pem behind (%v)", err)
 	}
 }
 

@@ -38,10 +38,19 @@ type ExternalOptions struct {
 	Now func() time.Time
 }
 
+// MaxExternalLifetime bounds how far ahead a trusted provider's token may
+// expire; one that would live longer is refused. A logout, and a logout
+// everywhere, is remembered only as long as the tokens it ends can live,
+// and a provider's tokens can carry any exp: without a bound, a token
+// logged out today could work again once its revocation was forgotten.
+// Providers' access and ID tokens live minutes to hours.
+const MaxExternalLifetime = 7 * 24 * time.Hour
+
 // External verifies one provider's tokens.
 type External struct {
 	opts   ExternalOptions
 	parser *jwt.Parser
+	now    func() time.Time
 }
 
 // NewExternal returns a verifier for one provider.
@@ -53,7 +62,7 @@ func NewExternal(o ExternalOptions) *External {
 	if now == nil {
 		now = time.Now
 	}
-	return &External{opts: o, parser: pinnedParser(o.Algorithms, o.Issuer, o.Audience, o.Leeway, now)}
+	return &External{opts: o, parser: pinnedParser(o.Algorithms, o.Issuer, o.Audience, o.Leeway, now), now: now}
 }
 
 // Verify checks a provider token and maps its claims to an Identity.
@@ -91,6 +100,9 @@ func (e *External) Verify(ctx context.Context, raw string) (Identity, error) {
 	}
 	if exp, err := c.GetExpirationTime(); err == nil && exp != nil {
 		id.ExpiresAt = exp.Time
+	}
+	if id.ExpiresAt.After(e.now().Add(MaxExternalLifetime)) {
+		return Identity{}, ErrTokenClaims
 	}
 	if iat, err := c.GetIssuedAt(); err == nil && iat != nil {
 		id.IssuedAt = iat.Time

@@ -29,13 +29,19 @@ const Separators = `,:;"\`
 
 // Check returns nil if name is acceptable as a user or group name, else an
 // error saying why, fit for a config problem after the name's path. The
-// error never quotes the name, only the offending character.
+// error never quotes the name, only the offending character, escaped when
+// it is not ASCII (an invisible one would otherwise read as nothing).
 //
 // Refused: empty names, names over MaxBytes, invalid UTF-8, Separators, and
 // any character that is a control (Cc), format (Cf: zero-width characters,
 // bidi controls, the BOM), space or line/paragraph separator (Zs, Zl, Zp)
-// or that unicode.IsSpace calls space (U+0085) — including characters that
-// become one of these once NFKC-normalised (fullwidth '：' reads as ':').
+// or that unicode.IsSpace calls space (U+0085), any other character that
+// renders as nothing (Unicode's default-ignorable code points such as the
+// Hangul fillers and the combining grapheme joiner, variation selectors,
+// the blank Braille pattern) — including characters that become one of
+// these once NFKC-normalised (fullwidth '：' reads as ':'); and any name
+// not written in its NFKC form, since a component that normalises would
+// read "ａｌｉｃｅ" as "alice".
 func Check(name string) error {
 	switch {
 	case name == "":
@@ -47,7 +53,7 @@ func Check(name string) error {
 	}
 	for _, r := range name {
 		if why := runeProblem(r); why != "" {
-			return fmt.Errorf("must not contain %q (%s)", r, why)
+			return fmt.Errorf("must not contain %+q (%s)", r, why)
 		}
 		if r < utf8.RuneSelf {
 			continue // ASCII is its own NFKC form
@@ -56,9 +62,12 @@ func Check(name string) error {
 		// each character's own compatibility form is enough.
 		for _, n := range norm.NFKC.String(string(r)) {
 			if why := runeProblem(n); why != "" {
-				return fmt.Errorf("must not contain %q (%s once Unicode-normalised)", r, why)
+				return fmt.Errorf("must not contain %+q (%s once Unicode-normalised)", r, why)
 			}
 		}
+	}
+	if !norm.NFKC.IsNormalString(name) {
+		return errors.New("must be written in its Unicode normal form (NFKC): fullwidth letters, ligatures and decomposed accents read as other names to components that normalise")
 	}
 	return nil
 }
@@ -73,6 +82,8 @@ func runeProblem(r rune) string {
 		return "an invisible format character"
 	case unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp) || unicode.IsSpace(r):
 		return "a space or line separator"
+	case unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) || r == '\u2800':
+		return "a character that renders as nothing"
 	}
 	return ""
 }

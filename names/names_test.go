@@ -45,7 +45,18 @@ func TestCheck(t *testing.T) {
 		{"fullwidth-colon", "user2\uff1aadmin", false},
 		{"small-comma", "a\ufe50b", false},
 		{"fullwidth-backslash", "a\uff3cb", false},
-		{"fullwidth-letters", "ａｌｉｃｅ", true},
+		{"fullwidth-letters", "ａｌｉｃｅ", false},
+		{"ligature", "ﬁle", false},
+		{"decomposed-accent", "zoe\u0308", false},
+		{"composed-accent", "zoë", true},
+		{"hangul-filler", "alice\u3164", false},
+		{"halfwidth-hangul-filler", "alice\uffa0", false},
+		{"combining-grapheme-joiner", "alice\u034f", false},
+		{"variation-selector", "alice\ufe0f", false},
+		{"variation-selector-supplement", "alice\U000e0100", false},
+		{"mongolian-selector", "alice\u180b", false},
+		{"khmer-inherent-vowel", "alice\u17b4", false},
+		{"braille-blank", "alice\u2800", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

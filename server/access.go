@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -24,6 +25,8 @@ const (
 // describes.
 type target struct {
 	method string
+	// query is the raw query of the request target, for _method.
+	query string
 	// scheme and host are the origin the request was sent to.
 	scheme, host string
 }
@@ -42,7 +45,7 @@ type decision struct {
 // same-origin rule for unsafe methods and WebSocket handshakes. The error,
 // if any, is one classifyDenial knows.
 func (g *Gateway) decide(r *http.Request, t target, rt *upstreamRoute) (decision, error) {
-	if err := checkMethod(rt, r.Header, t.method); err != nil {
+	if err := checkMethod(rt, r.Header, t.query, t.method); err != nil {
 		return decision{}, err
 	}
 	if rt != nil && rt.public {
@@ -91,14 +94,18 @@ var errMethodOverride = errors.New("method override names another method")
 var methodOverrides = proxy.NewHeaderSet([]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}, nil)
 
 // checkMethod applies rt's methods rule (rt may be nil: no route matched),
-// then the method-override headers. Proxy mode strips those before
-// forwarding, but in forward-auth the proxy in front passes them to the
-// application, which would run another method than the one the methods
-// rule and the same-origin check were applied to; so any override (in any
-// spelling, as proxy.HeaderSet matches) that is not exactly method is
-// refused, on every route and in both modes. An override equal to the
-// method changes nothing and is let through.
-func checkMethod(rt *upstreamRoute, h http.Header, method string) error {
+// then the method overrides: the headers, and the _method query parameter
+// (Laravel, Symfony, Spring's HiddenHttpMethodFilter, Express's
+// method-override). Proxy mode strips the headers before forwarding, but
+// the query goes upstream as it is, and in forward-auth the proxy in front
+// passes both to the application, which would run another method than the
+// one the methods rule and the same-origin check were applied to; so any
+// override (headers in any spelling, as proxy.HeaderSet matches) that is
+// not exactly method is refused, on every route and in both modes. An
+// override equal to the method changes nothing and is let through. A
+// _method field in a form body cannot be seen without reading the body
+// before the upstream does; README says so.
+func checkMethod(rt *upstreamRoute, h http.Header, rawQuery, method string) error {
 	if rt != nil && !rt.methodAllowed(method) {
 		return errMethod
 	}
@@ -107,6 +114,17 @@ func checkMethod(rt *upstreamRoute, h http.Header, method string) error {
 			continue
 		}
 		for _, v := range values {
+			if v != method {
+				return errMethodOverride
+			}
+		}
+	}
+	if strings.Contains(rawQuery, "_method") {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return errMethodOverride // unreadable here, maybe not to the application
+		}
+		for _, v := range q["_method"] {
 			if v != method {
 				return errMethodOverride
 			}

@@ -158,7 +158,7 @@ func (g *Gateway) logout() http.Handler {
 }
 
 // refreshSession re-issues the cookie once it is past half its life, never
-// beyond the session's absolute limit from the login.
+// beyond the session's absolute limit from the login or its sid_exp.
 func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id principal) {
 	now := g.now()
 	ttl := g.cfg.Session.TTL
@@ -172,6 +172,12 @@ func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id prin
 	exp := now.Add(ttl)
 	if limit := authTime.Add(g.cfg.Session.MaxLifetime); exp.After(limit) {
 		exp = limit
+	}
+	if !id.SessionEnd.IsZero() && exp.After(id.SessionEnd) {
+		// Never past the session's sid_exp: a logout keeps the session's
+		// revocation only that long (an API login's token sent as the
+		// cookie ends with that token).
+		exp = id.SessionEnd
 	}
 	if !exp.After(id.ExpiresAt.Add(time.Second)) {
 		return

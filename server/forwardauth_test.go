@@ -290,6 +290,11 @@ func TestMethodOverrideMustMatchTheMethod(t *testing.T) {
 		{"two-overrides-one-other", "/reports/x", bob, []string{"X-Http-Method", "GET", "X-Method-Override", "PUT"}, 403},
 		{"route-without-method-rule", "/admin/x", alice, []string{"X-Http-Method-Override", "DELETE"}, 403},
 		{"public-route", "/public/x", "", []string{"X-Http-Method-Override", "POST"}, 403},
+		{"query-parameter", "/reports/x?_method=DELETE", bob, nil, 403},
+		{"query-parameter-among-others", "/reports/x?a=1&_method=PUT", bob, nil, 403},
+		{"unreadable-query-naming-one", "/reports/x?_method=%zz", bob, nil, 403},
+		{"agreeing-query-parameter", "/reports/x?_method=GET", bob, nil, 200},
+		{"similar-parameter", "/reports/x?my_method=DELETE", bob, nil, 200},
 		{"agreeing-override", "/reports/x", bob, []string{"X-Http-Method-Override", "GET"}, 200},
 		{"no-override", "/reports/x", bob, nil, 200},
 	}

@@ -24,7 +24,7 @@ func (g *Gateway) gate() http.Handler {
 			return
 		}
 		info.route, info.metrics = rt.name, rt.metrics
-		d, err := g.decide(r, target{method: r.Method, scheme: g.trust.Proto(r), host: host}, rt)
+		d, err := g.decide(r, target{method: r.Method, query: r.URL.RawQuery, scheme: g.trust.Proto(r), host: host}, rt)
 		if err != nil {
 			if classifyDenial(err).status == http.StatusUnauthorized && session.IsNavigation(r, r.Method) {
 				g.redirectToLogin(w, r, err, withReturn(g.cfg.Paths.Login, r.URL.RequestURI()))

@@ -20,6 +20,9 @@ var (
 	errRevoked = errors.New("token revoked")
 	// errMethod means the route does not allow the request's method.
 	errMethod = errors.New("method not allowed on this route")
+	// errProviderCookie means the session cookie held a trusted
+	// provider's token rather than one authgate issued.
+	errProviderCookie = errors.New("a provider's token in the session cookie")
 )
 
 // users is where accounts and their passwords come from: the users the
@@ -105,6 +108,12 @@ func (g *Gateway) identify(r *http.Request) (principal, source, error) {
 		return principal{}, src, err
 	}
 	if id.External != "" {
+		if src == fromCookie {
+			// The cookie only ever holds authgate's own tokens. A
+			// provider's token put there would be re-issued as an
+			// authgate session of the local user of the same name.
+			return principal{}, src, errProviderCookie
+		}
 		// A trusted provider's user: its token says who they are and in
 		// which groups; local accounts and their generations do not apply.
 		p := principal{Identity: id, groups: id.Groups, token: raw}
@@ -175,6 +184,10 @@ func (g *Gateway) epoch(ctx context.Context, issuer, user string) (int64, error)
 // replicas sharing a store never lower it.
 func (g *Gateway) raiseEpoch(ctx context.Context, issuer, user string) error {
 	key, keep := epochKey(issuer, user), g.longestLifetime()
+	if issuer != "" {
+		// As long as the provider's longest-lived token accepted today.
+		keep = max(keep, auth.MaxExternalLifetime+g.cfg.Token.Leeway+time.Minute)
+	}
 	for range 16 {
 		old, ok, err := g.store.Get(ctx, key)
 		if err != nil {

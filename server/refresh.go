@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -210,9 +211,14 @@ func (g *Gateway) redeem(ctx context.Context, token string) (redeemed, error) {
 	if !ok || json.Unmarshal(raw, &rec) != nil {
 		return redeemed{}, errInvalidGrant
 	}
+	if rec.Current == "" {
+		return redeemed{}, errInvalidGrant // revoked when a token of it was reused
+	}
 	if subtle.ConstantTimeCompare([]byte(refreshHash(token)), []byte(rec.Current)) != 1 {
 		// Only tokens of the family name it: this is an earlier one.
-		g.reuseDetected(ctx, rec)
+		if err := g.reuseDetected(ctx, key, rec); err != nil {
+			return redeemed{}, err
+		}
 		return redeemed{}, errInvalidGrant
 	}
 	now := g.now()
@@ -250,7 +256,10 @@ func (g *Gateway) redeem(ctx context.Context, token string) (redeemed, error) {
 		return redeemed{}, err
 	}
 	if !swapped {
-		g.reuseDetected(ctx, rec) // used concurrently: one of the two is not the owner
+		// Used concurrently: one of the two is not the owner.
+		if err := g.reuseDetected(ctx, key, rec); err != nil {
+			return redeemed{}, err
+		}
 		return redeemed{}, errInvalidGrant
 	}
 	s := subject(a, rec.SessionID, time.Unix(rec.AuthTime, 0), rec.AMR)
@@ -258,16 +267,30 @@ func (g *Gateway) redeem(ctx context.Context, token string) (redeemed, error) {
 	return redeemed{subject: s, refreshToken: newToken}, nil
 }
 
-// reuseDetected revokes the session of a refresh token used twice, until
-// the last access token its family could have issued expires.
-func (g *Gateway) reuseDetected(ctx context.Context, rec refreshFamily) {
+// reuseDetected revokes the session of a refresh token used twice: the
+// session, until the last access token its family could have issued
+// expires, and the family under key, which from then on names no token.
+// Either write alone ends the family's refresh tokens; an error means
+// neither took, and the caller must not answer as if it had.
+func (g *Gateway) reuseDetected(ctx context.Context, key string, rec refreshFamily) error {
 	g.metrics.TokenRejected("refresh_reuse")
 	g.logger.LogAttrs(ctx, slog.LevelWarn, "security incident: a refresh token was used twice; its session is revoked",
 		slog.String("user", rec.User), slog.String("session", rec.SessionID))
-	keep := time.Unix(rec.End, 0).Add(g.cfg.Token.TTL + g.cfg.Token.Leeway + time.Second).Sub(g.now())
-	if err := g.store.Set(ctx, deniedSession("", rec.SessionID), nil, max(keep, time.Second)); err != nil {
+	now, end := g.now(), time.Unix(rec.End, 0)
+	keep := end.Add(g.cfg.Token.TTL + g.cfg.Token.Leeway + time.Second).Sub(now)
+	sessionErr := g.store.Set(ctx, deniedSession("", rec.SessionID), nil, max(keep, time.Second))
+	dead := rec
+	dead.Current = "" // the hash of no token
+	b, _ := json.Marshal(dead)
+	familyErr := g.store.Set(ctx, key, b, max(end.Sub(now), time.Second))
+	if sessionErr != nil || familyErr != nil {
+		err := fmt.Errorf("revoke session after refresh reuse: %w", errors.Join(sessionErr, familyErr))
 		g.logger.LogAttrs(ctx, slog.LevelError, "revoke session after refresh reuse", slog.String("error", err.Error()))
+		if sessionErr != nil && familyErr != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // readRefreshRequest reads the refresh token from an OAuth 2.0 form

@@ -31,6 +31,8 @@ func classifyDenial(err error) denial {
 		return denial{http.StatusForbidden, "no_matching_route", slog.LevelInfo}
 	case errors.Is(err, errUserGone):
 		return denial{http.StatusUnauthorized, "user_disabled", slog.LevelInfo}
+	case errors.Is(err, errProviderCookie):
+		return denial{http.StatusUnauthorized, "provider_token_in_cookie", slog.LevelWarn}
 	case errors.Is(err, errRevoked):
 		return denial{http.StatusUnauthorized, "revoked", slog.LevelInfo}
 	case errors.Is(err, errInvalidGrant):

@@ -1,19 +1,24 @@
 package server
 
 import (
+	"context"
 	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/authgate/authgate/auth"
 	"github.com/authgate/authgate/keys"
 	"github.com/authgate/authgate/store"
 )
@@ -417,6 +422,145 @@ func TestRevocationsAreKeptOnlyAsLongAsWhatTheyRevoke(t *testing.T) {
 			f.advance(tt.gone)
 			if n := m.Live(); n != 0 {
 				t.Errorf("%d store entries still live %s after the logouts, want 0", n, tt.gone)
+			}
+		})
+	}
+}
+
+// TestProviderTokensAreNeverSessionCookies: the cookie holds authgate's
+// own tokens only. A provider's token put there was re-issued as an
+// authgate session of the local user of the same name, with that user's
+// groups.
+func TestProviderTokensAreNeverSessionCookies(t *testing.T) {
+	provider := newIDP(t)
+	key := generatedKey(t, "a", keys.EdDSA)
+	provider.serve(key)
+	f := providerFixture(t, provider, baseConfig)
+	c := providerClaims(f, "p1", 10*time.Minute) // session.ttl 30m: due to be re-issued
+	c["preferred_username"] = "alice"
+	tok := signExactly(t, key, c)
+	for _, path := range []string{"/admin/x", "/verify", "/api/x"} {
+		resp, _ := f.do(t, "GET", path, cookieHeader(tok), "")
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("X-Authgate-Reason") != "provider_token_in_cookie" {
+			t.Errorf("GET %s with a provider's token as the cookie = %d %q, want 401 provider_token_in_cookie", path, resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
+		}
+		for _, ck := range resp.Cookies() {
+			if ck.Name == f.gw.cookie.Name && ck.Value != "" {
+				t.Errorf("GET %s re-issued a session cookie for a provider's token", path)
+			}
+		}
+	}
+	if p, v := f.works(t, tok); p != http.StatusOK || v != http.StatusOK {
+		t.Errorf("the same token as a bearer = proxy %d, verify %d; want 200 on both", p, v)
+	}
+}
+
+// TestReissuedCookiesEndWithTheirSession: a re-issued cookie never
+// outlives its session's sid_exp, which is as long as a logout remembers
+// the session. An API login's token sent as the cookie was re-issued for
+// half an hour, and came back to life once its logout was forgotten.
+func TestReissuedCookiesEndWithTheirSession(t *testing.T) {
+	f := newFixture(t, "")
+	access, _ := f.apiLogin(t, "alice", alicePassword) // token.ttl 10m, no refresh: sid_exp is its exp
+	f.advance(6 * time.Minute)                         // past half of session.ttl's re-issue point
+	resp, _ := f.do(t, "GET", "/api/x", cookieHeader(access), "")
+	cookie := access
+	for _, ck := range resp.Cookies() {
+		if ck.Name == f.gw.cookie.Name {
+			cookie = ck.Value
+			if id, err := f.gw.tokens.Verify(ck.Value); err == nil && id.ExpiresAt.After(id.SessionEnd) {
+				t.Errorf("re-issued cookie expires %v, after its session's end %v", id.ExpiresAt, id.SessionEnd)
+			}
+		}
+	}
+	if got := logout(t, f, access, false); got != http.StatusNoContent {
+		t.Fatalf("logout = %d, want 204", got)
+	}
+	for _, later := range []time.Duration{0, 5 * time.Minute} {
+		f.advance(later)
+		if resp, _ := f.do(t, "GET", "/api/x", cookieHeader(cookie), ""); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("the session's cookie %v after its logout = %d, want 401", later, resp.StatusCode)
+		}
+	}
+}
+
+// TestProviderLogoutEverywhereOutlivesItsTokens: a provider's tokens live
+// at most auth.MaxExternalLifetime, and "log out everywhere" is remembered
+// that long, so a logged-out token never works again. A 72-hour token came
+// back after 13 hours, when the epoch was forgotten.
+func TestProviderLogoutEverywhereOutlivesItsTokens(t *testing.T) {
+	provider := newIDP(t)
+	key := generatedKey(t, "a", keys.EdDSA)
+	provider.serve(key)
+	f := providerFixture(t, provider, baseConfig)
+	long := signExactly(t, key, providerClaims(f, "long", 72*time.Hour))
+	other := signExactly(t, key, providerClaims(f, "other", 72*time.Hour))
+	tooLong := signExactly(t, key, providerClaims(f, "too-long", auth.MaxExternalLifetime+time.Hour))
+	if p, v := f.works(t, tooLong); p != http.StatusUnauthorized || v != http.StatusUnauthorized {
+		t.Errorf("a provider token living past MaxExternalLifetime = proxy %d, verify %d; want 401", p, v)
+	}
+	f.advance(2 * time.Second)
+	if got := logout(t, f, other, true); got != http.StatusNoContent {
+		t.Fatalf("logout everywhere = %d, want 204", got)
+	}
+	for _, later := range []time.Duration{0, 13 * time.Hour, 58 * time.Hour} {
+		f.advance(later)
+		if p, v := f.works(t, long); p != http.StatusUnauthorized || v != http.StatusUnauthorized {
+			t.Errorf("a token issued before log out everywhere, %v on = proxy %d, verify %d; want 401", later, p, v)
+		}
+	}
+}
+
+// failingStore is a store whose writes of chosen keys fail, as a shared
+// store's would while it is unreachable.
+type failingStore struct {
+	store.Store
+	failSet func(key string) bool
+}
+
+func (s failingStore) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
+	if s.failSet(key) {
+		return errors.New("store unreachable")
+	}
+	return s.Store.Set(ctx, key, v, ttl)
+}
+
+// TestRefreshReuseIsNeverAnsweredAsRevokedWhenItWasNot: a reused refresh
+// token revokes its session and its family; when the store takes neither
+// write, the reuse is answered 500, not as if the revocation had happened,
+// and when it takes one, the family is dead all the same. The current
+// holder kept rotating when the session's revocation could not be written.
+func TestRefreshReuseIsNeverAnsweredAsRevokedWhenItWasNot(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		fails      string // key prefixes whose writes fail
+		wantReplay int
+	}{
+		{"session-write-fails", "deny:sid:", 400},
+		{"family-write-fails", "rf:", 400},
+		{"both-fail", "deny:sid: rf:", 500},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixtureFrom(t, refreshConfig)
+			_, first := f.apiLogin(t, "alice", alicePassword)
+			chain, access := rotate(t, f, first, 2)
+			var failing atomic.Bool
+			f.gw.store = failingStore{Store: f.gw.store, failSet: func(key string) bool {
+				return failing.Load() && slices.ContainsFunc(strings.Fields(tt.fails), func(p string) bool { return strings.HasPrefix(key, p) })
+			}}
+			failing.Store(true)
+			if status, _, _ := f.refresh(t, chain[0], false); status != tt.wantReplay {
+				t.Errorf("the replayed token = %d, want %d", status, tt.wantReplay)
+			}
+			failing.Store(false)
+			status, _, _ := f.refresh(t, chain[len(chain)-1], false)
+			if tt.wantReplay == 400 && status != 400 {
+				t.Errorf("the current token after a reuse whose revocation was written = %d, want 400", status)
+			}
+			if tt.fails == "rf:" {
+				if p, v := f.works(t, access); p != 401 || v != 401 {
+					t.Errorf("the family's access token after its session was revoked = %d/%d, want 401", p, v)
+				}
 			}
 		})
 	}

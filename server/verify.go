@@ -76,7 +76,7 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 		}
 		var d decision
 		if err == nil {
-			d, err = g.decide(r, target{method: method, scheme: orig.schemeOr(connScheme(r)), host: orig.host}, rt)
+			d, err = g.decide(r, target{method: method, query: orig.query(), scheme: orig.schemeOr(connScheme(r)), host: orig.host}, rt)
 		}
 		if err != nil {
 			if base := g.browserBase(r, orig); base != "" && classifyDenial(err).status == http.StatusUnauthorized {
@@ -159,6 +159,12 @@ func (o originalRequest) schemeOr(def string) string {
 		return o.scheme
 	}
 	return def
+}
+
+// query is the raw query of the original request target.
+func (o originalRequest) query() string {
+	_, q, _ := strings.Cut(o.uri, "?")
+	return q
 }
 
 func (o originalRequest) uriOrRoot() string {
