@@ -251,6 +251,43 @@ func TestVerifyJudgesOnlyAHostTheProxyNamed(t *testing.T) {
 	})
 }
 
+// TestIngressNginxBehindATLSLoadBalancer pins a limitation the ingress
+// example documents: behind a load balancer that terminates TLS,
+// ingress-nginx's X-Original-URL says http. authgate fails closed: the
+// https page's cookie-authenticated writes and WebSocket handshakes are
+// cross-origin, and an X-Forwarded-Proto that says https disagrees with
+// X-Original-URL. Bearer tokens and safe methods are unaffected.
+func TestIngressNginxBehindATLSLoadBalancer(t *testing.T) {
+	f := newFixture(t, "")
+	cookie := f.gw.cookie.Name + "=" + f.token(t, "alice")
+	bearer := "Bearer " + f.token(t, "alice")
+	shape := func(method string, kv ...string) http.Header {
+		h := ingressShape("http://app.example.com/api/x", append([]string{"X-Forwarded-Host", "app.example.com", "Origin", "https://app.example.com"}, kv...)...)
+		h.Set("X-Original-Method", method)
+		return h
+	}
+	tests := []struct {
+		name   string
+		header http.Header
+		want   int
+		reason string
+	}{
+		{"cookie-write", shape("POST", "Cookie", cookie), 403, "cross_origin"},
+		{"cookie-websocket", shape("GET", "Cookie", cookie, "Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-Websocket-Version", "13"), 403, "cross_origin"},
+		{"cookie-read", shape("GET", "Cookie", cookie), 200, ""},
+		{"bearer-write", shape("POST", "Authorization", bearer), 200, ""},
+		{"forwarded-proto-https", shape("POST", "Cookie", cookie, "X-Forwarded-Proto", "https"), 401, "bad_forwarded_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := f.do(t, "GET", "/verify/nginx", tt.header, "")
+			if reason := resp.Header.Get("X-Authgate-Reason"); resp.StatusCode != tt.want || reason != tt.reason {
+				t.Errorf("/verify/nginx = %d (reason %q), want %d (reason %q)", resp.StatusCode, reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
 // TestVerifyLoginLinkBelievesOnlyTrustedProxies: the login page URL and
 // its rd that /verify hands out are built from X-Forwarded-Host/Proto only
 // when the caller is in trusted_proxies; anyone else gets its own Host.

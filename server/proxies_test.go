@@ -11,12 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -477,17 +480,40 @@ func TestShippedExamples(t *testing.T) {
 		}
 	}
 
-	ingress := read("nginx/ingress-nginx.yaml")
-	annotations := ingress["metadata"].(map[string]any)["annotations"].(map[string]any)
+	// The ingress-nginx example: an Ingress, and the ConfigMap its
+	// auth-proxy-set-headers names.
+	kinds := map[string]map[string]any{}
+	dec := yaml.NewDecoder(strings.NewReader(example(t, "nginx/ingress-nginx.yaml")))
+	for {
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		kind, _ := doc["kind"].(string)
+		kinds[kind] = doc
+	}
+	ingress, configMap := kinds["Ingress"], kinds["ConfigMap"]
+	if ingress == nil || configMap == nil {
+		t.Fatalf("ingress-nginx example: want an Ingress and a ConfigMap, have %v", slices.Collect(maps.Keys(kinds)))
+	}
+	meta := func(doc map[string]any, key string) any { return doc["metadata"].(map[string]any)[key] }
+	annotations := meta(ingress, "annotations").(map[string]any)
 	if !strings.HasSuffix(annotations["nginx.ingress.kubernetes.io/auth-url"].(string), "/verify/nginx") {
 		t.Errorf("ingress-nginx auth-url = %v, want the nginx endpoint", annotations["nginx.ingress.kubernetes.io/auth-url"])
 	}
 	// The example relies only on what ingress-nginx itself sends, which
-	// TestIngressNginxRequestShape sends authgate.
-	for _, key := range []string{"auth-snippet", "auth-proxy-set-headers"} {
-		if v, ok := annotations["nginx.ingress.kubernetes.io/"+key]; ok {
-			t.Errorf("ingress-nginx example sets %s: %v", key, v)
-		}
+	// TestIngressNginxRequestShape sends authgate, and on the host it
+	// routed on, which nothing else can say: X-Forwarded-Host $host, from
+	// a ConfigMap in the Ingress's namespace (the controller refuses
+	// another by default).
+	if v, ok := annotations["nginx.ingress.kubernetes.io/auth-snippet"]; ok {
+		t.Errorf("ingress-nginx example sets auth-snippet: %v", v)
+	}
+	if name := annotations["nginx.ingress.kubernetes.io/auth-proxy-set-headers"]; name != meta(configMap, "name") || meta(configMap, "namespace") != meta(ingress, "namespace") {
+		t.Errorf("ingress-nginx auth-proxy-set-headers = %v, want the ConfigMap %v in the Ingress's namespace", name, meta(configMap, "name"))
+	}
+	if data := configMap["data"]; !reflect.DeepEqual(data, map[string]any{"X-Forwarded-Host": "$host"}) {
+		t.Errorf("ingress-nginx auth-proxy-set-headers ConfigMap = %v, want only X-Forwarded-Host: $host", data)
 	}
 
 	compose := read("docker-compose/docker-compose.yaml")
