@@ -29,91 +29,262 @@ func with(h http.Header, kv ...string) http.Header {
 	return out
 }
 
-// TestIngressNginxRequestShape: ingress-nginx cannot run here, so this
-// sends /verify what its auth-url subrequest carries (the auth location of
-// rootfs/etc/nginx/template/nginx.tmpl): every header of the client's
-// request, plus X-Original-URL ($scheme://$http_host$request_uri),
-// X-Original-Method, X-Auth-Request-Redirect, X-Sent-From, X-Real-IP,
-// X-Forwarded-For and X-Request-ID, with X-Forwarded-Proto cleared. The
-// request is judged on X-Original-URL; a description the client added
-// that disagrees with it is refused, whether or not the controller is a
-// trusted proxy.
-func TestIngressNginxRequestShape(t *testing.T) {
-	const secret = "http://app.example.com/api/secret?id=7"
-	shape := func(original string, kv ...string) http.Header {
-		redirect := original
-		if u, err := url.Parse(original); err == nil {
-			redirect = u.RequestURI()
-		}
-		h := headers(
-			"X-Original-Url", original, "X-Original-Method", "GET",
-			"X-Auth-Request-Redirect", redirect, "X-Sent-From", "nginx-ingress-controller",
-			"X-Real-Ip", "198.51.100.23", "X-Forwarded-For", "198.51.100.23",
-			"X-Request-Id", "5f0c6a1e8b2d4c7f9a3e1b6d8c0f2a4e", "User-Agent", "curl/8.5.0",
-		)
-		return with(h, kv...)
+// anyHostConfig is baseConfig without its host route: no route names a
+// host, so the host cannot change which rule a request is judged by.
+var anyHostConfig = strings.Replace(baseConfig, "  - path: /\n    host: Other.Example.COM.\n    upstream: UPSTREAM\n    public: true\n", "", 1)
+
+// ingressShape is what ingress-nginx's auth-url subrequest carries (the
+// auth location of rootfs/etc/nginx/template/nginx.tmpl): every header of
+// the client's request (kv), plus X-Original-URL
+// ($scheme://$http_host$request_uri), X-Original-Method,
+// X-Auth-Request-Redirect, X-Sent-From, X-Real-IP, X-Forwarded-For and
+// X-Request-ID, with X-Forwarded-Proto cleared.
+func ingressShape(original string, kv ...string) http.Header {
+	redirect := original
+	if u, err := url.Parse(original); err == nil {
+		redirect = u.RequestURI()
 	}
+	h := headers(
+		"X-Original-Url", original, "X-Original-Method", "GET",
+		"X-Auth-Request-Redirect", redirect, "X-Sent-From", "nginx-ingress-controller",
+		"X-Real-Ip", "198.51.100.23", "X-Forwarded-For", "198.51.100.23",
+		"X-Request-Id", "5f0c6a1e8b2d4c7f9a3e1b6d8c0f2a4e", "User-Agent", "curl/8.5.0",
+	)
+	return with(h, kv...)
+}
+
+// TestIngressNginxRequestShape: ingress-nginx cannot run here, so this
+// sends /verify what its auth-url subrequest carries (ingressShape), with
+// the annotations alone under a config whose routes name no host, and
+// with the shipped example's auth-proxy-set-headers ConfigMap, which adds
+// X-Forwarded-Host: $host (the host nginx chose the server by, replacing
+// a client's), under one whose routes do. The request is judged on
+// X-Original-URL; a description the client added that disagrees with it
+// is refused, whether or not the controller is a trusted proxy.
+func TestIngressNginxRequestShape(t *testing.T) {
+	if anyHostConfig == baseConfig {
+		t.Fatal("anyHostConfig did not remove baseConfig's host route")
+	}
+	const secret = "http://app.example.com/api/secret?id=7"
 	const refused = -1 // 400 from /verify, 401 bad_forwarded_request from /verify/nginx
-	for _, trust := range []struct{ name, config string }{{"untrusted-controller", ""}, {"trusted-controller", trustLoopback}} {
-		t.Run(trust.name, func(t *testing.T) {
-			f := newFixture(t, trust.config)
-			alice, bob := "Bearer "+f.token(t, "alice"), "Bearer "+f.token(t, "bob")
-			tests := []struct {
-				name   string
-				header http.Header
-				want   int
-				user   string
-			}{
-				{"protected-without-token", shape(secret), 401, ""},
-				{"protected-with-token", shape(secret, "Authorization", bob), 200, "bob"},
-				{"public-path", shape("http://app.example.com/public/x"), 200, ""},
-				{"judged-on-the-original-path", shape("https://app.example.com/admin/x", "Authorization", bob), 403, ""},
-				{"allowed-on-the-original-path", shape("https://app.example.com/admin/x", "Authorization", alice), 200, "alice"},
-				{"host-from-the-original-url", shape("http://Other.Example.com./anything"), 200, ""},
-				{"client-forwarded-uri", shape(secret, "X-Forwarded-Uri", "/public/x"), refused, ""},
-				{"client-original-uri", shape(secret, "X-Original-Uri", "/public/x"), refused, ""},
-				{"client-forwarded-host", shape("http://app.example.com/anything", "X-Forwarded-Host", "other.example.com"), refused, ""},
-				{"client-forwarded-method", shape("http://app.example.com/public/x", "X-Forwarded-Method", "DELETE"), refused, ""},
-				{"client-forwarded-proto", shape(secret, "X-Forwarded-Proto", "https", "Authorization", bob), refused, ""},
-				{"client-second-original-url", with(shape(secret), "X-Original-Url", "http://app.example.com/public/x"), refused, ""},
-				{"agreeing-client-copy", shape(secret, "X-Forwarded-Uri", "/api/secret?id=7", "X-Forwarded-Host", "app.example.com", "Authorization", bob), 200, "bob"},
-				{"relative-original-url", shape("/public/x"), refused, ""},
-				{"original-url-without-path", shape("http://app.example.com"), refused, ""},
-				{"original-url-with-userinfo", shape("http://x@app.example.com/public/x"), refused, ""},
-				{"original-url-other-scheme", shape("ftp://app.example.com/public/x"), refused, ""},
-				{"original-url-dot-segments", shape("http://app.example.com/public/../api/secret"), refused, ""},
+	type ingressCase struct {
+		name   string
+		header http.Header
+		want   int
+		user   string
+		routed string // $host, with the ConfigMap; "" for X-Original-URL's host
+	}
+	for _, setup := range []struct {
+		name, config string
+		configMap    bool
+		cases        func(alice, bob string) []ingressCase
+	}{
+		{"annotations-only", anyHostConfig, false, func(alice, bob string) []ingressCase {
+			return []ingressCase{
+				{name: "client-forwarded-host", header: ingressShape("http://app.example.com/anything", "X-Forwarded-Host", "other.example.com"), want: refused},
 			}
-			for _, tt := range tests {
-				for _, path := range []string{"/verify", "/verify/nginx"} {
-					t.Run(tt.name+path, func(t *testing.T) {
-						resp, _ := f.do(t, "GET", path, tt.header, "")
-						want, reason := tt.want, resp.Header.Get("X-Authgate-Reason")
-						if want == refused {
-							want = 400
-							if path == "/verify/nginx" {
-								want = 401
+		}},
+		{"forwarded-host-configmap", baseConfig, true, func(alice, bob string) []ingressCase {
+			return []ingressCase{
+				{name: "host-route", header: ingressShape("http://Other.Example.com./anything"), want: 200},
+				{name: "client-forwarded-host-replaced", header: ingressShape(secret, "X-Forwarded-Host", "other.example.com", "Authorization", bob), want: 200, user: "bob"},
+				// An absolute-form request line names the host nginx
+				// routes on; X-Original-URL names the Host header's.
+				{name: "absolute-form-other-host-header", header: ingressShape("http://other.example.com/api/secret"), routed: "app.example.com", want: refused},
+			}
+		}},
+	} {
+		for _, trust := range []struct{ name, config string }{{"untrusted-controller", ""}, {"trusted-controller", trustLoopback}} {
+			t.Run(setup.name+"/"+trust.name, func(t *testing.T) {
+				f := newFixtureFrom(t, setup.config+trust.config)
+				alice, bob := "Bearer "+f.token(t, "alice"), "Bearer "+f.token(t, "bob")
+				tests := append([]ingressCase{
+					{name: "protected-without-token", header: ingressShape(secret), want: 401},
+					{name: "protected-with-token", header: ingressShape(secret, "Authorization", bob), want: 200, user: "bob"},
+					{name: "public-path", header: ingressShape("http://app.example.com/public/x"), want: 200},
+					{name: "judged-on-the-original-path", header: ingressShape("https://app.example.com/admin/x", "Authorization", bob), want: 403},
+					{name: "allowed-on-the-original-path", header: ingressShape("https://app.example.com/admin/x", "Authorization", alice), want: 200, user: "alice"},
+					{name: "client-forwarded-uri", header: ingressShape(secret, "X-Forwarded-Uri", "/public/x"), want: refused},
+					{name: "client-original-uri", header: ingressShape(secret, "X-Original-Uri", "/public/x"), want: refused},
+					{name: "client-forwarded-method", header: ingressShape("http://app.example.com/public/x", "X-Forwarded-Method", "DELETE"), want: refused},
+					{name: "client-forwarded-proto", header: ingressShape(secret, "X-Forwarded-Proto", "https", "Authorization", bob), want: refused},
+					{name: "client-second-original-url", header: with(ingressShape(secret), "X-Original-Url", "http://app.example.com/public/x"), want: refused},
+					{name: "agreeing-client-copy", header: ingressShape(secret, "X-Forwarded-Uri", "/api/secret?id=7", "X-Forwarded-Host", "app.example.com", "Authorization", bob), want: 200, user: "bob"},
+					{name: "relative-original-url", header: ingressShape("/public/x"), want: refused},
+					{name: "original-url-without-path", header: ingressShape("http://app.example.com"), want: refused},
+					{name: "original-url-with-userinfo", header: ingressShape("http://x@app.example.com/public/x"), want: refused},
+					{name: "original-url-other-scheme", header: ingressShape("ftp://app.example.com/public/x"), want: refused},
+					{name: "original-url-dot-segments", header: ingressShape("http://app.example.com/public/../api/secret"), want: refused},
+				}, setup.cases(alice, bob)...)
+				for _, tt := range tests {
+					h := tt.header
+					if setup.configMap {
+						routed := tt.routed
+						if u, err := url.Parse(h.Get("X-Original-Url")); routed == "" && err == nil {
+							routed = strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+						}
+						if routed != "" {
+							h = h.Clone()
+							h.Set("X-Forwarded-Host", routed)
+						}
+					}
+					for _, path := range []string{"/verify", "/verify/nginx"} {
+						t.Run(tt.name+path, func(t *testing.T) {
+							resp, _ := f.do(t, "GET", path, h, "")
+							want, reason := tt.want, resp.Header.Get("X-Authgate-Reason")
+							if want == refused {
+								want = 400
+								if path == "/verify/nginx" {
+									want = 401
+								}
+								if reason != "bad_forwarded_request" {
+									t.Errorf("reason = %q, want bad_forwarded_request", reason)
+								}
 							}
-							if reason != "bad_forwarded_request" {
-								t.Errorf("reason = %q, want bad_forwarded_request", reason)
+							if resp.StatusCode != want {
+								t.Fatalf("%s = %d (reason %q), want %d", path, resp.StatusCode, reason, want)
 							}
-						}
-						if resp.StatusCode != want {
-							t.Fatalf("%s = %d (reason %q), want %d", path, resp.StatusCode, reason, want)
-						}
-						if got := resp.Header.Get("X-Forwarded-User"); got != tt.user {
-							t.Errorf("X-Forwarded-User = %q, want %q", got, tt.user)
-						}
-					})
+							if got := resp.Header.Get("X-Forwarded-User"); got != tt.user {
+								t.Errorf("X-Forwarded-User = %q, want %q", got, tt.user)
+							}
+						})
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 	// Through a trusted controller, the login link names the original URL.
-	f := newFixture(t, trustLoopback)
-	resp, _ := f.do(t, "GET", "/verify/nginx", shape("https://app.example.com/api/x?y=1"), "")
+	f := newFixtureFrom(t, anyHostConfig+trustLoopback)
+	resp, _ := f.do(t, "GET", "/verify/nginx", ingressShape("https://app.example.com/api/x?y=1"), "")
 	want := "https://app.example.com/login?rd=" + url.QueryEscape("https://app.example.com/api/x?y=1")
 	if got := resp.Header.Get("X-Authgate-Login-Url"); resp.StatusCode != 401 || got != want {
 		t.Errorf("login link = %d %q, want 401 %q", resp.StatusCode, got, want)
+	}
+}
+
+// hostRoutesConfig has a protected app host, where only alice is let in,
+// and a public docs host: a request judged by the wrong host's rules gets
+// through.
+const hostRoutesConfig = `
+listen: 127.0.0.1:0
+metrics_listen: ""
+token:
+  secret: "` + testSecret + `"
+users:
+  - username: alice
+    password_hash: "` + aliceHash + `"
+  - username: bob
+    password_hash: "` + bobHash + `"
+routes:
+  - path: /
+    host: app.example.com
+    upstream: UPSTREAM
+    allowed_users: [alice]
+  - path: /
+    host: docs.example.com
+    upstream: UPSTREAM
+    public: true
+session:
+  insecure_cookie: true
+trusted_proxies: [127.0.0.1/32]
+`
+
+// TestVerifyJudgesOnlyAHostTheProxyNamed: when a route names a host, a
+// described request is judged by the host the proxy chose the site by,
+// which it says in X-Forwarded-Host, and by nothing else: not /verify's
+// own Host (the proxy's address for authgate), and not X-Original-URL's
+// host, which is the client's Host header (ingress-nginx builds it from
+// $http_host) or the client's own header (a plain nginx passes it on).
+// Without it the request is refused, 401 incomplete_forwarded_request.
+// When no route names a host, the host cannot change the rule, and a path
+// alone is judged.
+func TestVerifyJudgesOnlyAHostTheProxyNamed(t *testing.T) {
+	f := newFixtureFrom(t, hostRoutesConfig)
+	alice, bob := "Bearer "+f.token(t, "alice"), "Bearer "+f.token(t, "bob")
+	// What nginx's auth location sends for a request without a Host
+	// header: $http_host is empty, so no X-Forwarded-Host.
+	nginx := func(kv ...string) http.Header {
+		return with(headers("X-Original-Uri", "/secret", "X-Forwarded-Method", "GET", "X-Forwarded-Proto", "http"), kv...)
+	}
+	const incomplete, refused = "incomplete_forwarded_request", "bad_forwarded_request"
+	tests := []struct {
+		name   string
+		header http.Header
+		want   int
+		reason string
+		user   string
+	}{
+		{"named-host-other-user", nginx("X-Forwarded-Host", "app.example.com", "Authorization", bob), 403, "forbidden", ""},
+		{"named-host-allowed-user", nginx("X-Forwarded-Host", "app.example.com", "Authorization", alice), 200, "", "alice"},
+		{"named-public-host", nginx("X-Forwarded-Host", "docs.example.com"), 200, "", ""},
+		// (a) The client's X-Original-URL, passed through, named the host.
+		{"client-original-url-names-the-host", nginx("X-Original-Url", "http://docs.example.com/secret"), 401, incomplete, ""},
+		// (c) No host at all: authgate's own Host matched no route.
+		{"no-host-other-user", nginx("Authorization", bob), 401, incomplete, ""},
+		// (b) ingress-nginx: X-Original-URL's host is the Host header's,
+		// not the request line's that nginx routed on.
+		{"ingress-original-url-alone", ingressShape("http://docs.example.com/secret"), 401, incomplete, ""},
+		{"ingress-routed-host-disagrees", ingressShape("http://docs.example.com/secret", "X-Forwarded-Host", "app.example.com"), 401, refused, ""},
+		{"ingress-routed-host-agrees", ingressShape("http://app.example.com/secret", "X-Forwarded-Host", "app.example.com", "Authorization", bob), 403, "forbidden", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := f.do(t, "GET", "/verify/nginx", tt.header, "")
+			reason := resp.Header.Get("X-Authgate-Reason")
+			if resp.StatusCode != tt.want || reason != tt.reason {
+				t.Errorf("/verify/nginx = %d (reason %q), want %d (reason %q)", resp.StatusCode, reason, tt.want, tt.reason)
+			}
+			if got := resp.Header.Get("X-Forwarded-User"); got != tt.user {
+				t.Errorf("X-Forwarded-User = %q, want %q", got, tt.user)
+			}
+		})
+	}
+	t.Run("no-host-routes", func(t *testing.T) {
+		f := newFixtureFrom(t, anyHostConfig)
+		bob := "Bearer " + f.token(t, "bob")
+		for path, want := range map[string]int{"/admin/x": 403, "/api/x": 200, "/public/x": 200} {
+			h := headers("X-Original-Uri", path, "X-Forwarded-Method", "GET", "Authorization", bob)
+			if resp, _ := f.do(t, "GET", "/verify/nginx", h, ""); resp.StatusCode != want {
+				t.Errorf("%s without a host = %d (reason %q), want %d", path, resp.StatusCode, resp.Header.Get("X-Authgate-Reason"), want)
+			}
+		}
+	})
+}
+
+// TestIngressNginxBehindATLSLoadBalancer pins a limitation the ingress
+// example documents: behind a load balancer that terminates TLS,
+// ingress-nginx's X-Original-URL says http. authgate fails closed: the
+// https page's cookie-authenticated writes and WebSocket handshakes are
+// cross-origin, and an X-Forwarded-Proto that says https disagrees with
+// X-Original-URL. Bearer tokens and safe methods are unaffected.
+func TestIngressNginxBehindATLSLoadBalancer(t *testing.T) {
+	f := newFixture(t, "")
+	cookie := f.gw.cookie.Name + "=" + f.token(t, "alice")
+	bearer := "Bearer " + f.token(t, "alice")
+	shape := func(method string, kv ...string) http.Header {
+		h := ingressShape("http://app.example.com/api/x", append([]string{"X-Forwarded-Host", "app.example.com", "Origin", "https://app.example.com"}, kv...)...)
+		h.Set("X-Original-Method", method)
+		return h
+	}
+	tests := []struct {
+		name   string
+		header http.Header
+		want   int
+		reason string
+	}{
+		{"cookie-write", shape("POST", "Cookie", cookie), 403, "cross_origin"},
+		{"cookie-websocket", shape("GET", "Cookie", cookie, "Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-Websocket-Version", "13"), 403, "cross_origin"},
+		{"cookie-read", shape("GET", "Cookie", cookie), 200, ""},
+		{"bearer-write", shape("POST", "Authorization", bearer), 200, ""},
+		{"forwarded-proto-https", shape("POST", "Cookie", cookie, "X-Forwarded-Proto", "https"), 401, "bad_forwarded_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := f.do(t, "GET", "/verify/nginx", tt.header, "")
+			if reason := resp.Header.Get("X-Authgate-Reason"); resp.StatusCode != tt.want || reason != tt.reason {
+				t.Errorf("/verify/nginx = %d (reason %q), want %d (reason %q)", resp.StatusCode, reason, tt.want, tt.reason)
+			}
+		})
 	}
 }
 
@@ -254,7 +425,7 @@ func TestSameOriginComparesTheScheme(t *testing.T) {
 		cookie := f.gw.cookie.Name + "=" + f.token(t, "alice")
 		described := map[string]http.Header{
 			"forwarded": headers("X-Forwarded-Method", "POST", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/api/x"),
-			"original":  headers("X-Original-Method", "POST", "X-Original-Url", "https://app.example.com/api/x"),
+			"original":  headers("X-Original-Method", "POST", "X-Original-Url", "https://app.example.com/api/x", "X-Forwarded-Host", "app.example.com"),
 		}
 		for name, h := range described {
 			for origin, want := range map[string]int{"http://app.example.com": 403, "https://app.example.com": 200, "https://app.example.com:8443": 403} {

@@ -6,14 +6,20 @@ package server
 // instead, so CI never silently skips them.
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,15 +236,41 @@ func TestNginxAuthRequest(t *testing.T) {
 }
 
 // startNginx runs nginx with the shipped example in front of f and returns
-// its base URL.
+// its base URL. The browser reaches it as 127.0.0.1 on a port other than
+// 80, so the server is named that and, as the example says for such a
+// port, X-Forwarded-Host is $host:$server_port.
 func startNginx(t *testing.T, nginx string, f *fixture) string {
+	t.Helper()
+	return runNginx(t, nginx, func(addr string) string {
+		return nginxExample(t, f, addr, "server_name app.example.com;", "server_name 127.0.0.1;", "$host;", "$host:$server_port;")
+	})
+}
+
+// nginxExample is the shipped example listening on addr in front of f,
+// with the further replacements given, each of which must find its text.
+func nginxExample(t *testing.T, f *fixture, addr string, replace ...string) string {
+	t.Helper()
+	replace = append([]string{
+		"listen 80;", "listen " + addr + ";",
+		"listen 80 default_server;", "listen " + addr + " default_server;",
+		"http://127.0.0.1:8080", f.url,
+		"http://127.0.0.1:3000", f.upstream.URL,
+	}, replace...)
+	shipped := example(t, "nginx/authgate.conf")
+	for i := 0; i < len(replace); i += 2 {
+		if !strings.Contains(shipped, replace[i]) {
+			t.Fatalf("examples/nginx/authgate.conf no longer contains %q", replace[i])
+		}
+	}
+	return strings.NewReplacer(replace...).Replace(shipped)
+}
+
+// runNginx runs nginx with the server blocks servers returns for its
+// listening address, and returns its base URL.
+func runNginx(t *testing.T, nginx string, servers func(addr string) string) string {
 	t.Helper()
 	dir := t.TempDir()
 	addr := deadAddr(t)
-	server := example(t, "nginx/authgate.conf",
-		"listen 80;", "listen "+addr+";",
-		"http://127.0.0.1:8080", f.url,
-		"http://127.0.0.1:3000", f.upstream.URL)
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
 worker_processes 1;
@@ -254,13 +286,89 @@ http {
     scgi_temp_path %[1]s/scgi;
 %[2]s
 }
-`, dir, server)
+`, dir, servers(addr))
 	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600)
 	if out, err := exec.Command(nginx, "-t", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf")).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
 	startServer(t, addr, filepath.Join(dir, "stdout.log"), nginx, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
 	return "http://" + addr
+}
+
+// TestNginxJudgesTheHostItRoutedOn sends the shipped nginx example
+// requests whose Host header, request line and X-Original-URL name
+// different hosts. nginx picks the server by the request line's host
+// before the Host header's, and sends a Host it does not know to its
+// default server; authgate must judge the host nginx picked, and only the
+// example's named host may reach the protected block. 0 is nginx closing
+// the connection unanswered (return 444).
+func TestNginxJudgesTheHostItRoutedOn(t *testing.T) {
+	nginx := needBinary(t, "nginx", "nginx")
+	f := newFixtureFrom(t, hostRoutesConfig)
+	base := runNginx(t, nginx, func(addr string) string { return nginxExample(t, f, addr) })
+	tokens := map[string]string{"": "", "alice": f.token(t, "alice"), "bob": f.token(t, "bob")}
+	tests := []struct {
+		name    string
+		request string // without the Authorization header
+		user    string // whose bearer token goes with it; "" none
+		want    int
+	}{
+		{"named-host-without-token", "GET /secret HTTP/1.1\r\nHost: app.example.com\r\n", "", 401},
+		{"named-host-allowed-user", "GET /secret HTTP/1.1\r\nHost: app.example.com\r\n", "alice", 200},
+		{"named-host-other-user", "GET /secret HTTP/1.1\r\nHost: app.example.com\r\n", "bob", 403},
+		// A client's X-Original-URL is dropped: it neither picks the rule
+		// nor gets a good request refused.
+		{"client-original-url-dropped", "GET /secret HTTP/1.1\r\nHost: app.example.com\r\nX-Original-URL: http://docs.example.com/other\r\n", "alice", 200},
+		// (a) No Host: nginx sent no X-Forwarded-Host, and authgate took
+		// the host from the client's X-Original-URL.
+		{"no-host-original-url", "GET /secret HTTP/1.0\r\nX-Original-URL: http://docs.example.com/secret\r\n", "", 0},
+		{"absolute-form-no-host-original-url", "GET http://app.example.com/secret HTTP/1.0\r\nX-Original-URL: http://docs.example.com/secret\r\n", "", 401},
+		// (b) nginx routed on the request line, authgate was told the Host
+		// header.
+		{"absolute-form-other-host-header", "GET http://app.example.com/secret HTTP/1.1\r\nHost: docs.example.com\r\n", "", 401},
+		// (c) No Host: authgate matched its own Host, no route, and let
+		// any valid token through.
+		{"no-host-other-user", "GET /secret HTTP/1.0\r\n", "bob", 0},
+		{"absolute-form-no-host-other-user", "GET http://app.example.com/secret HTTP/1.0\r\n", "bob", 403},
+		// (d) The protected block was the default server.
+		{"other-host-header", "GET /secret HTTP/1.1\r\nHost: docs.example.com\r\n", "", 0},
+		{"unknown-host-header", "GET /secret HTTP/1.1\r\nHost: unknown.example.com\r\n", "alice", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			request := tt.request + "Accept: application/json\r\nConnection: close\r\n"
+			if tt.user != "" {
+				request += "Authorization: Bearer " + tokens[tt.user] + "\r\n"
+			}
+			who := "no token"
+			if tt.user != "" {
+				who = tt.user + "'s token"
+			}
+			if status, body := answer(t, base, request+"\r\n"); status != tt.want {
+				t.Errorf("%q with %s = %d, want %d\n%.300s", tt.request, who, status, tt.want, body)
+			}
+		})
+	}
+}
+
+// answer sends a raw request and returns the status of the response, or 0
+// when the server closed the connection without answering.
+func answer(t *testing.T, base, request string) (int, string) {
+	t.Helper()
+	conn := dial(t, base)
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return 0, ""
+	}
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func TestCaddyForwardAuth(t *testing.T) {
@@ -361,17 +469,51 @@ func TestShippedExamples(t *testing.T) {
 		return "", false
 	}
 
-	ingress := read("nginx/ingress-nginx.yaml")
-	annotations := ingress["metadata"].(map[string]any)["annotations"].(map[string]any)
+	// The README shows the proxy examples as shipped.
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, lang := range map[string]string{"nginx/authgate.conf": "nginx", "caddy/Caddyfile": "caddyfile", "traefik/dynamic.yaml": "yaml"} {
+		if !strings.Contains(string(readme), "```"+lang+"\n"+example(t, path)+"```") {
+			t.Errorf("README.md does not show examples/%s as shipped", path)
+		}
+	}
+
+	// The ingress-nginx example: an Ingress, and the ConfigMap its
+	// auth-proxy-set-headers names.
+	kinds := map[string]map[string]any{}
+	dec := yaml.NewDecoder(strings.NewReader(example(t, "nginx/ingress-nginx.yaml")))
+	for {
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		kind, _ := doc["kind"].(string)
+		kinds[kind] = doc
+	}
+	ingress, configMap := kinds["Ingress"], kinds["ConfigMap"]
+	if ingress == nil || configMap == nil {
+		t.Fatalf("ingress-nginx example: want an Ingress and a ConfigMap, have %v", slices.Collect(maps.Keys(kinds)))
+	}
+	meta := func(doc map[string]any, key string) any { return doc["metadata"].(map[string]any)[key] }
+	annotations := meta(ingress, "annotations").(map[string]any)
 	if !strings.HasSuffix(annotations["nginx.ingress.kubernetes.io/auth-url"].(string), "/verify/nginx") {
 		t.Errorf("ingress-nginx auth-url = %v, want the nginx endpoint", annotations["nginx.ingress.kubernetes.io/auth-url"])
 	}
 	// The example relies only on what ingress-nginx itself sends, which
-	// TestIngressNginxRequestShape sends authgate.
-	for _, key := range []string{"auth-snippet", "auth-proxy-set-headers"} {
-		if v, ok := annotations["nginx.ingress.kubernetes.io/"+key]; ok {
-			t.Errorf("ingress-nginx example sets %s: %v", key, v)
-		}
+	// TestIngressNginxRequestShape sends authgate, and on the host it
+	// routed on, which nothing else can say: X-Forwarded-Host $host, from
+	// a ConfigMap in the Ingress's namespace (the controller refuses
+	// another by default).
+	if v, ok := annotations["nginx.ingress.kubernetes.io/auth-snippet"]; ok {
+		t.Errorf("ingress-nginx example sets auth-snippet: %v", v)
+	}
+	if name := annotations["nginx.ingress.kubernetes.io/auth-proxy-set-headers"]; name != meta(configMap, "name") || meta(configMap, "namespace") != meta(ingress, "namespace") {
+		t.Errorf("ingress-nginx auth-proxy-set-headers = %v, want the ConfigMap %v in the Ingress's namespace", name, meta(configMap, "name"))
+	}
+	if data := configMap["data"]; !reflect.DeepEqual(data, map[string]any{"X-Forwarded-Host": "$host"}) {
+		t.Errorf("ingress-nginx auth-proxy-set-headers ConfigMap = %v, want only X-Forwarded-Host: $host", data)
 	}
 
 	compose := read("docker-compose/docker-compose.yaml")

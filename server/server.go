@@ -47,6 +47,9 @@ type Gateway struct {
 	pages       *pages
 	now         func() time.Time
 	table       route.Table[*upstreamRoute]
+	// hostRoutes is set when some route names a host, so that /verify
+	// cannot match a request whose host the proxy did not say.
+	hostRoutes bool
 	// own holds the metrics of the gateway's own endpoints and of requests
 	// that matched nothing.
 	own     map[string]*metrics.Route
@@ -232,6 +235,7 @@ func (g *Gateway) buildRoutes() {
 		}
 		ur.proxy = shared.To(rc.Upstream, stripPrefix)
 		g.table.Add(rc.Host, rc.Path, ur)
+		g.hostRoutes = g.hostRoutes || rc.Host != ""
 	}
 }
 

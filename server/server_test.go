@@ -444,11 +444,11 @@ func TestVerifyEndpoint(t *testing.T) {
 		{"valid-token-any-method", "POST", with(alice), 200, "alice"},
 		{"no-token", "GET", with(""), 401, ""},
 		{"bad-token", "GET", with("garbage"), 401, ""},
-		{"public-route-without-token", "GET", with("", "X-Forwarded-Uri", "/public/x"), 200, ""},
-		{"nginx-original-uri-public", "GET", with("", "X-Original-Uri", "/public/x?a=b"), 200, ""},
-		{"protected-route-without-token", "GET", with("", "X-Forwarded-Uri", "/api/x"), 401, ""},
-		{"allowed-user", "GET", with(alice, "X-Forwarded-Uri", "/admin/x"), 200, "alice"},
-		{"forbidden-user", "GET", with(bob, "X-Forwarded-Uri", "/admin/x"), 403, ""},
+		{"public-route-without-token", "GET", with("", "X-Forwarded-Uri", "/public/x", "X-Forwarded-Host", "app.example.com"), 200, ""},
+		{"nginx-original-uri-public", "GET", with("", "X-Original-Uri", "/public/x?a=b", "X-Forwarded-Host", "app.example.com"), 200, ""},
+		{"protected-route-without-token", "GET", with("", "X-Forwarded-Uri", "/api/x", "X-Forwarded-Host", "app.example.com"), 401, ""},
+		{"allowed-user", "GET", with(alice, "X-Forwarded-Uri", "/admin/x", "X-Forwarded-Host", "app.example.com"), 200, "alice"},
+		{"forbidden-user", "GET", with(bob, "X-Forwarded-Uri", "/admin/x", "X-Forwarded-Host", "app.example.com"), 403, ""},
 		{"traefik-shape", "GET", with(bob, "X-Forwarded-Method", "GET", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/api/x", "X-Forwarded-For", "198.51.100.7"), 200, "bob"},
 		{"host-rule-public", "GET", with("", "X-Forwarded-Host", "other.example.com", "X-Forwarded-Uri", "/anything"), 200, ""},
 		{"duplicate-uri", "GET", with("", "X-Forwarded-Uri", "/public/x", "X-Forwarded-Uri", "/api/x"), 400, ""},
@@ -461,6 +461,9 @@ func TestVerifyEndpoint(t *testing.T) {
 		{"bad-method", "GET", with(alice, "X-Forwarded-Method", "GET /x"), 400, ""},
 		{"method-without-uri", "GET", with(alice, "X-Forwarded-Method", "GET"), 401, ""},
 		{"host-without-uri", "GET", with(alice, "X-Forwarded-Host", "app.example.com"), 401, ""},
+		// A route names a host, so a URI needs the host the proxy chose.
+		{"uri-without-host", "GET", with(alice, "X-Forwarded-Uri", "/api/x"), 401, ""},
+		{"public-uri-without-host", "GET", with("", "X-Forwarded-Uri", "/public/x"), 401, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

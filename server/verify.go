@@ -16,8 +16,10 @@ import (
 var errBadForwarded = errors.New("ambiguous or malformed original-request headers")
 
 // errIncompleteForwarded means the forward-auth request named the original
-// method or host but not its URI, so no route's rules can be applied.
-var errIncompleteForwarded = errors.New("original request described without its URI")
+// method or host but not its URI, or, when some route names a host, its
+// URI but not the host the proxy chose the site by: either way no route's
+// rules can be applied.
+var errIncompleteForwarded = errors.New("original request described without its URI or host")
 
 // errNoRoute means default_deny is set and no route matched.
 var errNoRoute = errors.New("no route matches and default_deny is set")
@@ -26,7 +28,7 @@ var errNoRoute = errors.New("no route matches and default_deny is set")
 type originalRequest struct {
 	method string
 	scheme string // "http" or "https"; empty when the proxy did not say
-	host   string // the /verify request's Host when the proxy did not say
+	host   string // X-Forwarded-Host, else X-Original-URL's; empty when neither says
 	path   string // canonical; empty when the proxy did not say
 	uri    string // as the proxy sent it, query included
 }
@@ -56,7 +58,7 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := requestInfoFrom(r.Context())
 		w.Header().Set("Cache-Control", "no-store")
-		orig, err := readOriginal(r)
+		orig, err := readOriginal(r, g.hostRoutes)
 		if errors.Is(err, errBadForwarded) && mode != verifyNginx {
 			info.reason = "bad_forwarded_request"
 			w.Header().Set("X-Authgate-Reason", info.reason)
@@ -131,7 +133,10 @@ func (g *Gateway) loginBase(base string) string {
 func (g *Gateway) browserBase(r *http.Request, o originalRequest) string {
 	scheme, host := connScheme(r), r.Host
 	if g.trust.TrustedPeer(r) {
-		scheme, host = o.schemeOr(scheme), o.host
+		scheme = o.schemeOr(scheme)
+		if o.host != "" {
+			host = o.host
+		}
 	}
 	if host == "" {
 		return ""
@@ -184,7 +189,18 @@ func (o originalRequest) uriOrRoot() string {
 // (ingress-nginx passes a client's X-Forwarded-Uri through untouched).
 // These are read from any caller, trusted or not: they are the question,
 // and whoever asks is the one the answer serves.
-func readOriginal(r *http.Request) (originalRequest, error) {
+//
+// The host is never the /verify request's own Host (the proxy's address
+// for authgate, which says nothing about the original request). When
+// hostRoutes is set (some route names a host), a request described by its
+// URI must also say, in X-Forwarded-Host, the host the proxy chose the
+// site by, or it is errIncompleteForwarded: X-Original-URL alone does not
+// do, because its host is the client's Host header (ingress-nginx builds
+// it from $http_host, which an absolute-form request line overrules when
+// nginx picks the server) or the client's own header altogether (a plain
+// nginx passes a client's X-Original-URL through). Without host routes the
+// host cannot change which route matches.
+func readOriginal(r *http.Request, hostRoutes bool) (originalRequest, error) {
 	var o originalRequest
 	method, err := single(r.Header, "X-Forwarded-Method", "X-Original-Method")
 	if err != nil || (method != "" && !isToken(method)) {
@@ -206,15 +222,12 @@ func readOriginal(r *http.Request) (originalRequest, error) {
 	if err != nil || !validHost(host) {
 		return o, errBadForwarded
 	}
-	switch {
-	case host == "":
-		host = fullHost
-	case fullHost != "" && route.ParseHost(host) != route.ParseHost(fullHost):
+	if host != "" && fullHost != "" && route.ParseHost(host) != route.ParseHost(fullHost) {
 		return o, errBadForwarded
 	}
 	o.host = host
 	if o.host == "" {
-		o.host = r.Host
+		o.host = fullHost
 	}
 	o.scheme = fullScheme
 	if protos := r.Header.Values("X-Forwarded-Proto"); len(protos) == 1 {
@@ -249,6 +262,9 @@ func readOriginal(r *http.Request) (originalRequest, error) {
 		return o, errBadForwarded
 	}
 	o.uri = uri
+	if hostRoutes && host == "" {
+		return o, errIncompleteForwarded
+	}
 	return o, nil
 }
 
