@@ -1,9 +1,14 @@
 // Package config turns authgate's YAML file into typed, validated values.
 //
-// Load is the only entry point: it reads the file, expands ${VAR}
-// references from the environment, rejects unknown keys, and reports every
-// problem at once with its YAML path. Everything downstream works with the
-// typed Config and never re-parses text on the request path.
+// Load (or Parse, for a document in memory) is the entry point. It works in
+// three steps: decode the YAML into file types that mirror it, with the
+// decoder's KnownFields rejecting unknown keys (parse.go); validate every
+// value, expanding ${VAR} references from the environment, without side
+// effects (validate.go); then load what the values name, such as key files
+// and the login template (load.go). Every problem from all three is
+// reported at once, with its line, column and YAML path. Everything
+// downstream works with the typed Config and never re-parses text on the
+// request path.
 package config
 
 import (
@@ -283,4 +288,10 @@ type Login struct {
 type Throttle struct {
 	Burst    int
 	Interval time.Duration
+}
+
+// LogValue keeps a Config's secret out of logs even if the whole struct is
+// logged by mistake.
+func (c *Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("listen", c.Listen), slog.Int("routes", len(c.Routes)), slog.Int("users", len(c.Users)))
 }

@@ -27,10 +27,10 @@ func TestUsernamesFollowOneRule(t *testing.T) {
 		{"ideographic-space", user(`user\u30002`), []string{"users[0].username: must not contain '\\u3000'"}},
 		{"byte-order-mark", user(`\ufeffuser2`), []string{"users[0].username: must not contain '\\ufeff'"}},
 		{"fullwidth-colon", user(`user2\uff1aadmin`), []string{"users[0].username: must not contain '：' (a separator once Unicode-normalised)"}},
-		{"fullwidth-twin", user("alice") + user("ａｌｉｃｅ"), []string{`users[1].username: user "ａｌｉｃｅ" is already defined at users[0].username as "alice"`}},
-		{"ligature-twin", user("ﬁle") + user("file"), []string{`users[1].username: user "file" is already defined at users[0].username as "ﬁle"`}},
-		{"long-s-twin", user("sam") + user("ſam"), []string{`users[1].username: user "ſam" is already defined at users[0].username`}},
-		{"case-twin", user("Dup") + user("dup"), []string{`users[1].username: user "dup" is already defined at users[0].username`}},
+		{"fullwidth-twin", user("alice") + user("ａｌｉｃｅ"), []string{"6:15: users[1].username: is already defined at users[0].username (line 4); usernames must differ in more than case or Unicode width"}},
+		{"ligature-twin", user("ﬁle") + user("file"), []string{"6:15: users[1].username: is already defined at users[0].username (line 4)"}},
+		{"long-s-twin", user("sam") + user("ſam"), []string{"6:15: users[1].username: is already defined at users[0].username (line 4)"}},
+		{"case-twin", user("Dup") + user("dup"), []string{"6:15: users[1].username: is already defined at users[0].username (line 4)"}},
 		{"distinct-accents", user("zoe") + user("zoë"), nil},
 		{"group", "  - username: bob\n    password_hash: \"" + hash10 + "\"\n    groups: [\"ops\\u200b\"]\n", []string{"users[0].groups[0]: group name must not contain '\\u200b'"}},
 	}
@@ -57,7 +57,7 @@ func TestUsernamesFollowOneRule(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "users"), []byte("ＡＬＩＣＥ:"+hash10+"\n"), 0o600)
 		_, err := Parse([]byte("token:\n  secret: "+secret+"\nhtpasswd_file: users\nusers:\n"+user("alice")), dir, env(nil))
-		want := `htpasswd_file users: line 1: user "ＡＬＩＣＥ" is already defined at users[0].username as "alice"`
+		want := `3:16: htpasswd_file: line 1: user "ＡＬＩＣＥ": is already defined at users[0].username (line 5)`
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse = %v, want an error containing %q", err, want)
 		}
