@@ -12,6 +12,7 @@
 package config
 
 import (
+	"html/template"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -217,8 +218,9 @@ type Session struct {
 type LoginPage struct {
 	Title   string
 	LogoURL string
-	// Template, when set, replaces the built-in page (html/template text).
-	Template string
+	// Template, when not nil, replaces the built-in page; it is parsed
+	// from login_page.template_file.
+	Template *template.Template
 }
 
 // Log configures logging.

@@ -96,10 +96,12 @@ func load(cfg *Config, p *plan, r *report) {
 	}
 	if p.template.file != "" {
 		if data, ok := readFile(r, p.template, 1<<20); ok {
-			if _, err := template.New("login").Parse(string(data)); err != nil {
+			// Parsed once, here; the server executes it.
+			tmpl, err := template.New("login").Parse(string(data))
+			if err != nil {
 				r.fail(p.template.path, p.template.at, "%v", err)
 			} else {
-				cfg.LoginPage.Template = string(data)
+				cfg.LoginPage.Template = tmpl
 			}
 		}
 	}

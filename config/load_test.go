@@ -423,7 +423,11 @@ func TestSessionAndLoginPage(t *testing.T) {
 	if cfg.Session.CookieName != "authgate" || cfg.Session.CookieDomain != "example.com" || !cfg.Session.Secure {
 		t.Errorf("session = %+v: a domain cookie cannot be __Host-, must stay Secure", cfg.Session)
 	}
-	if cfg.Session.AllowedRedirectHosts[0] != "app.example.org" || cfg.LoginPage.Template != `<h1>{{.Title}}</h1>` {
+	var page strings.Builder
+	if cfg.LoginPage.Template != nil {
+		cfg.LoginPage.Template.Execute(&page, struct{ Title string }{"T"})
+	}
+	if cfg.Session.AllowedRedirectHosts[0] != "app.example.org" || page.String() != `<h1>T</h1>` {
 		t.Errorf("session/login page not normalised: %+v %+v", cfg.Session, cfg.LoginPage)
 	}
 	warned := false
