@@ -29,9 +29,13 @@ type (
 // the mapping can name its line without giving up KnownFields.
 type position struct{ Line, Column int }
 
-// UnmarshalYAML records where the mapping n starts.
+// UnmarshalYAML records where the mapping n starts. The decoder calls it
+// for the mapping itself first, then for each mapping merged into it
+// (<<), which must not move it.
 func (p *position) UnmarshalYAML(n *yaml.Node) error {
-	p.Line, p.Column = n.Line, n.Column
+	if p.Line == 0 {
+		p.Line, p.Column = n.Line, n.Column
+	}
 	return nil
 }
 

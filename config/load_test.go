@@ -547,3 +547,91 @@ func TestHtpasswdGroupsFile(t *testing.T) {
 		t.Errorf("a malformed groups line = %v, want an error naming line 1", err)
 	}
 }
+
+// TestValidateHasNoSideEffects: validation reads no file and makes no key;
+// it lists what the document names, each with the key that named it.
+func TestValidateHasNoSideEffects(t *testing.T) {
+	doc := `token:
+  secret_file: secret
+htpasswd_file: /nowhere/users
+htpasswd_groups_file: groups
+login_page:
+  template_file: page.html
+`
+	fc, structural, err := decode([]byte(doc))
+	if err != nil || len(structural) > 0 {
+		t.Fatalf("decode = %v, %v", structural, err)
+	}
+	r := &report{}
+	dir := filepath.Join(t.TempDir(), "absent")
+	cfg, plan := validate(fc, dir, env(nil), r)
+	if len(r.problems) > 0 {
+		t.Fatalf("validate reported %v for files it must not read", r.problems)
+	}
+	if len(cfg.Token.Keys) != 0 || plan.ephemeral || cfg.LoginPage.Template != nil {
+		t.Errorf("validate made keys %v or a template, or planned an ephemeral key", cfg.Token.Keys)
+	}
+	got := []fileRef{plan.keys[0].src, plan.htpasswd, plan.groups, plan.template}
+	want := []fileRef{
+		{"token.secret_file", position{2, 16}, filepath.Join(dir, "secret")},
+		{"htpasswd_file", position{3, 16}, "/nowhere/users"},
+		{"htpasswd_groups_file", position{4, 23}, filepath.Join(dir, "groups")},
+		{"login_page.template_file", position{6, 18}, filepath.Join(dir, "page.html")},
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("plan file %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	fc, _, _ = decode([]byte("token:\n  algorithm: EdDSA\n"))
+	cfg, plan = validate(fc, dir, env(nil), &report{})
+	if !plan.ephemeral || len(cfg.Token.Keys) != 0 {
+		t.Errorf("a keyless document: plan.ephemeral = %v, keys %v; want a planned, not a made, key", plan.ephemeral, cfg.Token.Keys)
+	}
+}
+
+// TestLoadProblemsNameTheKey: a file that cannot be read or used is
+// reported at the key that named it, together with the document's other
+// problems, and never by its name (a secret put under secret_file by
+// mistake would be printed).
+func TestLoadProblemsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("short", "short\n")
+	write("big", strings.Repeat("k", 70<<10))
+	write("broken.html", "<p>{{.Title</p>")
+	write("users", "nocolon\n")
+	write("groups", "staff bob\n")
+	tests := []struct{ doc, want string }{
+		{"token:\n  secret_file: absent\n", "2:16: token.secret_file: cannot read the file: no such file or directory"},
+		{"token:\n  secret_file: short\n", "2:16: token.secret_file: must be at least 32 bytes (it has 5)"},
+		{"token:\n  secret_file: big\n", "2:16: token.secret_file: the file is larger than 65536 bytes"},
+		{"token:\n  keys:\n    - id: a\n      secret_file: absent\n", "4:20: token.keys[0].secret_file: cannot read the file"},
+		{"token:\n  algorithm: RS256\n  keys:\n    - id: a\n      key_file: short\n", "5:17: token.keys[0].key_file: no PEM block"},
+		{"login_page:\n  template_file: broken.html\n", "2:18: login_page.template_file: template: login:1:"},
+		{"htpasswd_file: users\n", "1:16: htpasswd_file: line 1: want username:bcrypt-hash"},
+		{"htpasswd_groups_file: groups\n", "1:23: htpasswd_groups_file: line 1: want group: user user ..."},
+		{"htpasswd_groups_file: absent\n", "1:23: htpasswd_groups_file: cannot read the file"},
+		{"htpasswd_file: " + dir + "\n", "1:16: htpasswd_file: cannot read the file"},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.doc), dir, env(nil))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v, want %q", tt.doc, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), dir) {
+			t.Errorf("Parse(%q) = %v: names the file", tt.doc, err)
+		}
+	}
+	// One run reports the document's problems and the files' together.
+	_, err := Parse([]byte("token:\n  secret_file: absent\nlisten: nope\n"), dir, env(nil))
+	for _, want := range []string{"3:9: listen: must be host:port", "2:16: token.secret_file: cannot read the file"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse = %v, want %q", err, want)
+		}
+	}
+}

@@ -346,31 +346,38 @@ func isLoopbackHost(h string) bool {
 
 // keys checks the signing and verification keys: one legacy secret, or a
 // list of keys of the configured algorithm with one chosen to sign. Inline
-// secrets become keys here; files are left to the plan.
+// secrets become keys here; files are left to the plan. Every value is
+// read even when an earlier one is wrong, so each problem is reported.
 func (v *validator) keys(ft *fileToken, t *Token) {
 	t.Algorithm = v.textOr("token.algorithm", &ft.Algorithm, keys.HS256)
-	if !slices.Contains(keys.Algorithms, t.Algorithm) {
+	known := slices.Contains(keys.Algorithms, t.Algorithm)
+	if !known {
 		v.fail("token.algorithm", at(&ft.Algorithm), "must be one of %s", strings.Join(keys.Algorithms, ", "))
-		return
 	}
 	hmac := t.Algorithm == keys.HS256
+	t.SigningKey, _ = v.text("token.signing_key", &ft.SigningKey)
+	v.plan.tokenAt, v.plan.signingAt = ft.At, where(&ft.SigningKey, ft.At)
 	secret, _ := v.text("token.secret", &ft.Secret)
 	secretFile, _ := v.text("token.secret_file", &ft.SecretFile)
 	legacy := secret != "" || secretFile != ""
+	// usable says the keys can be planned: the algorithm is known and the
+	// document does not name keys two ways.
+	usable := known
 	switch {
 	case legacy && len(ft.Keys) > 0:
 		v.fail("token", ft.At, "set secret or secret_file, or keys, not both")
-		return
+		usable = false
 	case secret != "" && secretFile != "":
 		v.fail("token.secret_file", at(&ft.SecretFile), "set secret or secret_file, not both")
-		return
-	case legacy && !hmac:
-		v.fail(orPath(secret != "", "token.secret", "token.secret_file"), at(orNode(secret != "", &ft.Secret, &ft.SecretFile)),
-			"%s signs with key pairs: list them under token.keys", t.Algorithm)
-		return
-	case legacy:
+	case legacy && known && !hmac:
+		path, n := "token.secret", &ft.Secret
+		if secret == "" {
+			path, n = "token.secret_file", &ft.SecretFile
+		}
+		v.fail(path, at(n), "%s signs with key pairs: list them under token.keys", t.Algorithm)
+	case legacy && usable:
 		v.secretSlot("token", "", ft.At, secret, &ft.Secret, secretFile, &ft.SecretFile)
-	case len(ft.Keys) == 0:
+	case !legacy && len(ft.Keys) == 0:
 		v.plan.ephemeral = true
 	}
 	ids := map[string]string{}
@@ -383,16 +390,18 @@ func (v *validator) keys(ft *fileToken, t *Token) {
 		secret, _ := v.text(p+".secret", &fk.Secret)
 		secretFile, _ := v.text(p+".secret_file", &fk.SecretFile)
 		keyFile, _ := v.text(p+".key_file", &fk.KeyFile)
-		if !validKeyID(id) {
+		prev, dup := ids[id]
+		switch {
+		case !validKeyID(id):
 			v.fail(p+".id", where(&fk.ID, fk.At), "must be 1 to 64 letters, digits, '.', '_' or '-'")
 			continue
-		}
-		if prev, dup := ids[id]; dup {
+		case dup:
 			v.fail(p+".id", at(&fk.ID), "is already used by %s", prev)
 			continue
 		}
 		ids[id] = p
 		switch {
+		case !usable:
 		case hmac && keyFile != "":
 			v.fail(p+".key_file", at(&fk.KeyFile), "HS256 keys are secrets: use secret or secret_file")
 		case hmac && secret != "" && secretFile != "":
@@ -400,33 +409,20 @@ func (v *validator) keys(ft *fileToken, t *Token) {
 		case hmac:
 			v.secretSlot(p, id, fk.At, secret, &fk.Secret, secretFile, &fk.SecretFile)
 		case secret != "" || secretFile != "":
-			v.fail(orPath(secret != "", p+".secret", p+".secret_file"), at(orNode(secret != "", &fk.Secret, &fk.SecretFile)),
-				"%s keys are PEM key pairs: use key_file", t.Algorithm)
+			path, n := p+".secret", &fk.Secret
+			if secret == "" {
+				path, n = p+".secret_file", &fk.SecretFile
+			}
+			v.fail(path, at(n), "%s keys are PEM key pairs: use key_file", t.Algorithm)
 		case keyFile == "":
-			v.fail(p+".key_file", where(&fk.KeyFile, fk.At), "is required")
+			v.fail(p+".key_file", fk.At, "is required")
 		default:
 			v.plan.keys = append(v.plan.keys, keySlot{id: id, pem: true, src: v.fileRef(p+".key_file", &fk.KeyFile, keyFile)})
 		}
 	}
-	t.SigningKey, _ = v.text("token.signing_key", &ft.SigningKey)
-	v.plan.tokenAt, v.plan.signingAt = ft.At, where(&ft.SigningKey, ft.At)
 	if _, ok := ids[t.SigningKey]; t.SigningKey != "" && !ok && len(ft.Keys) > 0 {
 		v.fail("token.signing_key", at(&ft.SigningKey), "names no key in token.keys")
 	}
-}
-
-func orPath(first bool, a, b string) string {
-	if first {
-		return a
-	}
-	return b
-}
-
-func orNode(first bool, a, b *yaml.Node) *yaml.Node {
-	if first {
-		return a
-	}
-	return b
 }
 
 // secretSlot plans an HS256 key given inline (checked now) or in a file
@@ -820,11 +816,11 @@ func (v *validator) routes(frs []*fileRoute, paths Paths) []Route {
 		if !printable(r.Name) {
 			v.fail(p+".name", at(&fr.Name), "must be printable text")
 		}
-		key := r.Host + " " + r.Path
-		if prev, dup := seen[key]; dup {
+		if prev, dup := seen[r.Host+" "+r.Path]; dup {
 			v.fail(p+".path", where(&fr.Path, fr.At), "same host and path as %s", prev)
+		} else {
+			seen[r.Host+" "+r.Path] = p
 		}
-		seen[key] = p
 		for _, own := range []string{paths.Refresh, paths.Login, paths.Logout, paths.Verify, paths.Healthz, paths.Readyz} {
 			// A catch-all "/" covers them by design; a narrower route that
 			// does is probably a mistake.
@@ -948,7 +944,7 @@ func (v *validator) login(fl *fileLogin) Login {
 		MaxBodyBytes:  int64(v.number("login.max_body_bytes", &fl.MaxBodyBytes, 8<<10)),
 		MaxConcurrent: v.number("login.max_concurrent", &fl.MaxConcurrent, runtime.GOMAXPROCS(0)),
 	}
-	l.MaxQueue = v.number("login.max_queue", &fl.MaxQueue, 4*l.MaxConcurrent)
+	l.MaxQueue = v.number("login.max_queue", &fl.MaxQueue, 4*max(l.MaxConcurrent, 1))
 	if l.MaxBodyBytes < 256 || l.MaxBodyBytes > 1<<20 {
 		v.fail("login.max_body_bytes", at(&fl.MaxBodyBytes), "must be from 256 to 1048576")
 	}
@@ -1032,8 +1028,9 @@ func (v *validator) session(fs *fileSession, paths Paths) Session {
 			v.fail("session.login_url", at(&fs.LoginURL), "must be an absolute http(s) URL without a query, as in https://auth.example.com/login")
 		}
 	}
-	if u, err := url.Parse(s.LogoutRedirect); err != nil || (!strings.HasPrefix(s.LogoutRedirect, "/") && !(u.IsAbs() && (u.Scheme == "http" || u.Scheme == "https"))) || strings.HasPrefix(s.LogoutRedirect, "//") {
-		v.fail("session.logout_redirect", where(&fs.LogoutRedirect, fs.At), "must be a path such as /login or an absolute http(s) URL")
+	// Left out, it is paths.login, checked there.
+	if u, err := url.Parse(s.LogoutRedirect); fs.LogoutRedirect.Kind != 0 && (err != nil || (!strings.HasPrefix(s.LogoutRedirect, "/") && !(u.IsAbs() && (u.Scheme == "http" || u.Scheme == "https"))) || strings.HasPrefix(s.LogoutRedirect, "//")) {
+		v.fail("session.logout_redirect", at(&fs.LogoutRedirect), "must be a path such as /login or an absolute http(s) URL")
 	}
 	return s
 }
