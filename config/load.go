@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -243,23 +244,20 @@ func fileProblem(err error) string {
 	}
 }
 
-// readLimited reads a whole file, refusing one larger than limit.
+// readLimited reads a whole file, refusing one larger than limit. The
+// read itself is bounded: a device or pipe (/dev/zero) reports no size.
 func readLimited(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, err
-	}
-	if st.Size() > limit {
-		return nil, &tooLargeError{path: path, limit: limit}
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, st.Size()))
-	if _, err := buf.ReadFrom(f); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return buf.Bytes(), nil
+	if int64(len(data)) > limit {
+		return nil, &tooLargeError{path: path, limit: limit}
+	}
+	return data, nil
 }

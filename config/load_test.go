@@ -617,6 +617,7 @@ func TestLoadProblemsNameTheKey(t *testing.T) {
 		{"htpasswd_groups_file: groups\n", "1:23: htpasswd_groups_file: line 1: want group: user user ..."},
 		{"htpasswd_groups_file: absent\n", "1:23: htpasswd_groups_file: cannot read the file"},
 		{"htpasswd_file: " + dir + "\n", "1:16: htpasswd_file: cannot read the file"},
+		{"token:\n  secret_file: /dev/zero\n", "2:16: token.secret_file: the file is larger than 65536 bytes"},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.doc), dir, env(nil))

@@ -180,19 +180,22 @@ func decode(data []byte) (fc *fileConfig, structural []*Problem, err error) {
 // It needs each file type's keys, which yaml.v3 keeps to itself (its field
 // table is unexported and KnownFields answers only for a whole stream, in
 // the text of an error), so it reads the same yaml struct tags the decoder
-// reads (yamlKeys). The decoder stays the judge: the walk runs only once it
-// has refused, and a refusal the walk cannot place is still reported.
+// reads (yamlKeys) and follows the decoder's rules for merge keys. The
+// decoder stays the judge: the walk runs only once it has refused, and a
+// refusal the walk cannot place is still reported. FuzzLoad checks that
+// the two agree.
 type shapeWalk struct {
 	problems []*Problem
-	// seen holds each node and type already walked. Aliases make the
-	// document a graph; walking each pair once bounds the work by the
+	// seen holds what was already walked. Aliases make the document a
+	// graph; walking each node once per type bounds the work by the
 	// document's size, however aliases nest, and stops at a cycle.
 	seen map[shapeVisit]bool
 }
 
 type shapeVisit struct {
-	n *yaml.Node
-	t reflect.Type
+	n      *yaml.Node
+	t      reflect.Type
+	merged bool
 }
 
 var nodeType = reflect.TypeFor[yaml.Node]()
@@ -200,7 +203,7 @@ var nodeType = reflect.TypeFor[yaml.Node]()
 func locate(root *yaml.Node) []*Problem {
 	w := &shapeWalk{seen: map[shapeVisit]bool{}}
 	for _, doc := range root.Content {
-		w.walk(doc, reflect.TypeFor[fileConfig](), "", doc)
+		w.walk(doc, reflect.TypeFor[fileConfig](), "", doc, nil)
 	}
 	return w.problems
 }
@@ -210,8 +213,9 @@ func (w *shapeWalk) fail(path string, at *yaml.Node, msg string) {
 }
 
 // walk checks n against t. at is where n was written: the alias, when n is
-// reached through one.
-func (w *shapeWalk) walk(n *yaml.Node, t reflect.Type, path string, at *yaml.Node) {
+// reached through one. merged, when not nil, holds the keys already set
+// where n is merged in (<<), which the decoder skips in n.
+func (w *shapeWalk) walk(n *yaml.Node, t reflect.Type, path string, at *yaml.Node, merged map[string]bool) {
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil {
 			return
@@ -221,36 +225,37 @@ func (w *shapeWalk) walk(n *yaml.Node, t reflect.Type, path string, at *yaml.Nod
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == nodeType || isNull(n) || w.seen[shapeVisit{n, t}] {
+	visit := shapeVisit{n, t, merged != nil}
+	if t == nodeType || isNull(n) || w.seen[visit] {
 		return
 	}
-	w.seen[shapeVisit{n, t}] = true
+	w.seen[visit] = true
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			w.fail(path, at, "must be a mapping, not "+describe(n))
 			return
 		}
-		w.mapping(n, t, path)
+		w.mapping(n, t, path, merged)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			w.fail(path, at, "must be a list, not "+describe(n))
 			return
 		}
 		for i, c := range n.Content {
-			w.walk(c, t.Elem(), indexPath(path, i), c)
+			w.walk(c, t.Elem(), indexPath(path, i), c, nil)
 		}
 	}
 }
 
-func (w *shapeWalk) mapping(n *yaml.Node, t reflect.Type, path string) {
+func (w *shapeWalk) mapping(n *yaml.Node, t reflect.Type, path string, merged map[string]bool) {
 	keys := yamlKeys(t)
 	first := map[string]int{}
-	var merge *yaml.Node
+	var merge, mergeKey *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" {
-			merge = v // as the decoder does, the last merge key wins
+		if k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.ShortTag() == "!!merge") {
+			merge, mergeKey = v, k // as in the decoder, the last one wins
 			continue
 		}
 		var name string
@@ -262,7 +267,14 @@ func (w *shapeWalk) mapping(n *yaml.Node, t reflect.Type, path string) {
 			continue // the decoder skips a null key
 		}
 		p := childPath(path, name)
-		if line, dup := first[name]; dup {
+		if merged != nil {
+			// In a merged mapping the first of each key counts, and only if
+			// the mappings it is merged into do not set it.
+			if merged[name] {
+				continue
+			}
+			merged[name] = true
+		} else if line, dup := first[name]; dup {
 			w.fail(p, k, "is already set on line "+strconv.Itoa(line))
 			continue
 		}
@@ -274,24 +286,31 @@ func (w *shapeWalk) mapping(n *yaml.Node, t reflect.Type, path string) {
 			w.fail(p, k, "unknown key")
 			continue
 		}
-		w.walk(v, ft, p, v)
+		w.walk(v, ft, p, v, nil)
 	}
-	if merge != nil {
-		// The merged mappings' keys must fit t too.
-		m := merge
+	if merge == nil {
+		return
+	}
+	if merged == nil {
+		merged = map[string]bool{}
+		for name := range first {
+			merged[name] = true
+		}
+	}
+	list := []*yaml.Node{merge}
+	if merge.Kind == yaml.SequenceNode {
+		list = merge.Content
+	}
+	for _, m := range list {
+		target := m
 		if m.Kind == yaml.AliasNode && m.Alias != nil {
-			m = m.Alias
+			target = m.Alias
 		}
-		switch m.Kind {
-		case yaml.MappingNode:
-			w.walk(merge, t, path, merge)
-		case yaml.SequenceNode:
-			for _, c := range m.Content {
-				w.walk(c, t, path, c)
-			}
-		default:
-			w.fail(childPath(path, "<<"), merge, "must be a mapping or a list of mappings")
+		if target.Kind != yaml.MappingNode {
+			w.fail(childPath(path, mergeKey.Value), m, "must be a mapping or a list of mappings")
+			continue
 		}
+		w.walk(m, t, path, m, merged)
 	}
 }
 
@@ -343,12 +362,27 @@ func describe(n *yaml.Node) string {
 	}
 }
 
-// childPath appends a mapping key to a YAML path.
+// childPath appends a mapping key to a YAML path. A key that is not a
+// plain name is quoted, so that a path reads one way and a key cannot put
+// a line break or a terminal escape into a message.
 func childPath(parent, key string) string {
+	if !plainKey(key) {
+		key = strconv.Quote(key)
+	}
 	if parent == "" {
 		return key
 	}
 	return parent + "." + key
+}
+
+func plainKey(k string) bool {
+	for i := range len(k) {
+		c := k[i]
+		if !(c == '_' || c == '-' || c == '<' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return k != ""
 }
 
 // indexPath appends a list index to a YAML path.
