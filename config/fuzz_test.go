@@ -36,7 +36,11 @@ func FuzzLoad(f *testing.F) {
 	} {
 		f.Add([]byte(doc))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(checkLoad)
+}
+
+func checkLoad(t *testing.T, data []byte) {
+	{
 		if len(data) > 16<<10 {
 			return
 		}
@@ -96,7 +100,7 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("Parse(%q) quotes the value %s:\n%v", marked, m, err)
 			}
 		}
-	})
+	}
 }
 
 // checkProblems asserts that each problem in err is a *Problem at a real
@@ -152,7 +156,7 @@ func resolves(root *yaml.Node, path string) bool {
 		if n.Kind != yaml.MappingNode {
 			return false
 		}
-		child := lookupKey(n, s.key, 0)
+		child := lookupKey(n, s.key)
 		if child == nil {
 			return last
 		}
@@ -161,34 +165,31 @@ func resolves(root *yaml.Node, path string) bool {
 	return true
 }
 
-// lookupKey finds key in mapping n or in what n merges in.
-func lookupKey(n *yaml.Node, key string, depth int) *yaml.Node {
-	if depth > 8 {
-		return nil
-	}
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if k.Kind == yaml.ScalarNode && k.Value == "<<" && key != "<<" {
-			merges = append(merges, n.Content[i+1])
-			continue
-		}
-		var name string
-		if deref(k).Kind == yaml.ScalarNode && k.Decode(&name) == nil && name == key {
-			return n.Content[i+1]
-		}
-	}
-	for _, m := range merges {
-		m = deref(m)
-		list := []*yaml.Node{m}
-		if m.Kind == yaml.SequenceNode {
-			list = m.Content
-		}
-		for _, c := range list {
-			if c = deref(c); c.Kind == yaml.MappingNode {
-				if v := lookupKey(c, key, depth+1); v != nil {
-					return v
+// lookupKey finds key in mapping n or in what n merges in, visiting each
+// merged mapping once however aliases repeat it.
+func lookupKey(n *yaml.Node, key string) *yaml.Node {
+	queue, seen := []*yaml.Node{n}, map[*yaml.Node]bool{n: true}
+	for len(queue) > 0 {
+		n, queue = queue[0], queue[1:]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind == yaml.ScalarNode && k.Value == "<<" && key != "<<" {
+				m := deref(v)
+				list := []*yaml.Node{m}
+				if m.Kind == yaml.SequenceNode {
+					list = m.Content
 				}
+				for _, c := range list {
+					if c = deref(c); c.Kind == yaml.MappingNode && !seen[c] {
+						seen[c] = true
+						queue = append(queue, c)
+					}
+				}
+				continue
+			}
+			var name string
+			if deref(k).Kind == yaml.ScalarNode && k.Decode(&name) == nil && name == key {
+				return v
 			}
 		}
 	}

@@ -140,8 +140,8 @@ func (r *report) warn(format string, args ...any) {
 // when it refuses is the document walked (locate) to say where, because
 // the decoder says so only in the text of its errors, and that text quotes
 // values. structural holds those problems; fc is nil when the decoder
-// stopped before filling it, and err is a syntax error, which the parser
-// reports with its own line and fixed wording.
+// stopped before filling it. err is for an empty document or a syntax
+// error, which the parser reports with its own line and fixed wording.
 func decode(data []byte) (fc *fileConfig, structural []*Problem, err error) {
 	fc = new(fileConfig)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -198,8 +198,6 @@ type shapeVisit struct {
 	merged bool
 }
 
-var nodeType = reflect.TypeFor[yaml.Node]()
-
 func locate(root *yaml.Node) []*Problem {
 	w := &shapeWalk{seen: map[shapeVisit]bool{}}
 	for _, doc := range root.Content {
@@ -226,7 +224,7 @@ func (w *shapeWalk) walk(n *yaml.Node, t reflect.Type, path string, at *yaml.Nod
 		t = t.Elem()
 	}
 	visit := shapeVisit{n, t, merged != nil}
-	if t == nodeType || isNull(n) || w.seen[visit] {
+	if t == reflect.TypeFor[yaml.Node]() || isNull(n) || w.seen[visit] {
 		return
 	}
 	w.seen[visit] = true
