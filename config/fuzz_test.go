@@ -1,12 +1,15 @@
 package config
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -111,8 +114,9 @@ func checkProblems(t *testing.T, data []byte, root *yaml.Node, parsed bool, err 
 	if err == nil || !errors.As(err, &joined) {
 		return // accepted, or a syntax error or an empty document
 	}
-	// YAML breaks lines at CR LF, CR, LF, NEL, LS and PS.
-	lines := strings.Count(strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n").Replace(string(data)), "\n") + 1
+	// YAML breaks lines at CR LF, CR, LF, NEL, LS and PS, counted in the
+	// text as decoded (a BOM may say UTF-16).
+	lines := strings.Count(strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n").Replace(decodeText(data)), "\n") + 1
 	seen := map[string]bool{}
 	for _, e := range joined.Unwrap() {
 		p, ok := e.(*Problem)
@@ -130,6 +134,25 @@ func checkProblems(t *testing.T, data []byte, root *yaml.Node, parsed bool, err 
 			t.Fatalf("Parse(%q): problem %q names a path the document does not have", data, p.Error())
 		}
 	}
+}
+
+// decodeText returns data as text, decoding UTF-16 as the YAML reader
+// does when a byte order mark says so.
+func decodeText(data []byte) string {
+	var order binary.ByteOrder
+	switch {
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
+		order = binary.LittleEndian
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		order = binary.BigEndian
+	default:
+		return string(data)
+	}
+	units := make([]uint16, (len(data)-2)/2)
+	for i := range units {
+		units[i] = order.Uint16(data[2+2*i:])
+	}
+	return string(utf16.Decode(units))
 }
 
 // resolves reports whether path names a node of the document at root, or
@@ -188,7 +211,7 @@ func lookupKey(n *yaml.Node, key string) *yaml.Node {
 				continue
 			}
 			var name string
-			if deref(k).Kind == yaml.ScalarNode && k.Decode(&name) == nil && name == key {
+			if deref(k).Kind == yaml.ScalarNode && (k.Decode(&name) == nil && name == key || k.Value == key) {
 				return v
 			}
 		}

@@ -65,19 +65,20 @@ func parse(file string, data []byte, baseDir string, lookupEnv func(string) (str
 }
 
 // follows reports whether a problem at path may only follow from a
-// structural one: it is at or below a value the decoder could not fill,
-// or in a list the decoder dropped an element from, whose later elements
-// then sit at the wrong index.
+// structural one: it is at or below a value the decoder skipped, or in a
+// list the decoder dropped an element from, whose later elements then sit
+// at the wrong index.
 func follows(path string, structural []*Problem) bool {
 	for _, s := range structural {
-		base := s.Path
+		if s.skipped == nil {
+			continue
+		}
+		base := *s.skipped
 		if strings.HasSuffix(base, "]") {
 			base = base[:strings.LastIndexByte(base, '[')]
 		}
-		for _, p := range []string{s.Path, base} {
-			if path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
-				return true
-			}
+		if base == "" || path == base || strings.HasPrefix(path, base+".") || strings.HasPrefix(path, base+"[") {
+			return true
 		}
 	}
 	return false
@@ -97,6 +98,10 @@ type Problem struct {
 	Path string
 	// Msg says what is wrong or expected.
 	Msg string
+	// skipped, for a problem with the document's shape, is the path of
+	// the value the decoder left unfilled because of it ("" for the whole
+	// document); nil when it filled the rest.
+	skipped *string
 }
 
 // Error formats the problem as file:line:col: path: message, leaving out
@@ -162,7 +167,7 @@ func decode(data []byte) (fc *fileConfig, structural []*Problem, err error) {
 		// The decoder refused what the walk found nothing wrong with; refuse
 		// too rather than use a half-decoded document. Its message is not
 		// used: it may quote a value.
-		structural = []*Problem{{Msg: "cannot be decoded; check its anchors, aliases and tags"}}
+		structural = []*Problem{{Msg: "cannot be decoded; check its anchors, aliases and tags", skipped: new(string)}}
 	}
 	var te *yaml.TypeError
 	if !errors.As(derr, &te) {
@@ -206,8 +211,9 @@ func locate(root *yaml.Node) []*Problem {
 	return w.problems
 }
 
-func (w *shapeWalk) fail(path string, at *yaml.Node, msg string) {
-	w.problems = append(w.problems, &Problem{Line: at.Line, Column: at.Column, Path: path, Msg: msg})
+// fail reports a problem at path, written at at; skipped is as in Problem.
+func (w *shapeWalk) fail(path string, at *yaml.Node, msg string, skipped *string) {
+	w.problems = append(w.problems, &Problem{Line: at.Line, Column: at.Column, Path: path, Msg: msg, skipped: skipped})
 }
 
 // walk checks n against t. at is where n was written: the alias, when n is
@@ -231,13 +237,13 @@ func (w *shapeWalk) walk(n *yaml.Node, t reflect.Type, path string, at *yaml.Nod
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			w.fail(path, at, "must be a mapping, not "+describe(n))
+			w.fail(path, at, "must be a mapping, not "+describe(n), &path)
 			return
 		}
 		w.mapping(n, t, path, merged)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			w.fail(path, at, "must be a list, not "+describe(n))
+			w.fail(path, at, "must be a list, not "+describe(n), &path)
 			return
 		}
 		for i, c := range n.Content {
@@ -247,18 +253,43 @@ func (w *shapeWalk) walk(n *yaml.Node, t reflect.Type, path string, at *yaml.Nod
 }
 
 func (w *shapeWalk) mapping(n *yaml.Node, t reflect.Type, path string, merged map[string]bool) {
+	// The decoder refuses a mapping that repeats a key as written (the
+	// same kind and text, before quotes and aliases are resolved), and
+	// then decodes none of it.
+	type written struct {
+		kind  yaml.Kind
+		value string
+	}
+	raw := map[written]int{}
+	repeated := map[*yaml.Node]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if line, dup := raw[written{k.Kind, k.Value}]; dup && k.Kind != yaml.MappingNode && k.Kind != yaml.SequenceNode {
+			name := k.Value
+			if s := ""; k.Decode(&s) == nil && !isNull(k) {
+				name = s // an alias's name is not the key's
+			}
+			w.fail(childPath(path, name), k, "is already set on line "+strconv.Itoa(line), &path)
+			repeated[k] = true
+		} else if !dup {
+			raw[written{k.Kind, k.Value}] = k.Line
+		}
+	}
 	keys := yamlKeys(t)
 	first := map[string]int{}
 	var merge, mergeKey *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if repeated[k] {
+			continue
+		}
 		if k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.ShortTag() == "!!merge") {
-			merge, mergeKey = v, k // as in the decoder, the last one wins
+			merge, mergeKey = v, k
 			continue
 		}
 		var name string
 		if err := k.Decode(&name); err != nil {
-			w.fail(path, k, "keys must be plain names, not "+describe(k))
+			w.fail(path, k, "keys must be plain names, not "+describe(k), nil)
 			continue
 		}
 		if isNull(k) {
@@ -272,8 +303,9 @@ func (w *shapeWalk) mapping(n *yaml.Node, t reflect.Type, path string, merged ma
 				continue
 			}
 			merged[name] = true
-		} else if line, dup := first[name]; dup {
-			w.fail(p, k, "is already set on line "+strconv.Itoa(line))
+		} else if line, dup := first[name]; dup && keys[name] != nil {
+			// Written differently (an alias, say), but the same field.
+			w.fail(p, k, "is already set on line "+strconv.Itoa(line), nil)
 			continue
 		}
 		first[name] = k.Line
@@ -281,7 +313,7 @@ func (w *shapeWalk) mapping(n *yaml.Node, t reflect.Type, path string, merged ma
 		if !ok {
 			// The place for issue 12's "did you mean": keys holds every
 			// name this mapping accepts.
-			w.fail(p, k, "unknown key")
+			w.fail(p, k, "unknown key", nil)
 			continue
 		}
 		w.walk(v, ft, p, v, nil)
@@ -305,7 +337,7 @@ func (w *shapeWalk) mapping(n *yaml.Node, t reflect.Type, path string, merged ma
 			target = m.Alias
 		}
 		if target.Kind != yaml.MappingNode {
-			w.fail(childPath(path, mergeKey.Value), m, "must be a mapping or a list of mappings")
+			w.fail(childPath(path, mergeKey.Value), m, "must be a mapping or a list of mappings", nil)
 			continue
 		}
 		w.walk(m, t, path, m, merged)
