@@ -115,12 +115,12 @@ func TestConfigErrorsNeverEchoSecrets(t *testing.T) {
 		doc  string
 		want string
 	}{
-		{"string-where-mapping-belongs", "listen: 127.0.0.1:0\ntoken: \"${AUTHGATE_SECRET}\"\n", "token: must be a mapping, not text (line 2)"},
-		{"string-where-list-belongs", "routes: ${AUTHGATE_SECRET}\n", "routes: must be a list, not text (line 1)"},
-		{"string-where-int-belongs", "server:\n  max_connections: ${AUTHGATE_SECRET}\n", "server.max_connections: must be a whole number, not text (line 2)"},
-		{"string-where-bool-belongs", "default_deny: ${AUTHGATE_SECRET}\n", "default_deny: must be true or false, not text (line 1)"},
-		{"string-where-duration-belongs", "server:\n  idle_timeout: ${AUTHGATE_SECRET}\n", "server.idle_timeout: must be a duration"},
-		{"mapping-where-string-belongs", "token:\n  secret:\n    s: ${AUTHGATE_SECRET}\n", "token.secret: must be text, not a mapping (line 3)"},
+		{"string-where-mapping-belongs", "listen: 127.0.0.1:0\ntoken: \"${AUTHGATE_SECRET}\"\n", "gateway.yaml:2:8: token: must be a mapping, not text"},
+		{"string-where-list-belongs", "routes: ${AUTHGATE_SECRET}\n", "gateway.yaml:1:9: routes: must be a list, not text"},
+		{"string-where-int-belongs", "server:\n  max_connections: ${AUTHGATE_SECRET}\n", "gateway.yaml:2:20: server.max_connections: must be a whole number, not text"},
+		{"string-where-bool-belongs", "default_deny: ${AUTHGATE_SECRET}\n", "gateway.yaml:1:15: default_deny: must be true or false, not text"},
+		{"string-where-duration-belongs", "server:\n  idle_timeout: ${AUTHGATE_SECRET}\n", "gateway.yaml:2:17: server.idle_timeout: must be a duration"},
+		{"mapping-where-string-belongs", "token:\n  secret:\n    s: ${AUTHGATE_SECRET}\n", "gateway.yaml:3:5: token.secret: must be text, not a mapping"},
 	}
 	env := map[string]string{"AUTHGATE_SECRET": secret}
 	leaks := func(s string) string {

@@ -1,12 +1,18 @@
 // Package config turns authgate's YAML file into typed, validated values.
 //
-// Load is the only entry point: it reads the file, expands ${VAR}
-// references from the environment, rejects unknown keys, and reports every
-// problem at once with its YAML path. Everything downstream works with the
-// typed Config and never re-parses text on the request path.
+// Load (or Parse, for a document in memory) is the entry point. It works in
+// three steps: decode the YAML into file types that mirror it, with the
+// decoder's KnownFields rejecting unknown keys (parse.go); validate every
+// value, expanding ${VAR} references from the environment, without side
+// effects (validate.go); then load what the values name, such as key files
+// and the login template (load.go). Every problem from all three is
+// reported at once, with its line, column and YAML path. Everything
+// downstream works with the typed Config and never re-parses text on the
+// request path.
 package config
 
 import (
+	"html/template"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -212,8 +218,9 @@ type Session struct {
 type LoginPage struct {
 	Title   string
 	LogoURL string
-	// Template, when set, replaces the built-in page (html/template text).
-	Template string
+	// Template, when not nil, replaces the built-in page; it is parsed
+	// from login_page.template_file.
+	Template *template.Template
 }
 
 // Log configures logging.
@@ -283,4 +290,10 @@ type Login struct {
 type Throttle struct {
 	Burst    int
 	Interval time.Duration
+}
+
+// LogValue keeps a Config's secret out of logs even if the whole struct is
+// logged by mistake.
+func (c *Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("listen", c.Listen), slog.Int("routes", len(c.Routes)), slog.Int("users", len(c.Users)))
 }

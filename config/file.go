@@ -1,25 +1,60 @@
 package config
 
-// The file* types mirror the YAML document key for key. They hold text as
-// written; Load turns them into the typed Config, so nothing after Load ever
-// looks at these again. A field's yaml tag is the contract operators write
-// against: add keys, never rename them.
+import "go.yaml.in/yaml/v3"
+
+// The file* types mirror the YAML document key for key; a field's yaml tag
+// is the contract operators write against: add keys, never rename them.
+//
+// The decoder checks the document's shape against them (unknown and
+// repeated keys, a list or mapping where the other belongs), but every
+// value is kept as the yaml.Node it was written as: the decoder hands a
+// yaml.Node field the node itself, with its line and column, before it
+// resolves aliases or nulls. Expanding ${VAR}, typing and validating each
+// value happen afterwards (validate.go), so that every problem can name
+// where it was written and a variable's value is typed as if written there.
+//
+// The names below only say what each value must be; to the decoder they
+// are all yaml.Node.
+type (
+	text     = yaml.Node // a string
+	number   = yaml.Node // a whole number
+	flag     = yaml.Node // true or false
+	duration = yaml.Node // a Go duration such as 30s
+)
+
+// position is where a mapping was written. A file type's At field is
+// tagged ",inline": the decoder hands an inline field that implements
+// yaml.Unmarshaler the whole mapping node and still checks the mapping's
+// keys against the enclosing type, so a problem about a key missing from
+// the mapping can name its line without giving up KnownFields.
+type position struct{ Line, Column int }
+
+// UnmarshalYAML records where the mapping n starts. The decoder calls it
+// for the mapping itself first, then for each mapping merged into it
+// (<<), which must not move it.
+func (p *position) UnmarshalYAML(n *yaml.Node) error {
+	if p.Line == 0 {
+		p.Line, p.Column = n.Line, n.Column
+	}
+	return nil
+}
 
 type fileConfig struct {
-	Listen               string        `yaml:"listen"`
-	MetricsListen        *string       `yaml:"metrics_listen"`
-	EchoListen           string        `yaml:"echo_listen"`
+	At                   position      `yaml:",inline"`
+	Listen               text          `yaml:"listen"`
+	MetricsListen        text          `yaml:"metrics_listen"`
+	EchoListen           text          `yaml:"echo_listen"`
 	Token                fileToken     `yaml:"token"`
-	Users                []fileUser    `yaml:"users"`
-	HtpasswdFile         string        `yaml:"htpasswd_file"`
-	HtpasswdGroupsFile   string        `yaml:"htpasswd_groups_file"`
-	DefaultDeny          bool          `yaml:"default_deny"`
+	Users                []*fileUser   `yaml:"users"`
+	HtpasswdFile         text          `yaml:"htpasswd_file"`
+	HtpasswdGroupsFile   text          `yaml:"htpasswd_groups_file"`
+	DefaultDeny          flag          `yaml:"default_deny"`
 	UpstreamHeaders      fileUpstream  `yaml:"upstream_headers"`
-	IdentityHeader       string        `yaml:"identity_header"`
-	StripHeaders         []string      `yaml:"strip_headers"`
-	ForwardAuthorization bool          `yaml:"forward_authorization"`
-	TrustedProxies       []string      `yaml:"trusted_proxies"`
-	Routes               []fileRoute   `yaml:"routes"`
+	IdentityHeader       text          `yaml:"identity_header"`
+	StripHeaders         []text        `yaml:"strip_headers"`
+	ForwardAuthorization flag          `yaml:"forward_authorization"`
+	TrustedProxies       []text        `yaml:"trusted_proxies"`
+	Routes               []*fileRoute  `yaml:"routes"`
 	Paths                filePaths     `yaml:"paths"`
 	Log                  fileLog       `yaml:"log"`
 	Server               fileServer    `yaml:"server"`
@@ -29,138 +64,149 @@ type fileConfig struct {
 	LoginPage            fileLoginPage `yaml:"login_page"`
 }
 
+// Lists of mappings hold pointers: the decoder keeps a null element as a
+// nil pointer where it would drop a null struct, so an element's index in
+// the slice stays its index in the document.
+
 type fileSession struct {
-	CookieName           string   `yaml:"cookie_name"`
-	CookieDomain         string   `yaml:"cookie_domain"`
-	InsecureCookie       bool     `yaml:"insecure_cookie"`
-	TTL                  string   `yaml:"ttl"`
-	MaxLifetime          string   `yaml:"max_lifetime"`
-	AllowedRedirectHosts []string `yaml:"allowed_redirect_hosts"`
-	LoginURL             string   `yaml:"login_url"`
-	LogoutRedirect       string   `yaml:"logout_redirect"`
+	At                   position `yaml:",inline"`
+	CookieName           text     `yaml:"cookie_name"`
+	CookieDomain         text     `yaml:"cookie_domain"`
+	InsecureCookie       flag     `yaml:"insecure_cookie"`
+	TTL                  duration `yaml:"ttl"`
+	MaxLifetime          duration `yaml:"max_lifetime"`
+	AllowedRedirectHosts []text   `yaml:"allowed_redirect_hosts"`
+	LoginURL             text     `yaml:"login_url"`
+	LogoutRedirect       text     `yaml:"logout_redirect"`
 }
 
 type fileLoginPage struct {
-	Title        string `yaml:"title"`
-	LogoURL      string `yaml:"logo_url"`
-	TemplateFile string `yaml:"template_file"`
+	Title        text `yaml:"title"`
+	LogoURL      text `yaml:"logo_url"`
+	TemplateFile text `yaml:"template_file"`
 }
 
 type fileToken struct {
-	Algorithm  string       `yaml:"algorithm"`
-	Keys       []fileKey    `yaml:"keys"`
-	SigningKey string       `yaml:"signing_key"`
-	Refresh    fileRefresh  `yaml:"refresh"`
-	Trusted    []fileIssuer `yaml:"trusted_issuers"`
-	CacheSize  *int         `yaml:"cache_size"`
-	Secret     string       `yaml:"secret"`
-	SecretFile string       `yaml:"secret_file"`
-	TTL        string       `yaml:"ttl"`
-	Issuer     string       `yaml:"issuer"`
-	Audience   string       `yaml:"audience"`
-	Leeway     string       `yaml:"leeway"`
+	At         position      `yaml:",inline"`
+	Algorithm  text          `yaml:"algorithm"`
+	Keys       []*fileKey    `yaml:"keys"`
+	SigningKey text          `yaml:"signing_key"`
+	Refresh    fileRefresh   `yaml:"refresh"`
+	Trusted    []*fileIssuer `yaml:"trusted_issuers"`
+	CacheSize  number        `yaml:"cache_size"`
+	Secret     text          `yaml:"secret"`
+	SecretFile text          `yaml:"secret_file"`
+	TTL        duration      `yaml:"ttl"`
+	Issuer     text          `yaml:"issuer"`
+	Audience   text          `yaml:"audience"`
+	Leeway     duration      `yaml:"leeway"`
 }
 
 type fileKey struct {
-	ID         string `yaml:"id"`
-	Secret     string `yaml:"secret"`
-	SecretFile string `yaml:"secret_file"`
-	KeyFile    string `yaml:"key_file"`
+	At         position `yaml:",inline"`
+	ID         text     `yaml:"id"`
+	Secret     text     `yaml:"secret"`
+	SecretFile text     `yaml:"secret_file"`
+	KeyFile    text     `yaml:"key_file"`
 }
 
 type fileIssuer struct {
-	Issuer        string   `yaml:"issuer"`
-	Audience      string   `yaml:"audience"`
-	JWKSURL       string   `yaml:"jwks_url"`
-	JWKSFile      string   `yaml:"jwks_file"`
-	Algorithms    []string `yaml:"algorithms"`
-	UsernameClaim string   `yaml:"username_claim"`
-	GroupsClaim   string   `yaml:"groups_claim"`
+	At            position `yaml:",inline"`
+	Issuer        text     `yaml:"issuer"`
+	Audience      text     `yaml:"audience"`
+	JWKSURL       text     `yaml:"jwks_url"`
+	JWKSFile      text     `yaml:"jwks_file"`
+	Algorithms    []text   `yaml:"algorithms"`
+	UsernameClaim text     `yaml:"username_claim"`
+	GroupsClaim   text     `yaml:"groups_claim"`
 }
 
 type fileRefresh struct {
-	Enabled     bool   `yaml:"enabled"`
-	TTL         string `yaml:"ttl"`
-	MaxLifetime string `yaml:"max_lifetime"`
+	At          position `yaml:",inline"`
+	Enabled     flag     `yaml:"enabled"`
+	TTL         duration `yaml:"ttl"`
+	MaxLifetime duration `yaml:"max_lifetime"`
 }
 
 type fileUpstream struct {
-	Groups       *string `yaml:"groups"`
-	Email        *string `yaml:"email"`
-	Token        string  `yaml:"token"`
-	Assertion    string  `yaml:"assertion"`
-	AssertionTTL string  `yaml:"assertion_ttl"`
+	Groups       text     `yaml:"groups"`
+	Email        text     `yaml:"email"`
+	Token        text     `yaml:"token"`
+	Assertion    text     `yaml:"assertion"`
+	AssertionTTL duration `yaml:"assertion_ttl"`
 }
 
 type fileUser struct {
-	Username     string   `yaml:"username"`
-	PasswordHash string   `yaml:"password_hash"`
-	Groups       []string `yaml:"groups"`
-	Email        string   `yaml:"email"`
-	Disabled     bool     `yaml:"disabled"`
+	At           position `yaml:",inline"`
+	Username     text     `yaml:"username"`
+	PasswordHash text     `yaml:"password_hash"`
+	Groups       []text   `yaml:"groups"`
+	Email        text     `yaml:"email"`
+	Disabled     flag     `yaml:"disabled"`
 }
 
 type fileRoute struct {
-	Name          string   `yaml:"name"`
-	Path          string   `yaml:"path"`
-	Host          string   `yaml:"host"`
-	Upstream      string   `yaml:"upstream"`
-	Public        bool     `yaml:"public"`
-	StripPrefix   bool     `yaml:"strip_prefix"`
-	AllowedUsers  []string `yaml:"allowed_users"`
-	AllowedGroups []string `yaml:"allowed_groups"`
-	Methods       []string `yaml:"methods"`
+	At            position `yaml:",inline"`
+	Name          text     `yaml:"name"`
+	Path          text     `yaml:"path"`
+	Host          text     `yaml:"host"`
+	Upstream      text     `yaml:"upstream"`
+	Public        flag     `yaml:"public"`
+	StripPrefix   flag     `yaml:"strip_prefix"`
+	AllowedUsers  []text   `yaml:"allowed_users"`
+	AllowedGroups []text   `yaml:"allowed_groups"`
+	Methods       []text   `yaml:"methods"`
 }
 
 type filePaths struct {
-	Refresh string `yaml:"refresh"`
-	Login   string `yaml:"login"`
-	Logout  string `yaml:"logout"`
-	Verify  string `yaml:"verify"`
-	Healthz string `yaml:"healthz"`
-	Readyz  string `yaml:"readyz"`
+	Refresh text `yaml:"refresh"`
+	Login   text `yaml:"login"`
+	Logout  text `yaml:"logout"`
+	Verify  text `yaml:"verify"`
+	Healthz text `yaml:"healthz"`
+	Readyz  text `yaml:"readyz"`
 }
 
 type fileLog struct {
-	Format        string `yaml:"format"`
-	Level         string `yaml:"level"`
-	FlushInterval string `yaml:"flush_interval"`
+	Format        text     `yaml:"format"`
+	Level         text     `yaml:"level"`
+	FlushInterval duration `yaml:"flush_interval"`
 }
 
 type fileServer struct {
-	ReadHeaderTimeout string `yaml:"read_header_timeout"`
-	ReadTimeout       string `yaml:"read_timeout"`
-	WriteTimeout      string `yaml:"write_timeout"`
-	SendTimeout       string `yaml:"send_timeout"`
-	IdleTimeout       string `yaml:"idle_timeout"`
-	ShutdownGrace     string `yaml:"shutdown_grace"`
-	MaxHeaderBytes    int    `yaml:"max_header_bytes"`
-	MaxConnections    int    `yaml:"max_connections"`
-	GCHeadroomMiB     *int   `yaml:"gc_headroom_mib"` // ignored, with a warning
+	ReadHeaderTimeout duration `yaml:"read_header_timeout"`
+	ReadTimeout       duration `yaml:"read_timeout"`
+	WriteTimeout      duration `yaml:"write_timeout"`
+	SendTimeout       duration `yaml:"send_timeout"`
+	IdleTimeout       duration `yaml:"idle_timeout"`
+	ShutdownGrace     duration `yaml:"shutdown_grace"`
+	MaxHeaderBytes    number   `yaml:"max_header_bytes"`
+	MaxConnections    number   `yaml:"max_connections"`
+	GCHeadroomMiB     number   `yaml:"gc_headroom_mib"` // ignored, with a warning
 }
 
 type fileTransport struct {
-	DialTimeout           string `yaml:"dial_timeout"`
-	ResponseHeaderTimeout string `yaml:"response_header_timeout"`
-	IdleConnTimeout       string `yaml:"idle_conn_timeout"`
-	MaxIdleConnsPerHost   int    `yaml:"max_idle_conns_per_host"`
+	DialTimeout           duration `yaml:"dial_timeout"`
+	ResponseHeaderTimeout duration `yaml:"response_header_timeout"`
+	IdleConnTimeout       duration `yaml:"idle_conn_timeout"`
+	MaxIdleConnsPerHost   number   `yaml:"max_idle_conns_per_host"`
 }
 
 type fileLogin struct {
-	MaxBodyBytes  int          `yaml:"max_body_bytes"`
-	MaxConcurrent int          `yaml:"max_concurrent"`
-	MaxQueue      int          `yaml:"max_queue"`
-	ShedDelay     string       `yaml:"shed_delay"`
+	MaxBodyBytes  number       `yaml:"max_body_bytes"`
+	MaxConcurrent number       `yaml:"max_concurrent"`
+	MaxQueue      number       `yaml:"max_queue"`
+	ShedDelay     duration     `yaml:"shed_delay"`
 	Throttle      fileThrottle `yaml:"throttle"`
 }
 
 type fileThrottle struct {
 	User   fileBucket `yaml:"user"`
 	Client fileBucket `yaml:"client"`
-	Slots  int        `yaml:"slots"`
+	Slots  number     `yaml:"slots"`
 }
 
 type fileBucket struct {
-	Burst    int    `yaml:"burst"`
-	Interval string `yaml:"interval"`
+	Burst    number   `yaml:"burst"`
+	Interval duration `yaml:"interval"`
 }

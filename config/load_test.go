@@ -149,10 +149,10 @@ func TestProblemsAreAllReportedWithPaths(t *testing.T) {
 		{"unknown-keys", "lisen: x\ntoken:\n  secert: y\nroutes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    publik: true\n",
 			[]string{"lisen: unknown key", "token.secert: unknown key", "routes[0].publik: unknown key"}},
 		{"type-errors", "server:\n  max_header_bytes: lots\nroutes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    public: maybe\n",
-			[]string{"server.max_header_bytes: must be a whole number, not text (line 2)", "routes[0].public: must be true or false, not text (line 6)"}},
+			[]string{"2:21: server.max_header_bytes: must be a whole number, not text", "6:13: routes[0].public: must be true or false, not text"}},
 		{"secret-rules", "token:\n  secret: short\n  leeway: 5m\n  ttl: 0s\n",
 			[]string{"token.secret: must be at least 32 bytes", "token.leeway: must be at most 1m0s", "token.ttl: must be positive"}},
-		{"secret-and-file", "token:\n  secret: " + secret + "\n  secret_file: /x\n", []string{"token: set secret or secret_file, not both"}},
+		{"secret-and-file", "token:\n  secret: " + secret + "\n  secret_file: /x\n", []string{"3:16: token.secret_file: set secret or secret_file, not both"}},
 		{"example-secret", "token:\n  secret: change-me-to-a-long-random-secret-value\n", []string{"token.secret: is a well-known example"}},
 		{"low-entropy-secret", "token:\n  secret: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", []string{"token.secret: is a well-known example or low-entropy"}},
 		{"jwt-io-secret", "token:\n  secret: a-string-secret-at-least-256-bits-long\n", []string{"token.secret: is a well-known example"}},
@@ -179,9 +179,9 @@ func TestProblemsAreAllReportedWithPaths(t *testing.T) {
     password_hash: "` + hash10 + `"
 `, []string{
 			"users[0].username: must not contain ','", "users[1].username: must not contain '\\r'", "users[2].username: must not contain '\\x00'",
-			"users[3].password_hash: user \"ok\": is empty", "users[4].password_hash: user \"ok2\": is not a bcrypt hash",
-			"users[5].password_hash: user \"weak\": has bcrypt cost 4", "users[6].password_hash: user \"strong\": has bcrypt cost 15",
-			"users[8].username: user \"dup\" is already defined at users[7].username", "users[9].username: must not contain",
+			"9:20: users[3].password_hash: is empty", "11:20: users[4].password_hash: is not a bcrypt hash",
+			"13:20: users[5].password_hash: has bcrypt cost 4", "15:20: users[6].password_hash: has bcrypt cost 15",
+			"18:15: users[8].username: is already defined at users[7].username (line 16)", "20:15: users[9].username: must not contain",
 		}},
 		{"routes", `routes:
   - path: api
@@ -204,14 +204,14 @@ func TestProblemsAreAllReportedWithPaths(t *testing.T) {
 `, []string{
 			"routes[0].path: must start with /", "routes[1].path: must not contain . or .. segments", "routes[1].upstream: must be an absolute http(s) URL",
 			"routes[2].path: must not contain //", "routes[2].upstream: must not contain credentials", "routes[3].upstream: must not have a query",
-			"routes[4].upstream: is required", "routes[5]: public and allowed_users or allowed_groups contradict", "routes[6]: same host and path as routes[5]",
+			"10:5: routes[4].upstream: is required", "13:13: routes[5].public: contradicts allowed_users and allowed_groups", "15:11: routes[6].path: same host and path as routes[5]",
 			"routes[7].path: must not contain ? # ; % or \\",
 		}},
 		{"listeners", "listen: 8080\nmetrics_listen: 127.0.0.1:8080\necho_listen: example.com:80\n",
 			[]string{"listen: must be host:port", "echo_listen: host must be an IP address"}},
 		{"same-listener", "listen: 127.0.0.1:8080\nmetrics_listen: 127.0.0.1:8080\n", []string{"metrics_listen: must differ from listen"}},
 		{"headers-and-proxies", "identity_header: Authorization\nstrip_headers: ['bad header']\ntrusted_proxies: [10.0.0.0/8, nonsense]\n",
-			[]string{"identity_header: must not be Authorization", "strip_headers[0]: must be a header name", "trusted_proxies[1]: must be an IP address or CIDR"}},
+			[]string{"1:18: identity_header: must not be a header the gateway manages itself", "strip_headers[0]: must be a header name", "trusted_proxies[1]: must be an IP address or CIDR"}},
 		{"limits", "server:\n  max_header_bytes: 1000000\n  read_header_timeout: 0s\nlogin:\n  max_body_bytes: 10\nlog:\n  format: xml\n  level: loud\n  flush_interval: 1m\n",
 			[]string{"server.max_header_bytes: must be from 1024 to 65536", "server.read_header_timeout: must be positive", "login.max_body_bytes", "log.format", "log.level", "log.flush_interval: must be at most 10s"}},
 		{"paths", "paths:\n  login: /same\n  verify: /same\n  healthz: nohead\n", []string{"is the same path as", "paths.healthz: must start with /"}},
@@ -270,35 +270,35 @@ var misplacedSecrets = []struct {
 	want string
 }{
 	{"string-where-mapping-belongs", "listen: 127.0.0.1:8080\ntoken: \"${AUTHGATE_SECRET}\"\n",
-		"token: must be a mapping, not text (line 2)"},
+		"2:8: token: must be a mapping, not text"},
 	{"plain-string-where-mapping-belongs", "token: ${AUTHGATE_SECRET}\n",
-		"token: must be a mapping, not text (line 1)"},
+		"1:8: token: must be a mapping, not text"},
 	{"string-where-list-belongs", "routes: ${AUTHGATE_SECRET}\n",
-		"routes: must be a list, not text (line 1)"},
+		"1:9: routes: must be a list, not text"},
 	{"string-where-list-item-mapping-belongs", "users:\n  - ${AUTHGATE_SECRET}\n",
-		"users[0]: must be a mapping, not text (line 2)"},
+		"2:5: users[0]: must be a mapping, not text"},
 	{"string-where-int-belongs", "server:\n  max_header_bytes: ${AUTHGATE_SECRET}\n",
-		"server.max_header_bytes: must be a whole number, not text (line 2)"},
+		"2:21: server.max_header_bytes: must be a whole number, not text"},
 	{"string-where-int-pointer-belongs", "token:\n  cache_size: \"${AUTHGATE_SECRET}\"\n",
-		"token.cache_size: must be a whole number, not text (line 2)"},
+		"2:15: token.cache_size: must be a whole number, not text"},
 	{"string-where-bool-belongs", "routes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    public: ${AUTHGATE_SECRET}\n",
-		"routes[0].public: must be true or false, not text (line 4)"},
+		"4:13: routes[0].public: must be true or false, not text"},
 	{"string-where-duration-belongs", "token:\n  secret: ${AUTHGATE_SECRET}\n  ttl: ${AUTHGATE_SECRET}\n",
 		"token.ttl: must be a duration such as 30s or 5m"},
 	{"mapping-where-string-belongs", "token:\n  secret:\n    value: ${AUTHGATE_SECRET}\n",
-		"token.secret: must be text, not a mapping (line 3)"},
+		"3:5: token.secret: must be text, not a mapping"},
 	{"list-where-string-belongs", "token:\n  secret:\n    - ${AUTHGATE_SECRET}\n",
-		"token.secret: must be text, not a list (line 3)"},
+		"3:5: token.secret: must be text, not a list"},
 	{"mapping-where-int-belongs", "server:\n  max_connections:\n    n: ${AUTHGATE_SECRET}\n",
-		"server.max_connections: must be a whole number, not a mapping (line 3)"},
+		"3:5: server.max_connections: must be a whole number, not a mapping"},
 	{"mapping-where-duration-belongs", "login:\n  shed_delay:\n    d: ${AUTHGATE_SECRET}\n",
-		"login.shed_delay: must be text, not a mapping (line 3)"},
+		"3:5: login.shed_delay: must be a duration such as 30s or 5m, not a mapping"},
 	{"string-where-list-of-strings-belongs", "trusted_proxies: ${AUTHGATE_SECRET}\n",
-		"trusted_proxies: must be a list, not text (line 1)"},
+		"1:18: trusted_proxies: must be a list, not text"},
 	{"alias-to-secret-where-int-belongs", "listen: &s ${AUTHGATE_SECRET}\nserver:\n  max_header_bytes: *s\n",
-		"server.max_header_bytes: must be a whole number, not text (line 3)"},
+		"3:21: server.max_header_bytes: must be a whole number, not text"},
 	{"secret-set-twice", "token:\n  secret: ${AUTHGATE_SECRET}\n  secret: ${AUTHGATE_SECRET}x\n",
-		"token.secret: is already set on line 2 (line 3)"},
+		"3:3: token.secret: is already set on line 2"},
 	{"secret-where-secret-file-belongs", "token:\n  secret_file: ${AUTHGATE_SECRET}\n",
 		"token.secret_file: cannot read the file: no such file or directory"},
 	{"secret-where-key-file-belongs", "token:\n  algorithm: EdDSA\n  keys:\n    - id: k1\n      key_file: ${AUTHGATE_SECRET}\n",
@@ -310,7 +310,7 @@ var misplacedSecrets = []struct {
 	{"secret-where-template-file-belongs", "login_page:\n  template_file: ${AUTHGATE_SECRET}\n",
 		"login_page.template_file: cannot read the file: no such file or directory"},
 	{"bad-variable-name-in-literal", "token:\n  secret: \"Kq7v${R2x W9}pL4mZ8nB3cD6fH1jT5yG0sQ\"\n",
-		"token.secret: invalid environment variable name in ${...}: use letters, digits and _ (line 2)"},
+		"2:11: token.secret: invalid environment variable name in ${...}: use letters, digits and _"},
 }
 
 // TestConfigErrorsNeverEchoValues: an error says where and what kind of
@@ -423,7 +423,11 @@ func TestSessionAndLoginPage(t *testing.T) {
 	if cfg.Session.CookieName != "authgate" || cfg.Session.CookieDomain != "example.com" || !cfg.Session.Secure {
 		t.Errorf("session = %+v: a domain cookie cannot be __Host-, must stay Secure", cfg.Session)
 	}
-	if cfg.Session.AllowedRedirectHosts[0] != "app.example.org" || cfg.LoginPage.Template != `<h1>{{.Title}}</h1>` {
+	var page strings.Builder
+	if cfg.LoginPage.Template != nil {
+		cfg.LoginPage.Template.Execute(&page, struct{ Title string }{"T"})
+	}
+	if cfg.Session.AllowedRedirectHosts[0] != "app.example.org" || page.String() != `<h1>T</h1>` {
 		t.Errorf("session/login page not normalised: %+v %+v", cfg.Session, cfg.LoginPage)
 	}
 	warned := false
@@ -492,12 +496,12 @@ func TestTokenKeys(t *testing.T) {
 		want      []string
 	}{
 		{"unknown-algorithm", "token:\n  algorithm: HS512\n", []string{"token.algorithm: must be one of HS256, RS256, ES256, EdDSA"}},
-		{"wrong-key-type", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: ec.pem\n", []string{"token.keys[0].key_file: ec.pem: EdDSA needs an Ed25519 key"}},
-		{"junk-pem", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: junk.pem\n", []string{"token.keys[0].key_file: junk.pem: no PEM block"}},
+		{"wrong-key-type", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: ec.pem\n", []string{"5:17: token.keys[0].key_file: EdDSA needs an Ed25519 key"}},
+		{"junk-pem", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: junk.pem\n", []string{"5:17: token.keys[0].key_file: no PEM block"}},
 		{"public-only", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: ed.pub.pem\n", []string{"token.keys: no key can sign"}},
 		{"signing-key-unknown", "token:\n  algorithm: EdDSA\n  signing_key: zz\n  keys:\n    - id: a\n      key_file: ed.pem\n", []string{"token.signing_key: names no key"}},
-		{"signing-key-public", "token:\n  algorithm: EdDSA\n  signing_key: b\n  keys:\n    - id: a\n      key_file: ed.pem\n    - id: b\n      key_file: ed.pub.pem\n", []string{`token.signing_key: key "b" is public only`}},
-		{"duplicate-id", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: ed.pem\n    - id: a\n      key_file: ed.pub.pem\n", []string{`token.keys[1].id: "a" is already used`}},
+		{"signing-key-public", "token:\n  algorithm: EdDSA\n  signing_key: b\n  keys:\n    - id: a\n      key_file: ed.pem\n    - id: b\n      key_file: ed.pub.pem\n", []string{"3:16: token.signing_key: names a public key, which cannot sign"}},
+		{"duplicate-id", "token:\n  algorithm: EdDSA\n  keys:\n    - id: a\n      key_file: ed.pem\n    - id: a\n      key_file: ed.pub.pem\n", []string{"6:11: token.keys[1].id: is already used by token.keys[0]"}},
 		{"bad-id", "token:\n  keys:\n    - id: \"a b\"\n      secret: " + secret + "\n", []string{"token.keys[0].id: must be"}},
 		{"hs-with-key-file", "token:\n  keys:\n    - id: a\n      key_file: ed.pem\n", []string{"token.keys[0].key_file: HS256 keys are secrets"}},
 		{"rs-with-secret", "token:\n  algorithm: RS256\n  secret: " + secret + "\n", []string{"token.secret: RS256 signs with key pairs"}},
@@ -541,5 +545,94 @@ func TestHtpasswdGroupsFile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "groups"), []byte("bad group line\n"), 0o600)
 	if _, err := Parse([]byte("token:\n  secret: "+secret+"\nhtpasswd_file: users\nhtpasswd_groups_file: groups\n"), dir, env(nil)); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("a malformed groups line = %v, want an error naming line 1", err)
+	}
+}
+
+// TestValidateHasNoSideEffects: validation reads no file and makes no key;
+// it lists what the document names, each with the key that named it.
+func TestValidateHasNoSideEffects(t *testing.T) {
+	doc := `token:
+  secret_file: secret
+htpasswd_file: /nowhere/users
+htpasswd_groups_file: groups
+login_page:
+  template_file: page.html
+`
+	fc, structural, err := decode([]byte(doc))
+	if err != nil || len(structural) > 0 {
+		t.Fatalf("decode = %v, %v", structural, err)
+	}
+	r := &report{}
+	dir := filepath.Join(t.TempDir(), "absent")
+	cfg, plan := validate(fc, dir, env(nil), r)
+	if len(r.problems) > 0 {
+		t.Fatalf("validate reported %v for files it must not read", r.problems)
+	}
+	if len(cfg.Token.Keys) != 0 || plan.ephemeral || cfg.LoginPage.Template != nil {
+		t.Errorf("validate made keys %v or a template, or planned an ephemeral key", cfg.Token.Keys)
+	}
+	got := []fileRef{plan.keys[0].src, plan.htpasswd, plan.groups, plan.template}
+	want := []fileRef{
+		{"token.secret_file", position{2, 16}, filepath.Join(dir, "secret")},
+		{"htpasswd_file", position{3, 16}, "/nowhere/users"},
+		{"htpasswd_groups_file", position{4, 23}, filepath.Join(dir, "groups")},
+		{"login_page.template_file", position{6, 18}, filepath.Join(dir, "page.html")},
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("plan file %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	fc, _, _ = decode([]byte("token:\n  algorithm: EdDSA\n"))
+	cfg, plan = validate(fc, dir, env(nil), &report{})
+	if !plan.ephemeral || len(cfg.Token.Keys) != 0 {
+		t.Errorf("a keyless document: plan.ephemeral = %v, keys %v; want a planned, not a made, key", plan.ephemeral, cfg.Token.Keys)
+	}
+}
+
+// TestLoadProblemsNameTheKey: a file that cannot be read or used is
+// reported at the key that named it, together with the document's other
+// problems, and never by its name (a secret put under secret_file by
+// mistake would be printed).
+func TestLoadProblemsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("short", "short\n")
+	write("big", strings.Repeat("k", 70<<10))
+	write("broken.html", "<p>{{.Title</p>")
+	write("users", "nocolon\n")
+	write("groups", "staff bob\n")
+	tests := []struct{ doc, want string }{
+		{"token:\n  secret_file: absent\n", "2:16: token.secret_file: cannot read the file: no such file or directory"},
+		{"token:\n  secret_file: short\n", "2:16: token.secret_file: must be at least 32 bytes (it has 5)"},
+		{"token:\n  secret_file: big\n", "2:16: token.secret_file: the file is larger than 65536 bytes"},
+		{"token:\n  keys:\n    - id: a\n      secret_file: absent\n", "4:20: token.keys[0].secret_file: cannot read the file"},
+		{"token:\n  algorithm: RS256\n  keys:\n    - id: a\n      key_file: short\n", "5:17: token.keys[0].key_file: no PEM block"},
+		{"login_page:\n  template_file: broken.html\n", "2:18: login_page.template_file: template: login:1:"},
+		{"htpasswd_file: users\n", "1:16: htpasswd_file: line 1: want username:bcrypt-hash"},
+		{"htpasswd_groups_file: groups\n", "1:23: htpasswd_groups_file: line 1: want group: user user ..."},
+		{"htpasswd_groups_file: absent\n", "1:23: htpasswd_groups_file: cannot read the file"},
+		{"htpasswd_file: " + dir + "\n", "1:16: htpasswd_file: cannot read the file"},
+		{"token:\n  secret_file: /dev/zero\n", "2:16: token.secret_file: the file is larger than 65536 bytes"},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.doc), dir, env(nil))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v, want %q", tt.doc, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), dir) {
+			t.Errorf("Parse(%q) = %v: names the file", tt.doc, err)
+		}
+	}
+	// One run reports the document's problems and the files' together.
+	_, err := Parse([]byte("token:\n  secret_file: absent\nlisten: nope\n"), dir, env(nil))
+	for _, want := range []string{"3:9: listen: must be host:port", "2:16: token.secret_file: cannot read the file"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse = %v, want %q", err, want)
+		}
 	}
 }

@@ -32,7 +32,7 @@ func TestUsernamesFollowOneRule(t *testing.T) {
 		{"long-s-twin", user("sam") + user("ſam"), []string{`users[1].username: must be written in its Unicode normal form (NFKC)`}},
 		{"decomposed-accent", user(`zoe\u0308`), []string{`users[0].username: must be written in its Unicode normal form (NFKC)`}},
 		{"hangul-filler", user(`alice\u3164`), []string{"users[0].username: must not contain '\\u3164'"}},
-		{"case-twin", user("Dup") + user("dup"), []string{`users[1].username: user "dup" is already defined at users[0].username`}},
+		{"case-twin", user("Dup") + user("dup"), []string{"6:15: users[1].username: is already defined at users[0].username (line 4)"}},
 		{"distinct-accents", user("zoe") + user("zoë"), nil},
 		{"group", "  - username: bob\n    password_hash: \"" + hash10 + "\"\n    groups: [\"ops\\u200b\"]\n", []string{"users[0].groups[0]: group name must not contain '\\u200b'"}},
 	}
@@ -59,7 +59,7 @@ func TestUsernamesFollowOneRule(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "users"), []byte("ＡＬＩＣＥ:"+hash10+"\n"), 0o600)
 		_, err := Parse([]byte("token:\n  secret: "+secret+"\nhtpasswd_file: users\nusers:\n"+user("alice")), dir, env(nil))
-		want := `htpasswd_file users: line 1: must be written in its Unicode normal form (NFKC)`
+		want := `3:16: htpasswd_file: line 1: user "ＡＬＩＣＥ": must be written in its Unicode normal form (NFKC)`
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse = %v, want an error containing %q", err, want)
 		}

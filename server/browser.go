@@ -54,13 +54,12 @@ type pages struct {
 }
 
 func newPages(lp config.LoginPage, s config.Session, password bool) (*pages, error) {
-	text := builtinLoginPage
-	if lp.Template != "" {
-		text = lp.Template
-	}
-	tmpl, err := template.New("login").Parse(text)
-	if err != nil {
-		return nil, err
+	tmpl := lp.Template // parsed by config from login_page.template_file
+	if tmpl == nil {
+		var err error
+		if tmpl, err = template.New("login").Parse(builtinLoginPage); err != nil {
+			return nil, err
+		}
 	}
 	// Chrome applies form-action to the redirect that follows the form
 	// post, so every host the login may send the browser back to is listed.

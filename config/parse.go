@@ -1,0 +1,466 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the config file at path and turns it into a Config: it
+// decodes the YAML, expands ${VAR} references from lookupEnv, validates
+// every value, then loads what the values name (secret and key files, the
+// htpasswd and groups files, the login template) or generates an ephemeral
+// key. Relative file references are resolved against the file's directory.
+//
+// The error, when not nil, joins every problem found (errors.Join), one per
+// line, each a *Problem naming the file, the line and column, and the YAML
+// path; none repeats a value from the document, so a secret expanded into
+// the wrong key stays out of logs.
+func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, err := readLimited(path, maxConfigBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(path, data, filepath.Dir(path), lookupEnv)
+}
+
+// Parse is Load for a document already in memory; baseDir resolves
+// relative file references. Its problems name no file.
+func Parse(data []byte, baseDir string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return parse("", data, baseDir, lookupEnv)
+}
+
+func parse(file string, data []byte, baseDir string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	fc, structural, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	r := &report{file: file}
+	for _, p := range structural {
+		p.File = file
+		r.problems = append(r.problems, p)
+	}
+	if fc != nil {
+		cfg, todo := validate(fc, baseDir, lookupEnv, r)
+		load(cfg, todo, r)
+		if len(r.problems) == 0 {
+			cfg.Warnings = r.warnings
+			return cfg, nil
+		}
+	}
+	problems := r.problems[:len(structural)]
+	for _, p := range r.problems[len(structural):] {
+		if !follows(p.(*Problem).Path, structural) {
+			problems = append(problems, p)
+		}
+	}
+	return nil, errors.Join(problems...)
+}
+
+// follows reports whether a problem at path may only follow from a
+// structural one: it is at or below a value the decoder skipped, or in a
+// list the decoder dropped an element from, whose later elements then sit
+// at the wrong index.
+func follows(path string, structural []*Problem) bool {
+	for _, s := range structural {
+		if s.skipped == nil {
+			continue
+		}
+		base := *s.skipped
+		if strings.HasSuffix(base, "]") {
+			base = base[:strings.LastIndexByte(base, '[')]
+		}
+		if base == "" || path == base || strings.HasPrefix(path, base+".") || strings.HasPrefix(path, base+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// Problem is one thing wrong with a config: where it is and, in plain
+// words, what is expected there. It never holds a value from the file.
+type Problem struct {
+	// File is the config file as named to Load; empty for Parse.
+	File string
+	// Line and Column (1-based) are where the value, or the mapping that
+	// lacks a required key, was written; 0 when the problem is about no
+	// one place in the file.
+	Line, Column int
+	// Path is the YAML path of the value, as in routes[2].upstream; empty
+	// for the document as a whole.
+	Path string
+	// Msg says what is wrong or expected.
+	Msg string
+	// skipped, for a problem with the document's shape, is the path of
+	// the value the decoder left unfilled because of it ("" for the whole
+	// document); nil when it filled the rest.
+	skipped *string
+}
+
+// Error formats the problem as file:line:col: path: message, leaving out
+// what is unknown.
+func (p *Problem) Error() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		if b.Len() > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Column))
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path + ": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// report collects the problems and warnings of one load.
+type report struct {
+	file     string
+	problems []error
+	warnings []string
+}
+
+func (r *report) fail(path string, at position, format string, args ...any) {
+	r.problems = append(r.problems, &Problem{File: r.file, Line: at.Line, Column: at.Column, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (r *report) warn(format string, args ...any) {
+	r.warnings = append(r.warnings, fmt.Sprintf(format, args...))
+}
+
+// decode fills the file types from data. yaml's own decoder, with
+// KnownFields, decides whether the document has the right shape; only
+// when it refuses is the document walked (locate) to say where, because
+// the decoder says so only in the text of its errors, and that text quotes
+// values. structural holds those problems; fc is nil when the decoder
+// stopped before filling it. err is for an empty document or a syntax
+// error, which the parser reports with its own line and fixed wording.
+func decode(data []byte) (fc *fileConfig, structural []*Problem, err error) {
+	fc = new(fileConfig)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	derr := dec.Decode(fc)
+	if derr == nil {
+		return fc, nil, nil
+	}
+	if derr == io.EOF {
+		return nil, nil, errors.New("config is empty")
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, nil, fmt.Errorf("parse config: %w", err)
+	}
+	structural = locate(&root)
+	if len(structural) == 0 {
+		// The decoder refused what the walk found nothing wrong with; refuse
+		// too rather than use a half-decoded document. Its message is not
+		// used: it may quote a value.
+		structural = []*Problem{{Msg: "cannot be decoded; check its anchors, aliases and tags", skipped: new(string)}}
+	}
+	var te *yaml.TypeError
+	if !errors.As(derr, &te) {
+		// Not a *TypeError: the decoder stopped part way (excessive
+		// aliasing, an alias that contains itself) and fc is incomplete.
+		return nil, structural, nil
+	}
+	return fc, structural, nil
+}
+
+// shapeWalk locates what the decoder refused: keys the file types do not
+// have, keys set twice, and a mapping, list or single value where another
+// belongs. Values in yaml.Node fields are left to validation.
+//
+// It needs each file type's keys, which yaml.v3 keeps to itself (its field
+// table is unexported and KnownFields answers only for a whole stream, in
+// the text of an error), so it reads the same yaml struct tags the decoder
+// reads (yamlKeys) and follows the decoder's rules for merge keys. The
+// decoder stays the judge: the walk runs only once it has refused, and a
+// refusal the walk cannot place is still reported. FuzzLoad checks that
+// the two agree.
+type shapeWalk struct {
+	problems []*Problem
+	// seen holds what was already walked. Aliases make the document a
+	// graph; walking each node once per type bounds the work by the
+	// document's size, however aliases nest, and stops at a cycle.
+	seen map[shapeVisit]bool
+}
+
+type shapeVisit struct {
+	n      *yaml.Node
+	t      reflect.Type
+	merged bool
+}
+
+func locate(root *yaml.Node) []*Problem {
+	w := &shapeWalk{seen: map[shapeVisit]bool{}}
+	for _, doc := range root.Content {
+		w.walk(doc, reflect.TypeFor[fileConfig](), "", doc, nil)
+	}
+	return w.problems
+}
+
+// fail reports a problem at path, written at at; skipped is as in Problem.
+func (w *shapeWalk) fail(path string, at *yaml.Node, msg string, skipped *string) {
+	w.problems = append(w.problems, &Problem{Line: at.Line, Column: at.Column, Path: path, Msg: msg, skipped: skipped})
+}
+
+// walk checks n against t. at is where n was written: the alias, when n is
+// reached through one. merged, when not nil, holds the keys already set
+// where n is merged in (<<), which the decoder skips in n.
+func (w *shapeWalk) walk(n *yaml.Node, t reflect.Type, path string, at *yaml.Node, merged map[string]bool) {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return
+		}
+		n = n.Alias
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	visit := shapeVisit{n, t, merged != nil}
+	if t == reflect.TypeFor[yaml.Node]() || isNull(n) || w.seen[visit] {
+		return
+	}
+	w.seen[visit] = true
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			w.fail(path, at, "must be a mapping, not "+describe(n), &path)
+			return
+		}
+		w.mapping(n, t, path, merged)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			w.fail(path, at, "must be a list, not "+describe(n), &path)
+			return
+		}
+		for i, c := range n.Content {
+			w.walk(c, t.Elem(), indexPath(path, i), c, nil)
+		}
+	}
+}
+
+func (w *shapeWalk) mapping(n *yaml.Node, t reflect.Type, path string, merged map[string]bool) {
+	// The decoder refuses a mapping that repeats a key as written (the
+	// same kind and text, before quotes and aliases are resolved), and
+	// then decodes none of it.
+	type written struct {
+		kind  yaml.Kind
+		value string
+	}
+	raw := map[written]int{}
+	repeated := map[*yaml.Node]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if line, dup := raw[written{k.Kind, k.Value}]; dup && k.Kind != yaml.MappingNode && k.Kind != yaml.SequenceNode {
+			name := k.Value
+			if s := ""; k.Decode(&s) == nil && !isNull(k) {
+				name = s // an alias's name is not the key's
+			}
+			w.fail(childPath(path, name), k, "is already set on line "+strconv.Itoa(line), &path)
+			repeated[k] = true
+		} else if !dup {
+			raw[written{k.Kind, k.Value}] = k.Line
+		}
+	}
+	keys := yamlKeys(t)
+	first := map[string]int{}
+	var merge, mergeKey *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if repeated[k] {
+			continue
+		}
+		if k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.ShortTag() == "!!merge") {
+			merge, mergeKey = v, k
+			continue
+		}
+		var name string
+		if err := k.Decode(&name); err != nil {
+			w.fail(path, k, "keys must be plain names, not "+describe(k), nil)
+			continue
+		}
+		if isNull(k) {
+			continue // the decoder skips a null key
+		}
+		p := childPath(path, name)
+		if merged != nil {
+			// In a merged mapping the first of each key counts, and only if
+			// the mappings it is merged into do not set it.
+			if merged[name] {
+				continue
+			}
+			merged[name] = true
+		} else if line, dup := first[name]; dup && keys[name] != nil {
+			// Written differently (an alias, say), but the same field.
+			w.fail(p, k, "is already set on line "+strconv.Itoa(line), nil)
+			continue
+		}
+		first[name] = k.Line
+		ft, ok := keys[name]
+		if !ok {
+			// The place for issue 12's "did you mean": keys holds every
+			// name this mapping accepts.
+			w.fail(p, k, "unknown key", nil)
+			continue
+		}
+		w.walk(v, ft, p, v, nil)
+	}
+	if merge == nil {
+		return
+	}
+	if merged == nil {
+		merged = map[string]bool{}
+		for name := range first {
+			merged[name] = true
+		}
+	}
+	list := []*yaml.Node{merge}
+	if merge.Kind == yaml.SequenceNode {
+		list = merge.Content
+	}
+	for _, m := range list {
+		target := m
+		if m.Kind == yaml.AliasNode && m.Alias != nil {
+			target = m.Alias
+		}
+		if target.Kind != yaml.MappingNode {
+			w.fail(childPath(path, mergeKey.Value), m, "must be a mapping or a list of mappings", nil)
+			continue
+		}
+		w.walk(m, t, path, m, merged)
+	}
+}
+
+// yamlKeys maps each key a file type accepts to its field's type, read
+// from the yaml tags as the decoder reads them; the inline position field
+// names no key.
+func yamlKeys(t reflect.Type) map[string]reflect.Type {
+	keys := make(map[string]reflect.Type, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+			keys[name] = f.Type
+		}
+	}
+	return keys
+}
+
+func isNull(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// describe names the kind of value n is, never the value itself.
+func describe(n *yaml.Node) string {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.ShortTag() {
+	case "!!str":
+		return "text"
+	case "!!int":
+		return "a whole number"
+	case "!!float":
+		return "a decimal number"
+	case "!!bool":
+		return "true or false"
+	case "!!null":
+		return "empty"
+	default:
+		return "a value tagged " + n.ShortTag()
+	}
+}
+
+// childPath appends a mapping key to a YAML path. A key that is not a
+// plain name is quoted, so that a path reads one way and a key cannot put
+// a line break or a terminal escape into a message.
+func childPath(parent, key string) string {
+	if !plainKey(key) {
+		key = strconv.Quote(key)
+	}
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+func plainKey(k string) bool {
+	for i := range len(k) {
+		c := k[i]
+		if !(c == '_' || c == '-' || c == '<' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return k != ""
+}
+
+// indexPath appends a list index to a YAML path.
+func indexPath(parent string, i int) string {
+	return parent + "[" + strconv.Itoa(i) + "]"
+}
+
+// expandEnv replaces each ${NAME} with the variable's value. Only that form
+// is special: a bare $ stays literal because bcrypt hashes are full of them.
+func expandEnv(s string, lookupEnv func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for {
+		start := strings.Index(s, "${")
+		if start < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		b.WriteString(s[:start])
+		end := strings.IndexByte(s[start:], '}')
+		if end < 0 {
+			return "", errors.New("unterminated ${ in value")
+		}
+		name := s[start+2 : start+end]
+		if !validEnvName(name) {
+			// Not quoted back: what follows ${ in a literal value may be
+			// part of a secret.
+			return "", errors.New("invalid environment variable name in ${...}: use letters, digits and _")
+		}
+		val, ok := lookupEnv(name)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", name)
+		}
+		b.WriteString(val)
+		s = s[start+end+1:]
+	}
+}
+
+func validEnvName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, c := range name {
+		switch {
+		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
