@@ -82,6 +82,7 @@ func load(cfg *Config, p *plan, r *report) {
 		}
 	}
 	loadHtpasswd(r, p)
+	p.accounts.warnLowCost(r)
 	cfg.Users = p.accounts.users
 	if p.groups.file != "" {
 		loadGroups(r, p.groups, cfg.Users)
@@ -168,7 +169,7 @@ func loadHtpasswd(r *report, p *plan) {
 	}
 	for _, e := range entries {
 		// Names from the file may be quoted: they are not document values.
-		d := definition{path: p.htpasswd.path, at: p.htpasswd.at, prefix: fmt.Sprintf("line %d: user %q: ", e.line, e.username)}
+		d := definition{path: p.htpasswd.path, at: p.htpasswd.at, line: e.line, user: e.username}
 		p.accounts.add(r, d, d, e.username, e.hash, User{Source: "htpasswd"})
 	}
 }

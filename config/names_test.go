@@ -74,3 +74,41 @@ func TestUsernamesFollowOneRule(t *testing.T) {
 		}
 	})
 }
+
+// TestLowCostHashesAreOneWarning: hashes below RecommendedCost draw one
+// warning for them all, not one per user (100,000 htpasswd users would
+// make 100,000 lines at every start).
+func TestLowCostHashesAreOneWarning(t *testing.T) {
+	user := func(name string) string {
+		return "  - username: " + name + "\n    password_hash: \"" + hash10 + "\"\n"
+	}
+	tests := []struct {
+		name  string
+		users string
+		want  string
+	}{
+		{"one", user("a"), `user "a": bcrypt cost is below the recommended 12`},
+		{"three", user("a") + user("b") + user("c"), `users "a", "b", "c": bcrypt cost is below the recommended 12`},
+		{"many", user("a") + user("b") + user("c") + user("d") + user("e"), `5 users ("a", "b", "c", …) have a bcrypt cost below the recommended 12`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte("token:\n  secret: "+secret+"\nusers:\n"+tt.users), ".", env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, w := range cfg.Warnings {
+				if strings.Contains(w, "below the recommended") {
+					n++
+					if w != tt.want {
+						t.Errorf("warning = %q, want %q", w, tt.want)
+					}
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d cost warnings, want 1: %q", n, cfg.Warnings)
+			}
+		})
+	}
+}

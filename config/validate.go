@@ -494,30 +494,59 @@ type accounts struct {
 	// seen maps a folded name to the YAML path and position of its
 	// definition.
 	seen map[string]definition
+	// lowCost counts the users whose hash is below RecommendedCost, and
+	// names the first few: one warning for them all, not one per user.
+	lowCost      int
+	lowCostNames []string
 }
 
 // definition is where an account was defined, for messages: a YAML path
-// and position, or an htpasswd line (then prefix names it).
+// and position, and for an htpasswd entry its line and user.
 type definition struct {
-	path   string
-	at     position
-	prefix string
+	path string
+	at   position
+	line int // of the htpasswd file; 0 for the YAML document
+	user string
+}
+
+// prefix names an htpasswd entry at the front of a message. It is built
+// only for a message: 100,000 entries need none.
+func (d definition) prefix() string {
+	if d.line == 0 {
+		return ""
+	}
+	return fmt.Sprintf("line %d: user %q: ", d.line, d.user)
 }
 
 func (d definition) String() string {
-	if d.prefix != "" {
-		return d.path + " " + strings.TrimSuffix(d.prefix, ": ")
+	if d.line != 0 {
+		return d.path + " " + strings.TrimSuffix(d.prefix(), ": ")
 	}
 	return fmt.Sprintf("%s (line %d)", d.path, d.at.Line)
 }
 
+// warnLowCost warns once about every hash below RecommendedCost.
+func (a *accounts) warnLowCost(r *report) {
+	switch {
+	case a.lowCost == 0:
+		return
+	case a.lowCost > len(a.lowCostNames):
+		r.warn("%d users (%s, …) have a bcrypt cost below the recommended %d", a.lowCost, strings.Join(a.lowCostNames, ", "), RecommendedCost)
+	case a.lowCost == 1:
+		r.warn("user %s: bcrypt cost is below the recommended %d", a.lowCostNames[0], RecommendedCost)
+	default:
+		r.warn("users %s: bcrypt cost is below the recommended %d", strings.Join(a.lowCostNames, ", "), RecommendedCost)
+	}
+}
+
 func newAccounts() *accounts { return &accounts{seen: map[string]definition{}} }
 
-// add checks one account defined at name (its YAML path and position, and
-// a prefix for messages about an htpasswd line) whose hash is at hash.
-func (a *accounts) add(r *report, name definition, hash definition, username, passwordHash string, u User) {
+// add checks one account defined at name (its YAML path and position, or
+// its htpasswd line) whose hash is at hash. passwordHash is kept as it is,
+// not copied: from an htpasswd file it is a slice of the file's bytes.
+func (a *accounts) add(r *report, name definition, hash definition, username string, passwordHash []byte, u User) {
 	if msg := usernameProblem(username); msg != "" {
-		r.fail(name.path, name.at, "%s%s", name.prefix, msg)
+		r.fail(name.path, name.at, "%s%s", name.prefix(), msg)
 		return
 	}
 	// The login throttle keys on the folded name: two accounts that fold
@@ -525,15 +554,21 @@ func (a *accounts) add(r *report, name definition, hash definition, username, pa
 	// other's lockout.
 	folded := names.Fold(username)
 	if prev, dup := a.seen[folded]; dup {
-		r.fail(name.path, name.at, "%sis already defined at %s; usernames must differ in more than case or Unicode width", name.prefix, prev)
+		r.fail(name.path, name.at, "%sis already defined at %s; usernames must differ in more than case or Unicode width", name.prefix(), prev)
 		return
 	}
 	a.seen[folded] = name
-	if msg := hashProblem(r, username, passwordHash); msg != "" {
-		r.fail(hash.path, hash.at, "%s%s", hash.prefix, msg)
+	cost, msg := hashProblem(r, username, passwordHash)
+	if msg != "" {
+		r.fail(hash.path, hash.at, "%s%s", hash.prefix(), msg)
 		return
 	}
-	u.Username, u.PasswordHash = username, []byte(passwordHash)
+	if cost < RecommendedCost {
+		if a.lowCost++; len(a.lowCostNames) < 3 {
+			a.lowCostNames = append(a.lowCostNames, strconv.Quote(username))
+		}
+	}
+	u.Username, u.PasswordHash = username, passwordHash
 	a.users = append(a.users, u)
 }
 
@@ -557,7 +592,7 @@ func (v *validator) users(fc *fileConfig) {
 		name, _ := v.text(p+".username", &fu.Username)
 		hash, _ := v.text(p+".password_hash", &fu.PasswordHash)
 		v.plan.accounts.add(v.report, definition{path: p + ".username", at: where(&fu.Username, fu.At)},
-			definition{path: p + ".password_hash", at: where(&fu.PasswordHash, fu.At)}, name, hash, u)
+			definition{path: p + ".password_hash", at: where(&fu.PasswordHash, fu.At)}, name, []byte(hash), u)
 	}
 	if name, _ := v.text("htpasswd_file", &fc.HtpasswdFile); name != "" {
 		v.plan.htpasswd = v.fileRef("htpasswd_file", &fc.HtpasswdFile, name)
@@ -577,30 +612,30 @@ func usernameProblem(name string) string {
 	return ""
 }
 
-func hashProblem(r *report, user, hash string) string {
-	if hash == "" {
-		return "is empty"
+// hashProblem checks a bcrypt hash and returns its cost, or what is wrong
+// with it.
+func hashProblem(r *report, user string, hash []byte) (cost int, problem string) {
+	const notBcrypt = "is not a bcrypt hash (make one with: authgate hash-password)"
+	if len(hash) == 0 {
+		return 0, "is empty"
 	}
-	if len(hash) != 60 || nonBcryptKind(hash) != "" || !bcryptAlphabet(hash[7:]) {
-		return "is not a bcrypt hash (make one with: authgate hash-password)"
+	if len(hash) != 60 || nonBcryptKind(string(hash[:7])) != "" || !bcryptAlphabet(hash[7:]) {
+		return 0, notBcrypt
 	}
-	cost, err := bcrypt.Cost([]byte(hash))
+	cost, err := bcrypt.Cost(hash)
 	if err != nil {
-		return "is not a bcrypt hash (make one with: authgate hash-password)"
+		return 0, notBcrypt
 	}
 	if cost < MinBcryptCost || cost > MaxBcryptCost {
-		return fmt.Sprintf("has bcrypt cost %d; it must be from %d to %d", cost, MinBcryptCost, MaxBcryptCost)
+		return 0, fmt.Sprintf("has bcrypt cost %d; it must be from %d to %d", cost, MinBcryptCost, MaxBcryptCost)
 	}
-	if cost < RecommendedCost {
-		r.warn("user %q: bcrypt cost %d is below the recommended %d", user, cost, RecommendedCost)
-	}
-	if hash == DemoPasswordHash {
+	if string(hash) == DemoPasswordHash {
 		r.warn("DEMO: user %q has the published demo password; replace it before exposing this gateway", user)
 	}
-	return ""
+	return cost, ""
 }
 
-func bcryptAlphabet(s string) bool {
+func bcryptAlphabet(s []byte) bool {
 	for i := range len(s) {
 		c := s[i]
 		if !(c == '.' || c == '/' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
