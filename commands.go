@@ -19,11 +19,11 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
-	"github.com/authgate/authgate/config"
-	"github.com/authgate/authgate/keys"
-	"github.com/authgate/authgate/logbuf"
-	"github.com/authgate/authgate/metrics"
-	"github.com/authgate/authgate/server"
+	"github.com/authgate/authgate/internal/config"
+	"github.com/authgate/authgate/internal/keys"
+	"github.com/authgate/authgate/internal/logbuf"
+	"github.com/authgate/authgate/internal/metrics"
+	"github.com/authgate/authgate/internal/server"
 )
 
 // errReported means the command already told the user what went wrong;

@@ -12,7 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/authgate/authgate/server"
+	"github.com/authgate/authgate/internal/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

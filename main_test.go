@@ -29,7 +29,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/authgate/authgate/server"
+	"github.com/authgate/authgate/internal/server"
 )
 
 // lookupIn is a lookupEnv that sees env and nothing of the test process's

@@ -20,11 +20,11 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/authgate/authgate/auth"
-	"github.com/authgate/authgate/config"
-	"github.com/authgate/authgate/keys"
-	"github.com/authgate/authgate/metrics"
-	"github.com/authgate/authgate/server"
+	"github.com/authgate/authgate/internal/auth"
+	"github.com/authgate/authgate/internal/config"
+	"github.com/authgate/authgate/internal/keys"
+	"github.com/authgate/authgate/internal/metrics"
+	"github.com/authgate/authgate/internal/server"
 )
 
 const secret = "k3V9q2LmX8rT5wZ1yB7nC4dF6gH0jQ2s"

@@ -1,0 +1,299 @@
+// Package config turns authgate's YAML file into typed, validated values.
+//
+// Load (or Parse, for a document in memory) is the entry point. It works in
+// three steps: decode the YAML into file types that mirror it, with the
+// decoder's KnownFields rejecting unknown keys (parse.go); validate every
+// value, expanding ${VAR} references from the environment, without side
+// effects (validate.go); then load what the values name, such as key files
+// and the login template (load.go). Every problem from all three is
+// reported at once, with its line, column and YAML path. Everything
+// downstream works with the typed Config and never re-parses text on the
+// request path.
+package config
+
+import (
+	"html/template"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/authgate/authgate/internal/keys"
+)
+
+// Config is a loaded, validated gateway configuration.
+type Config struct {
+	// Listen is the host:port of the public listener.
+	Listen string
+	// MetricsListen is the host:port of the Prometheus listener; empty
+	// disables metrics.
+	MetricsListen string
+	// EchoListen, when set, starts the built-in echo upstream there (demo use).
+	EchoListen string
+	// Token configures issued and accepted JWTs.
+	Token Token
+	// Users are the local accounts, from the file and the htpasswd file.
+	Users []User
+	// IdentityHeader carries the authenticated username to upstreams.
+	IdentityHeader string
+	// StripHeaders are removed, in every spelling, from every request sent
+	// upstream; it always includes IdentityHeader and the well-known
+	// identity headers.
+	StripHeaders []string
+	// StripHeaderPrefixes are header-name prefixes removed like StripHeaders.
+	StripHeaderPrefixes []string
+	// DefaultDeny makes forward-auth refuse (403) a request that matches no
+	// route instead of admitting any authenticated user.
+	DefaultDeny bool
+	// UpstreamHeaders names the identity headers beyond the username.
+	UpstreamHeaders UpstreamHeaders
+	// ForwardAuthorization keeps the client's Authorization header towards
+	// upstreams; false (the default) drops it.
+	ForwardAuthorization bool
+	// TrustedProxies are the peers whose forwarding headers are believed;
+	// empty trusts nobody.
+	TrustedProxies []netip.Prefix
+	// Routes are the proxied prefixes, in file order.
+	Routes []Route
+	// Paths are the gateway's own endpoints; they win over Routes.
+	Paths Paths
+	// Log configures the process logger.
+	Log Log
+	// Server configures the public listener's limits.
+	Server Server
+	// Transport configures connections to upstreams.
+	Transport Transport
+	// Login bounds the login endpoint.
+	Login Login
+	// Session configures browser sessions (the login form and its cookie).
+	Session Session
+	// LoginPage brands the login form.
+	LoginPage LoginPage
+	// Warnings are problems that do not stop the gateway but that an operator
+	// must see at start-up.
+	Warnings []string
+}
+
+// Token configures JWT issuing and validation.
+type Token struct {
+	// Algorithm is the one algorithm tokens are signed and verified with.
+	Algorithm string
+	// Keys are every key tokens may be verified with; each token names its
+	// key by kid. When the file names none, Load generates an ephemeral
+	// one and sets SecretGenerated.
+	Keys []keys.Key
+	// SigningKey is the kid of the key new tokens are signed with.
+	SigningKey string
+	// SecretGenerated reports that the only key is ephemeral.
+	SecretGenerated bool
+	// Refresh configures refresh tokens; off unless Enabled.
+	Refresh Refresh
+	// TrustedIssuers are identity providers whose tokens are accepted too.
+	TrustedIssuers []TrustedIssuer
+	// CacheSize bounds how many verified tokens are remembered so their
+	// signatures are checked once; zero disables the cache.
+	CacheSize int
+	// TTL is the lifetime of an issued token.
+	TTL time.Duration
+	// Issuer is the iss claim written and required.
+	Issuer string
+	// Audience is the aud claim written and required.
+	Audience string
+	// Leeway is the clock skew tolerated on exp, nbf and iat; at most a minute.
+	Leeway time.Duration
+}
+
+// TrustedIssuer is an external identity provider.
+type TrustedIssuer struct {
+	Issuer   string
+	Audience string
+	// JWKSURL or JWKSFile (exactly one) supplies the provider's keys.
+	JWKSURL  string
+	JWKSFile string
+	// Algorithms accepted from it: RS256, ES256, EdDSA.
+	Algorithms []string
+	// UsernameClaim names the username claim; default sub.
+	UsernameClaim string
+	// GroupsClaim names the groups claim; empty for none.
+	GroupsClaim string
+}
+
+// Refresh configures refresh tokens.
+type Refresh struct {
+	Enabled bool
+	// TTL is how long one refresh token may wait to be used.
+	TTL time.Duration
+	// MaxLifetime bounds a refresh family from its login.
+	MaxLifetime time.Duration
+}
+
+// UpstreamHeaders names the headers, beyond the identity header, that carry
+// the verified identity upstream; an empty name sends nothing.
+type UpstreamHeaders struct {
+	Groups string
+	Email  string
+	// Token carries the verified bearer token itself.
+	Token string
+	// Assertion carries a short-lived JWT the gateway signs per request.
+	Assertion    string
+	AssertionTTL time.Duration
+}
+
+// User is a local account.
+type User struct {
+	// Username is the login name; it never contains control characters,
+	// commas or spaces, so it is safe to place in a header.
+	Username string
+	// PasswordHash is a bcrypt hash.
+	PasswordHash []byte
+	// Source says where the account was defined, for messages.
+	Source string
+	// Groups the user belongs to.
+	Groups []string
+	// Email, when known.
+	Email string
+	// Disabled users cannot log in and their tokens stop working.
+	Disabled bool
+}
+
+// Route is one proxied prefix.
+type Route struct {
+	// Name labels the route in logs and metrics; it defaults to host+path.
+	Name string
+	// Host, when non-empty, restricts the route to that host (lower case,
+	// no trailing dot; a port only when the file named one).
+	Host string
+	// Path is the matched prefix, canonical, without a trailing slash
+	// except for the root "/".
+	Path string
+	// Upstream is the absolute http(s) URL requests are sent to.
+	Upstream *url.URL
+	// Public routes need no token; identity headers are still stripped.
+	Public bool
+	// StripPrefix removes Path from the request path before forwarding.
+	StripPrefix bool
+	// AllowedUsers and AllowedGroups, when either is non-empty, admit only
+	// those users and members of those groups.
+	AllowedUsers  []string
+	AllowedGroups []string
+	// Methods, when non-empty, are the only methods allowed (case-exact).
+	Methods []string
+}
+
+// Paths are the gateway's own endpoints.
+type Paths struct {
+	Refresh string
+	Login   string
+	Logout  string
+	Verify  string
+	Healthz string
+	Readyz  string
+}
+
+// Session configures browser sessions.
+type Session struct {
+	// CookieName is the cookie's full name, "__Host-" prefix included when
+	// the cookie is Secure and host-only.
+	CookieName string
+	// CookieDomain, when set, shares the cookie with every subdomain.
+	CookieDomain string
+	// Secure marks the cookie Secure; false only for plain-HTTP development.
+	Secure bool
+	// TTL is the lifetime of the token in the cookie; it is re-issued once
+	// past half of it.
+	TTL time.Duration
+	// MaxLifetime bounds a session from its login, however often refreshed.
+	MaxLifetime time.Duration
+	// AllowedRedirectHosts may appear in rd besides the request's own host
+	// and hosts under CookieDomain; lower case.
+	AllowedRedirectHosts []string
+	// LoginURL is the login page as browsers reach it; empty means the
+	// gateway's own login path on the host of the request being checked.
+	LoginURL string
+	// LogoutRedirect is where POST logout sends the browser.
+	LogoutRedirect string
+}
+
+// LoginPage brands the login form.
+type LoginPage struct {
+	Title   string
+	LogoURL string
+	// Template, when not nil, replaces the built-in page; it is parsed
+	// from login_page.template_file.
+	Template *template.Template
+}
+
+// Log configures logging.
+type Log struct {
+	// JSON selects the JSON handler; false selects logfmt-style text.
+	JSON bool
+	// Level is the minimum level logged.
+	Level slog.Level
+	// FlushInterval is how long log lines may wait in memory to be written
+	// together; zero writes each line at once.
+	FlushInterval time.Duration
+}
+
+// Server bounds what a client can make the public listener hold.
+type Server struct {
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response; zero means none, which keeps
+	// long-lived streams (SSE, WebSocket) working.
+	WriteTimeout time.Duration
+	// SendTimeout bounds each write to a client (as nginx's send_timeout):
+	// a client that stops reading is cut off, a stream that keeps writing
+	// is not; zero disables it.
+	SendTimeout time.Duration
+	IdleTimeout time.Duration
+	// ShutdownGrace is how long in-flight requests may finish after SIGTERM.
+	ShutdownGrace  time.Duration
+	MaxHeaderBytes int
+	// MaxConnections caps concurrently open client connections.
+	MaxConnections int
+}
+
+// Transport configures the connections to upstreams.
+type Transport struct {
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout turns a hanging upstream into a 504.
+	ResponseHeaderTimeout time.Duration
+	IdleConnTimeout       time.Duration
+	MaxIdleConnsPerHost   int
+}
+
+// Login bounds the login endpoint.
+type Login struct {
+	// MaxBodyBytes caps a login request body.
+	MaxBodyBytes int64
+	// MaxConcurrent caps bcrypt comparisons running at once.
+	MaxConcurrent int
+	// MaxQueue caps logins waiting for a comparison slot; more are shed.
+	MaxQueue int
+	// ShedDelay is the longest a throttled (429) or shed (503) answer is
+	// held before it is sent: until the client may retry, at most this
+	// long, so a client retrying at once sends about one attempt per
+	// ShedDelay; zero answers at once.
+	ShedDelay time.Duration
+	// User throttles failed logins per username (folded: case, width,
+	// whitespace and invisible characters do not make a new name).
+	User Throttle
+	// Client throttles failed logins per client address (IPv6 per /64).
+	Client Throttle
+	// ThrottleSlots is how many usernames, and how many clients, are
+	// tracked at once; it fixes the memory used.
+	ThrottleSlots int
+}
+
+// Throttle is a token bucket: Burst failures, then one more per Interval.
+type Throttle struct {
+	Burst    int
+	Interval time.Duration
+}
+
+// LogValue keeps a Config's secret out of logs even if the whole struct is
+// logged by mistake.
+func (c *Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("listen", c.Listen), slog.Int("routes", len(c.Routes)), slog.Int("users", len(c.Users)))
+}

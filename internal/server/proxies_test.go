@@ -1,0 +1,534 @@
+package server
+
+// Integration tests against the real nginx and Caddy, using the shipped
+// examples/ configs. They skip, naming the Debian package, when a binary is
+// missing; with AUTHGATE_REQUIRE_INTEGRATION=1 (as .ci/run sets) they fail
+// instead, so CI never silently skips them.
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/authgate/authgate/internal/config"
+)
+
+// needBinary finds a server binary or skips (fails in CI) naming its package.
+func needBinary(t *testing.T, name, pkg string) string {
+	t.Helper()
+	for _, candidate := range []string{name, "/usr/sbin/" + name, "/usr/bin/" + name} {
+		if path, err := exec.LookPath(candidate); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("AUTHGATE_REQUIRE_INTEGRATION") != "" {
+		t.Fatalf("%s not found: install the Debian package %q", name, pkg)
+	}
+	t.Skipf("%s not found: install the Debian package %q to run this test", name, pkg)
+	return ""
+}
+
+// startServer runs a server process until the test ends and waits until
+// addr accepts connections.
+func startServer(t *testing.T, addr string, logFile string, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	out, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		out.Close()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(logFile)
+			t.Fatalf("%s exited before listening:\n%s", name, log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	log, _ := os.ReadFile(logFile)
+	t.Fatalf("%s did not listen on %s:\n%s", name, addr, log)
+}
+
+// example reads a file from examples/ with its addresses replaced.
+func example(t *testing.T, path string, replace ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReplacer(replace...).Replace(string(b))
+}
+
+// browserSession drives the login flow as a browser would, through a proxy
+// at base, and checks the behaviour every forward-auth setup must show.
+func browserSession(t *testing.T, f *fixture, base string) {
+	t.Helper()
+	get := func(path string, h http.Header) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header = h
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := resp.Body.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		return resp, b.String()
+	}
+	seenUser := func(body string) (user string, headers map[string][]string) {
+		var e struct {
+			Headers map[string][]string `json:"headers"`
+		}
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			t.Fatalf("upstream answer %q: %v", body, err)
+		}
+		return strings.Join(e.Headers["X-Forwarded-User"], ","), e.Headers
+	}
+
+	// 1. An unauthenticated browser is sent to the login page.
+	resp, _ := get("/api/app?x=1", http.Header{"Accept": {htmlAccept}})
+	want := base + "/login?rd=" + url.QueryEscape(base+"/api/app?x=1")
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != want {
+		t.Fatalf("unauthenticated navigation = %d Location %q, want 302 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+	// 2. The login page, through the proxy.
+	resp, page := get(strings.TrimPrefix(want, base), http.Header{"Accept": {htmlAccept}})
+	if resp.StatusCode != 200 || !strings.Contains(page, `name="password"`) {
+		t.Fatalf("login page through the proxy = %d", resp.StatusCode)
+	}
+	// 3. The form login sets the cookie and sends the browser back.
+	form := url.Values{"username": {"alice"}, "password": {alicePassword}, "rd": {base + "/api/app?x=1"}}
+	req, _ := http.NewRequest("POST", base+"/login", strings.NewReader(form.Encode()))
+	req.Header = http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {htmlAccept}, "Origin": {base}}
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == f.gw.cookie.Name {
+			cookie = c
+		}
+	}
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != base+"/api/app?x=1" || cookie == nil {
+		t.Fatalf("form login = %d Location %q cookie %v", resp.StatusCode, resp.Header.Get("Location"), cookie)
+	}
+	session := http.Header{"Accept": {htmlAccept}, "Cookie": {cookie.Name + "=" + cookie.Value}}
+	// 4. Back at the app, the upstream sees the user.
+	resp, body := get("/api/app?x=1", session)
+	if user, _ := seenUser(body); resp.StatusCode != 200 || user != "alice" {
+		t.Fatalf("after login = %d user %q, want 200 alice\n%s", resp.StatusCode, user, body)
+	}
+	// 4b. A WebSocket handshake with the session cookie from another
+	// site's page is refused, though the proxy drops Upgrade and
+	// Connection from what it asks authgate; from the app's own page it
+	// passes.
+	for origin, want := range map[string]int{"https://evil.example": 403, base: 200} {
+		h := http.Header{"Cookie": session["Cookie"], "Origin": {origin}, "Upgrade": {"websocket"}, "Connection": {"Upgrade"},
+			"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Sec-Websocket-Version": {"13"}}
+		if resp, _ := get("/api/ws", h); resp.StatusCode != want {
+			t.Errorf("WebSocket handshake with the cookie from %s = %d, want %d", origin, resp.StatusCode, want)
+		}
+	}
+	// 5. An API client with a bearer token.
+	token := f.token(t, "bob")
+	resp, body = get("/api/data", http.Header{"Authorization": {"Bearer " + token}, "Accept": {"application/json"}})
+	if user, _ := seenUser(body); resp.StatusCode != 200 || user != "bob" {
+		t.Errorf("bearer API call = %d user %q, want 200 bob", resp.StatusCode, user)
+	}
+	resp, _ = get("/api/data", http.Header{"Accept": {"application/json"}})
+	if resp.StatusCode != 401 {
+		t.Errorf("API call without a token = %d, want 401", resp.StatusCode)
+	}
+	// 6. Forged identity headers never reach the upstream, on protected and
+	// public routes alike.
+	for _, path := range []string{"/api/data", "/public/page"} {
+		h := http.Header{"Authorization": {"Bearer " + token}, "X-Forwarded-User": {"admin"}, "X-Forwarded_User": {"admin"}, "Remote-User": {"admin"}}
+		resp, body = get(path, h)
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s with forged headers = %d", path, resp.StatusCode)
+			continue
+		}
+		_, headers := seenUser(body)
+		for name, values := range headers {
+			norm := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+			if (norm == "x-forwarded-user" || norm == "remote-user") && strings.Contains(strings.Join(values, ","), "admin") {
+				t.Errorf("GET %s: forged %s: %q reached the upstream", path, name, values)
+			}
+		}
+	}
+	// 7. Logout clears the cookie; the next visit goes back to the login page.
+	req, _ = http.NewRequest("POST", base+"/logout", nil)
+	req.Header = http.Header{"Cookie": session["Cookie"], "Origin": {base}}
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cleared := false
+	for _, c := range resp.Cookies() {
+		cleared = cleared || (c.Name == cookie.Name && c.MaxAge < 0)
+	}
+	if resp.StatusCode != 303 || !cleared {
+		t.Fatalf("logout = %d, cookie cleared %v", resp.StatusCode, cleared)
+	}
+	resp, _ = get("/api/app", http.Header{"Accept": {htmlAccept}})
+	if resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/login?rd=") {
+		t.Errorf("after logout = %d Location %q, want a redirect to the login page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// proxiedGatewayConfig is authgate behind a proxy on loopback, which is
+// listed in trusted_proxies as the examples say: the login links /verify
+// hands out name the host and scheme that proxy reports.
+const proxiedGatewayConfig = `
+session:
+  insecure_cookie: true
+trusted_proxies: [127.0.0.1/32]
+`
+
+func TestNginxAuthRequest(t *testing.T) {
+	nginx := needBinary(t, "nginx", "nginx")
+	f := newFixture(t, proxiedGatewayConfig)
+	browserSession(t, f, startNginx(t, nginx, f))
+}
+
+// startNginx runs nginx with the shipped example in front of f and returns
+// its base URL. The browser reaches it as 127.0.0.1 on a port other than
+// 80, so the server is named that and, as the example says for such a
+// port, X-Forwarded-Host is $host:$server_port.
+func startNginx(t *testing.T, nginx string, f *fixture) string {
+	t.Helper()
+	return runNginx(t, nginx, func(addr string) string {
+		return nginxExample(t, f, addr, "server_name app.example.com;", "server_name 127.0.0.1;", "$host;", "$host:$server_port;")
+	})
+}
+
+// nginxExample is the shipped example listening on addr in front of f,
+// with the further replacements given, each of which must find its text.
+func nginxExample(t *testing.T, f *fixture, addr string, replace ...string) string {
+	t.Helper()
+	replace = append([]string{
+		"listen 80;", "listen " + addr + ";",
+		"listen 80 default_server;", "listen " + addr + " default_server;",
+		"http://127.0.0.1:8080", f.url,
+		"http://127.0.0.1:3000", f.upstream.URL,
+	}, replace...)
+	shipped := example(t, "nginx/authgate.conf")
+	for i := 0; i < len(replace); i += 2 {
+		if !strings.Contains(shipped, replace[i]) {
+			t.Fatalf("examples/nginx/authgate.conf no longer contains %q", replace[i])
+		}
+	}
+	return strings.NewReplacer(replace...).Replace(shipped)
+}
+
+// runNginx runs nginx with the server blocks servers returns for its
+// listening address, and returns its base URL.
+func runNginx(t *testing.T, nginx string, servers func(addr string) string) string {
+	t.Helper()
+	dir := t.TempDir()
+	addr := deadAddr(t)
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+%[2]s
+}
+`, dir, servers(addr))
+	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600)
+	if out, err := exec.Command(nginx, "-t", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf")).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	startServer(t, addr, filepath.Join(dir, "stdout.log"), nginx, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
+	return "http://" + addr
+}
+
+// TestNginxJudgesTheHostItRoutedOn sends the shipped nginx example
+// requests whose Host header, request line and X-Original-URL name
+// different hosts. nginx picks the server by the request line's host
+// before the Host header's, and sends a Host it does not know to its
+// default server; authgate must judge the host nginx picked, and only the
+// example's named host may reach the protected block. 0 is nginx closing
+// the connection unanswered (return 444).
+func TestNginxJudgesTheHostItRoutedOn(t *testing.T) {
+	nginx := needBinary(t, "nginx", "nginx")
+	f := newFixtureFrom(t, hostRoutesConfig)
+	base := runNginx(t, nginx, func(addr string) string { return nginxExample(t, f, addr) })
+	tokens := map[string]string{"": "", "alice": f.token(t, "alice"), "bob": f.token(t, "bob")}
+	tests := []struct {
+		name    string
+		request string // without the Authorization header
+		user    string // whose bearer token goes with it; "" none
+		want    int
+	}{
+		{"named-host-without-token", "GET /secret HTTP/1.1\r\nHost: app.example.com\r\n", "", 401},
+		{"named-host-allowed-user", "GET /secret HTTP/1.1\r\nHost: app.example.com\r\n", "alice", 200},
+		{"named-host-other-user", "GET /secret HTTP/1.1\r\nHost: app.example.com\r\n", "bob", 403},
+		// A client's X-Original-URL is dropped: it neither picks the rule
+		// nor gets a good request refused.
+		{"client-original-url-dropped", "GET /secret HTTP/1.1\r\nHost: app.example.com\r\nX-Original-URL: http://docs.example.com/other\r\n", "alice", 200},
+		// (a) No Host: nginx sent no X-Forwarded-Host, and authgate took
+		// the host from the client's X-Original-URL.
+		{"no-host-original-url", "GET /secret HTTP/1.0\r\nX-Original-URL: http://docs.example.com/secret\r\n", "", 0},
+		{"absolute-form-no-host-original-url", "GET http://app.example.com/secret HTTP/1.0\r\nX-Original-URL: http://docs.example.com/secret\r\n", "", 401},
+		// (b) nginx routed on the request line, authgate was told the Host
+		// header.
+		{"absolute-form-other-host-header", "GET http://app.example.com/secret HTTP/1.1\r\nHost: docs.example.com\r\n", "", 401},
+		// (c) No Host: authgate matched its own Host, no route, and let
+		// any valid token through.
+		{"no-host-other-user", "GET /secret HTTP/1.0\r\n", "bob", 0},
+		{"absolute-form-no-host-other-user", "GET http://app.example.com/secret HTTP/1.0\r\n", "bob", 403},
+		// (d) The protected block was the default server.
+		{"other-host-header", "GET /secret HTTP/1.1\r\nHost: docs.example.com\r\n", "", 0},
+		{"unknown-host-header", "GET /secret HTTP/1.1\r\nHost: unknown.example.com\r\n", "alice", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			request := tt.request + "Accept: application/json\r\nConnection: close\r\n"
+			if tt.user != "" {
+				request += "Authorization: Bearer " + tokens[tt.user] + "\r\n"
+			}
+			who := "no token"
+			if tt.user != "" {
+				who = tt.user + "'s token"
+			}
+			if status, body := answer(t, base, request+"\r\n"); status != tt.want {
+				t.Errorf("%q with %s = %d, want %d\n%.300s", tt.request, who, status, tt.want, body)
+			}
+		})
+	}
+}
+
+// answer sends a raw request and returns the status of the response, or 0
+// when the server closed the connection without answering.
+func answer(t *testing.T, base, request string) (int, string) {
+	t.Helper()
+	conn := dial(t, base)
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return 0, ""
+	}
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestCaddyForwardAuth(t *testing.T) {
+	caddy := needBinary(t, "caddy", "caddy")
+	f := newFixture(t, proxiedGatewayConfig)
+	dir := t.TempDir()
+	addr := deadAddr(t)
+	site := example(t, "caddy/Caddyfile",
+		"app.example.com {", "http://"+addr+" {",
+		"127.0.0.1:8080", strings.TrimPrefix(f.url, "http://"),
+		"127.0.0.1:3000", strings.TrimPrefix(f.upstream.URL, "http://"))
+	conf := "{\n\tadmin off\n\tauto_https off\n}\n" + site
+	path := filepath.Join(dir, "Caddyfile")
+	os.WriteFile(path, []byte(conf), 0o600)
+	if out, err := exec.Command(caddy, "validate", "--config", path, "--adapter", "caddyfile").CombinedOutput(); err != nil {
+		t.Fatalf("caddy validate: %v\n%s", err, out)
+	}
+	startServer(t, addr, filepath.Join(dir, "caddy.log"), caddy, "run", "--config", path, "--adapter", "caddyfile")
+	browserSession(t, f, "http://"+addr)
+}
+
+// TestTraefikRequestShape: Traefik cannot be installed here, so this sends
+// the exact request its ForwardAuth middleware makes (documented: a GET with
+// the client's headers plus X-Forwarded-Method/Proto/Host/Uri/For) and
+// checks the shipped Traefik examples point at the Traefik endpoint.
+func TestTraefikRequestShape(t *testing.T) {
+	f := newFixture(t, proxiedGatewayConfig)
+	shape := func(extra ...string) http.Header {
+		h := http.Header{
+			"X-Forwarded-Method": {"GET"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"app.example.com"},
+			"X-Forwarded-Uri": {"/api/report?id=7"}, "X-Forwarded-For": {"198.51.100.23"}, "User-Agent": {"Mozilla/5.0"},
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			h.Set(extra[i], extra[i+1])
+		}
+		return h
+	}
+	login := "https://app.example.com/login?rd=" + url.QueryEscape("https://app.example.com/api/report?id=7")
+	tests := []struct {
+		name     string
+		header   http.Header
+		want     int
+		location string
+		user     string
+	}{
+		{"browser-without-session", shape("Accept", htmlAccept), 302, login, ""},
+		{"api-without-token", shape("Accept", "application/json"), 401, "", ""},
+		{"api-with-token", shape("Authorization", "Bearer "+f.token(t, "bob")), 200, "", "bob"},
+		{"browser-with-session", shape("Accept", htmlAccept, "Cookie", f.gw.cookie.Name+"="+f.token(t, "alice")), 200, "", "alice"},
+		{"forbidden", shape("X-Forwarded-Uri", "/admin/x", "Authorization", "Bearer "+f.token(t, "bob")), 403, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := f.do(t, "GET", "/verify/traefik", tt.header, "")
+			if resp.StatusCode != tt.want || resp.Header.Get("Location") != tt.location || resp.Header.Get("X-Forwarded-User") != tt.user {
+				t.Errorf("= %d Location %q user %q; want %d %q %q", resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("X-Forwarded-User"), tt.want, tt.location, tt.user)
+			}
+		})
+	}
+	for _, file := range []string{"traefik/dynamic.yaml", "traefik/docker-compose.labels.yaml"} {
+		text := example(t, file)
+		for _, want := range []string{"/verify/traefik", "X-Forwarded-User", "trustForwardHeader"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %s", file, want)
+			}
+		}
+	}
+}
+
+// TestShippedExamples checks the examples no binary here can run: they
+// parse, point at the right endpoints, and their authgate configs load.
+func TestShippedExamples(t *testing.T) {
+	read := func(path string) map[string]any {
+		t.Helper()
+		var docs map[string]any
+		dec := yaml.NewDecoder(strings.NewReader(example(t, path)))
+		for {
+			var doc map[string]any
+			if err := dec.Decode(&doc); err != nil {
+				break
+			}
+			if docs == nil {
+				docs = doc
+			}
+			if data, ok := doc["data"].(map[string]any); ok {
+				docs["configmap"] = data
+			}
+		}
+		if docs == nil {
+			t.Fatalf("%s: no YAML document", path)
+		}
+		return docs
+	}
+	lookup := func(key string) (string, bool) {
+		if key == "AUTHGATE_SECRET" {
+			return "Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA", true
+		}
+		return "", false
+	}
+
+	// The README shows the proxy examples as shipped.
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, lang := range map[string]string{"nginx/authgate.conf": "nginx", "caddy/Caddyfile": "caddyfile", "traefik/dynamic.yaml": "yaml"} {
+		if !strings.Contains(string(readme), "```"+lang+"\n"+example(t, path)+"```") {
+			t.Errorf("README.md does not show examples/%s as shipped", path)
+		}
+	}
+
+	// The ingress-nginx example: an Ingress, and the ConfigMap its
+	// auth-proxy-set-headers names.
+	kinds := map[string]map[string]any{}
+	dec := yaml.NewDecoder(strings.NewReader(example(t, "nginx/ingress-nginx.yaml")))
+	for {
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		kind, _ := doc["kind"].(string)
+		kinds[kind] = doc
+	}
+	ingress, configMap := kinds["Ingress"], kinds["ConfigMap"]
+	if ingress == nil || configMap == nil {
+		t.Fatalf("ingress-nginx example: want an Ingress and a ConfigMap, have %v", slices.Collect(maps.Keys(kinds)))
+	}
+	meta := func(doc map[string]any, key string) any { return doc["metadata"].(map[string]any)[key] }
+	annotations := meta(ingress, "annotations").(map[string]any)
+	if !strings.HasSuffix(annotations["nginx.ingress.kubernetes.io/auth-url"].(string), "/verify/nginx") {
+		t.Errorf("ingress-nginx auth-url = %v, want the nginx endpoint", annotations["nginx.ingress.kubernetes.io/auth-url"])
+	}
+	// The example relies only on what ingress-nginx itself sends, which
+	// TestIngressNginxRequestShape sends authgate, and on the host it
+	// routed on, which nothing else can say: X-Forwarded-Host $host, from
+	// a ConfigMap in the Ingress's namespace (the controller refuses
+	// another by default).
+	if v, ok := annotations["nginx.ingress.kubernetes.io/auth-snippet"]; ok {
+		t.Errorf("ingress-nginx example sets auth-snippet: %v", v)
+	}
+	if name := annotations["nginx.ingress.kubernetes.io/auth-proxy-set-headers"]; name != meta(configMap, "name") || meta(configMap, "namespace") != meta(ingress, "namespace") {
+		t.Errorf("ingress-nginx auth-proxy-set-headers = %v, want the ConfigMap %v in the Ingress's namespace", name, meta(configMap, "name"))
+	}
+	if data := configMap["data"]; !reflect.DeepEqual(data, map[string]any{"X-Forwarded-Host": "$host"}) {
+		t.Errorf("ingress-nginx auth-proxy-set-headers ConfigMap = %v, want only X-Forwarded-Host: $host", data)
+	}
+
+	compose := read("docker-compose/docker-compose.yaml")
+	if _, published := compose["services"].(map[string]any)["app"].(map[string]any)["ports"]; published {
+		t.Errorf("the sidecar example publishes the app's port, bypassing authgate")
+	}
+	if _, err := config.Parse([]byte(example(t, "docker-compose/gateway.yaml")), t.TempDir(), lookup); err != nil {
+		t.Errorf("docker-compose/gateway.yaml: %v", err)
+	}
+
+	k8s := read("kubernetes/deployment.yaml")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("alice:"+aliceHash+"\n"), 0o600)
+	embedded := strings.ReplaceAll(k8s["configmap"].(map[string]any)["gateway.yaml"].(string), "/etc/authgate/users/htpasswd", filepath.Join(dir, "htpasswd"))
+	if _, err := config.Parse([]byte(embedded), dir, lookup); err != nil {
+		t.Errorf("kubernetes ConfigMap gateway.yaml: %v", err)
+	}
+}

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/authgate/authgate/internal/auth"
+)
+
+// denial is how one kind of refused credential is answered, counted and
+// logged. This table is the only place that maps auth errors to HTTP.
+type denial struct {
+	status int
+	reason string // metric label and log field; a fixed word
+	level  slog.Level
+}
+
+// errForbidden means valid credentials for a user the route does not admit.
+var errForbidden = errors.New("user not allowed on this route")
+
+func classifyDenial(err error) denial {
+	switch {
+	case errors.Is(err, errForbidden):
+		return denial{http.StatusForbidden, "forbidden", slog.LevelInfo}
+	case errors.Is(err, errMethod):
+		return denial{http.StatusForbidden, "method_not_allowed", slog.LevelInfo}
+	case errors.Is(err, errMethodOverride):
+		return denial{http.StatusForbidden, "method_override", slog.LevelInfo}
+	case errors.Is(err, errNoRoute):
+		return denial{http.StatusForbidden, "no_matching_route", slog.LevelInfo}
+	case errors.Is(err, errUserGone):
+		return denial{http.StatusUnauthorized, "user_disabled", slog.LevelInfo}
+	case errors.Is(err, errProviderCookie):
+		return denial{http.StatusUnauthorized, "provider_token_in_cookie", slog.LevelWarn}
+	case errors.Is(err, errRevoked):
+		return denial{http.StatusUnauthorized, "revoked", slog.LevelInfo}
+	case errors.Is(err, errInvalidGrant):
+		return denial{http.StatusBadRequest, "invalid_grant", slog.LevelInfo}
+	case errors.Is(err, errRefreshThrottled):
+		return denial{http.StatusTooManyRequests, "slow_down", slog.LevelInfo}
+	case errors.Is(err, errCrossOrigin):
+		return denial{http.StatusForbidden, "cross_origin", slog.LevelWarn}
+	case errors.Is(err, errBadForwarded):
+		return denial{http.StatusUnauthorized, "bad_forwarded_request", slog.LevelInfo}
+	case errors.Is(err, errIncompleteForwarded):
+		return denial{http.StatusUnauthorized, "incomplete_forwarded_request", slog.LevelInfo}
+	case errors.Is(err, auth.ErrNoCredentials):
+		return denial{http.StatusUnauthorized, "no_credentials", slog.LevelDebug}
+	case errors.Is(err, auth.ErrMalformedCredentials):
+		return denial{http.StatusUnauthorized, "malformed_credentials", slog.LevelInfo}
+	case errors.Is(err, auth.ErrTokenMalformed):
+		return denial{http.StatusUnauthorized, "malformed_token", slog.LevelInfo}
+	case errors.Is(err, auth.ErrTokenAlgorithm):
+		return denial{http.StatusUnauthorized, "algorithm", slog.LevelWarn}
+	case errors.Is(err, auth.ErrTokenSignature):
+		return denial{http.StatusUnauthorized, "signature", slog.LevelWarn}
+	case errors.Is(err, auth.ErrTokenExpired):
+		return denial{http.StatusUnauthorized, "expired", slog.LevelDebug}
+	case errors.Is(err, auth.ErrTokenNotYetValid):
+		return denial{http.StatusUnauthorized, "not_yet_valid", slog.LevelInfo}
+	case errors.Is(err, auth.ErrTokenClaims):
+		return denial{http.StatusUnauthorized, "claims", slog.LevelInfo}
+	default:
+		return denial{http.StatusUnauthorized, "invalid", slog.LevelWarn}
+	}
+}
+
+// challenge is the RFC 6750 WWW-Authenticate value on every 401.
+const challenge = `Bearer realm="authgate", error="invalid_token"`
+
+// deny answers a request whose credentials were refused, counts it and
+// logs why. The client learns only the status and a stable code.
+func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, err error) {
+	d := classifyDenial(err)
+	if info := requestInfoFrom(r.Context()); info != nil {
+		info.reason = d.reason
+	}
+	g.metrics.TokenRejected(d.reason)
+	g.logger.LogAttrs(r.Context(), d.level, "request denied", slog.String("reason", d.reason))
+	// Says why in one look, so redirect loops and half-working proxy
+	// setups can be diagnosed from the response alone.
+	w.Header().Set("X-Authgate-Reason", d.reason)
+	if d.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", challenge)
+		writeJSONError(w, d.status, "invalid_token")
+		return
+	}
+	writeJSONError(w, d.status, d.reason)
+}
+
+// writeJSONError writes {"error":code} with headers that keep it out of
+// caches and sniffers. code must be a fixed word: it is not escaped.
+func writeJSONError(w http.ResponseWriter, status int, code string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`{"error":"` + code + `"}` + "\n"))
+}

@@ -1,0 +1,365 @@
+// Package server wires authgate together: it builds the HTTP surface from a
+// loaded config (endpoints.go lists all of it), decides who may pass, and owns
+// the listeners' lifetime.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/authgate/authgate/internal/auth"
+	"github.com/authgate/authgate/internal/config"
+	"github.com/authgate/authgate/internal/echo"
+	"github.com/authgate/authgate/internal/forwarded"
+	"github.com/authgate/authgate/internal/jwks"
+	"github.com/authgate/authgate/internal/metrics"
+	"github.com/authgate/authgate/internal/proxy"
+	"github.com/authgate/authgate/internal/route"
+	"github.com/authgate/authgate/internal/session"
+	"github.com/authgate/authgate/internal/store"
+)
+
+// Gateway is a configured authgate instance.
+type Gateway struct {
+	cfg    *config.Config
+	logger *slog.Logger
+	// accessLog gets one line per request; nil writes none.
+	accessLog *slog.Logger
+	metrics   *metrics.Metrics
+	tokens    *auth.Tokens
+	verifier  *auth.Verifier
+	sources   []*jwks.Source
+	users     users
+	store     store.Store
+	// userLimit and clientLimit throttle failed logins per username and
+	// per client address.
+	userLimit   limiter
+	clientLimit limiter
+	trust       forwarded.Trust
+	cookie      session.Cookie
+	redirects   session.Redirects
+	pages       *pages
+	now         func() time.Time
+	table       route.Table[*upstreamRoute]
+	// hostRoutes is set when some route names a host, so that /verify
+	// cannot match a request whose host the proxy did not say.
+	hostRoutes bool
+	// own holds the metrics of the gateway's own endpoints and of requests
+	// that matched nothing.
+	own     map[string]*metrics.Route
+	ids     *requestIDs
+	ready   atomic.Bool
+	handler http.Handler
+	state   *State
+}
+
+// upstreamRoute is a config route with everything it needs at request time
+// built once.
+type upstreamRoute struct {
+	name    string
+	public  bool
+	allowed map[string]struct{}
+	groups  []string
+	methods []string
+	proxy   http.Handler
+	metrics *metrics.Route
+}
+
+// Options are what a Gateway needs besides its config.
+type Options struct {
+	// Logger receives the gateway's log lines; nil discards them.
+	Logger *slog.Logger
+	// AccessLog receives one line per request, at level Info; nil writes
+	// none.
+	AccessLog *slog.Logger
+	// Metrics records requests; nil records into a registry nobody reads.
+	Metrics *metrics.Metrics
+	// Now is the clock for tokens and sessions (and for the state New
+	// makes); nil means time.Now.
+	Now func() time.Time
+	// State is what outlives this config; nil means a fresh NewState.
+	State *State
+}
+
+// New builds a Gateway from cfg.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	logger, m, now := opts.Logger, opts.Metrics, opts.Now
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if m == nil {
+		m = metrics.New("")
+	}
+	logger = slog.New(contextHandler{logger.Handler()})
+	tokens, err := auth.NewTokens(auth.TokenOptions{
+		Keys:       cfg.Token.Keys,
+		SigningKey: cfg.Token.SigningKey,
+		Issuer:     cfg.Token.Issuer,
+		Audience:   cfg.Token.Audience,
+		TTL:        cfg.Token.TTL,
+		Leeway:     cfg.Token.Leeway,
+		Now:        now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	local := make([]auth.LocalUser, len(cfg.Users))
+	for i, u := range cfg.Users {
+		local[i] = auth.LocalUser{
+			Account: auth.Account{Username: u.Username, Groups: u.Groups, Email: u.Email, Disabled: u.Disabled},
+			Hash:    u.PasswordHash,
+		}
+	}
+	users, err := auth.NewLocal(local, auth.PasswordOptions{
+		MaxConcurrent: cfg.Login.MaxConcurrent,
+		MaxQueue:      cfg.Login.MaxQueue,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	// The users live in users from here on; the gateway keeps no second
+	// copy of them (at 100,000 users, one copy is megabytes).
+	c := *cfg
+	c.Users = nil
+	cfg = &c
+	pg, err := newPages(cfg.LoginPage, cfg.Session, len(local) > 0)
+	if err != nil {
+		return nil, fmt.Errorf("login page: %w", err)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	var externals []*auth.External
+	var sources []*jwks.Source
+	for _, ti := range cfg.Token.TrustedIssuers {
+		src := jwks.New(jwks.Options{
+			Issuer: ti.Issuer, URL: ti.JWKSURL, File: ti.JWKSFile, Algorithms: ti.Algorithms,
+			Logger: logger, OnFetchError: m.JWKSRefreshFailed(ti.Issuer), Now: now,
+		})
+		sources = append(sources, src)
+		externals = append(externals, auth.NewExternal(auth.ExternalOptions{
+			Issuer: ti.Issuer, Audience: ti.Audience, Algorithms: ti.Algorithms, UsernameClaim: ti.UsernameClaim,
+			GroupsClaim: ti.GroupsClaim, Keys: src, Leeway: cfg.Token.Leeway, Now: now,
+		}))
+	}
+	st := opts.State
+	if st == nil {
+		st = NewState(cfg.Login, now)
+	}
+	g := &Gateway{
+		verifier:  auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
+		sources:   sources,
+		ids:       newRequestIDs(),
+		accessLog: opts.AccessLog,
+		store:     st.Store,
+		pages:     pg,
+		now:       now,
+		cookie: session.Cookie{
+			Name: cfg.Session.CookieName, Domain: cfg.Session.CookieDomain, Secure: cfg.Session.Secure,
+		},
+		redirects:   session.Redirects{AllowedHosts: cfg.Session.AllowedRedirectHosts, Domain: cfg.Session.CookieDomain},
+		cfg:         cfg,
+		logger:      logger,
+		metrics:     m,
+		tokens:      tokens,
+		users:       users,
+		trust:       forwarded.NewTrust(cfg.TrustedProxies),
+		state:       st,
+		userLimit:   st.Users,
+		clientLimit: st.Clients,
+		own:         map[string]*metrics.Route{},
+	}
+	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
+		g.own[name] = m.Route(name)
+	}
+	g.buildRoutes()
+	g.handler = g.endpoints()
+	return g, nil
+}
+
+func (g *Gateway) buildRoutes() {
+	strip := append([]string(nil), g.cfg.StripHeaders...)
+	if !g.cfg.ForwardAuthorization {
+		strip = append(strip, "Authorization")
+	}
+	for _, h := range []string{g.cfg.UpstreamHeaders.Groups, g.cfg.UpstreamHeaders.Email, g.cfg.UpstreamHeaders.Token, g.cfg.UpstreamHeaders.Assertion} {
+		if h != "" {
+			strip = append(strip, h)
+		}
+	}
+	stripSet := proxy.NewHeaderSet(strip, g.cfg.StripHeaderPrefixes)
+	transport := proxy.NewTransport(proxy.TransportOptions{
+		DialTimeout:           g.cfg.Transport.DialTimeout,
+		ResponseHeaderTimeout: g.cfg.Transport.ResponseHeaderTimeout,
+		IdleConnTimeout:       g.cfg.Transport.IdleConnTimeout,
+		MaxIdleConnsPerHost:   g.cfg.Transport.MaxIdleConnsPerHost,
+	})
+	// One shared proxy for every route: what a route adds is its upstream
+	// and prefix; its name and metrics reach the proxy's hooks through the
+	// request's requestInfo, set when the route was matched.
+	shared := proxy.New(proxy.Options{
+		Transport: transport,
+		Strip:     stripSet,
+		// The session cookie is the gateway's; an upstream that logged or
+		// leaked it would hand out sessions.
+		StripCookies: []string{g.cfg.Session.CookieName},
+		TrustedPeer:  g.trust.TrustedPeer,
+		Logger:       g.logger,
+		SetHeaders:   g.upstreamHeaders,
+		OnError: func(r *http.Request, kind string) {
+			if info := requestInfoFrom(r.Context()); info != nil {
+				info.reason = upstreamFailureReason(kind)
+				if info.metrics != nil {
+					info.metrics.UpstreamError(kind)
+				}
+			}
+		},
+	})
+	for _, rc := range g.cfg.Routes {
+		ur := &upstreamRoute{name: rc.Name, public: rc.Public, groups: rc.AllowedGroups, methods: rc.Methods, metrics: g.metrics.Route(rc.Name)}
+		if len(rc.AllowedUsers) > 0 {
+			ur.allowed = map[string]struct{}{}
+			for _, u := range rc.AllowedUsers {
+				ur.allowed[u] = struct{}{}
+			}
+		}
+		stripPrefix := ""
+		if rc.StripPrefix && rc.Path != "/" {
+			stripPrefix = rc.Path
+		}
+		ur.proxy = shared.To(rc.Upstream, stripPrefix)
+		g.table.Add(rc.Host, rc.Path, ur)
+		g.hostRoutes = g.hostRoutes || rc.Host != ""
+	}
+}
+
+// httpServer applies the configured limits to an http.Server for h.
+func (g *Gateway) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: g.cfg.Server.ReadHeaderTimeout,
+		WriteTimeout:      g.cfg.Server.WriteTimeout,
+		IdleTimeout:       g.cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
+		// "OPTIONS *" goes to the handler, which refuses it like any
+		// other non-origin-form target.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     slog.NewLogLogger(g.logger.Handler(), slog.LevelDebug),
+	}
+}
+
+// State is the state the gateway keeps its revocations, refresh families
+// and throttles in, to build the next gateway over.
+func (g *Gateway) State() *State { return g.state }
+
+// Handler is the public listener's handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// SetReady sets what /readyz answers.
+func (g *Gateway) SetReady(ready bool) { g.ready.Store(ready) }
+
+// Addrs are the addresses a running Gateway is bound to, port 0 in the
+// config resolved to the port the system chose.
+type Addrs struct {
+	// Gateway is the public listener: login, proxy and forward-auth.
+	Gateway net.Addr
+	// Metrics is the Prometheus listener; nil when metrics_listen is empty.
+	Metrics net.Addr
+	// Echo is the built-in demo upstream; nil when echo_listen is unset.
+	Echo net.Addr
+}
+
+// Run listens on the configured addresses and serves until ctx is done,
+// then stops accepting, lets in-flight requests finish within the grace
+// period and returns. ready, if set, is called once every listener is
+// serving and /readyz answers 200, with the addresses they are bound to; it
+// runs on Run's goroutine, which watches ctx only after ready returns.
+func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready func(Addrs)) error {
+	type served struct {
+		name string
+		srv  *http.Server
+		ln   net.Listener
+	}
+	var all []served
+	defer func() {
+		for _, s := range all {
+			s.ln.Close()
+		}
+	}()
+	listen := func(name, addr string, h http.Handler, public bool) (net.Addr, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
+		}
+		srv := g.httpServer(h)
+		if public {
+			ln = limitListener(ln, g.cfg.Server.MaxConnections)
+		}
+		all = append(all, served{name: name, srv: srv, ln: ln})
+		g.logger.Info("listening", "listener", name, "addr", ln.Addr().String())
+		return ln.Addr(), nil
+	}
+	var addrs Addrs
+	var err error
+	if addrs.Gateway, err = listen("gateway", g.cfg.Listen, g.handler, true); err != nil {
+		return err
+	}
+	if g.cfg.MetricsListen != "" {
+		if addrs.Metrics, err = listen("metrics", g.cfg.MetricsListen, metricsHandler, false); err != nil {
+			return err
+		}
+	}
+	if g.cfg.EchoListen != "" {
+		if addrs.Echo, err = listen("echo", g.cfg.EchoListen, echo.Handler(), false); err != nil {
+			return err
+		}
+	}
+
+	errc := make(chan error, len(all))
+	for _, s := range all {
+		go func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", s.name, err)
+			}
+		}()
+	}
+	for _, s := range g.sources {
+		s.Start(ctx)
+	}
+	g.SetReady(true)
+	if ready != nil {
+		ready(addrs)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		g.logger.Info("shutting down", "grace", g.cfg.Server.ShutdownGrace.String())
+	case serveErr = <-errc:
+		g.logger.Error("listener failed; shutting down", "error", serveErr)
+	}
+	g.SetReady(false)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Server.ShutdownGrace)
+	defer cancel()
+	var shutdownErr error
+	// The public listener first: the echo upstream must outlive the
+	// requests still being proxied to it.
+	for _, s := range all {
+		if err := s.srv.Shutdown(shutdownCtx); err != nil {
+			shutdownErr = errors.Join(shutdownErr, fmt.Errorf("shutdown %s: %w", s.name, err))
+			s.srv.Close()
+		}
+	}
+	if shutdownErr != nil {
+		g.logger.Warn("in-flight requests did not finish within the grace period", "error", shutdownErr)
+	} else {
+		g.logger.Info("stopped")
+	}
+	return serveErr
+}
