@@ -118,6 +118,16 @@ func main() {
 	edConfig := writeConfig(dir, "ed.yaml", sutAddr, "token:\n  ttl: 12h\n  algorithm: EdDSA\n  keys:\n    - id: ed\n      key_file: "+edKey)
 	sideConfig := writeConfig(dir, "side.yaml", sideAddr, hsTokenSection)
 	routesConfig := sizedConfig(dir, "routes.yaml", manyRoutes(10000), 0)
+	// The same as hsConfig with log lines gathered and written every
+	// 100 ms (log.flush_interval), to show what a write per request costs.
+	bufferedConfig := writeConfig(dir, "buffered.yaml", sutAddr, hsTokenSection+"\nlog_flush_interval_placeholder")
+	if b, err := os.ReadFile(bufferedConfig); err == nil {
+		b = bytes.Replace(b, []byte("\nlog_flush_interval_placeholder"), nil, 1)
+		b = bytes.Replace(b, []byte("  format: json\n"), []byte("  format: json\n  flush_interval: 100ms\n"), 1)
+		if err := os.WriteFile(bufferedConfig, b, 0o600); err != nil {
+			log.Fatal(err)
+		}
+	}
 	nginxConf := writeNginx(dir)
 
 	gatewayProc := func(config string) func() ([]*exec.Cmd, error) {
@@ -156,6 +166,7 @@ func main() {
 			return []*exec.Cmd{c}, c.Start()
 		}, token: &hsBearer},
 		{name: "authgate proxy, HS256", path: benchPath, start: gatewayProc(hsConfig), token: &hsBearer},
+		{name: "authgate proxy, HS256, log buffered 100ms", path: benchPath, start: gatewayProc(bufferedConfig), token: &hsBearer},
 		{name: "authgate proxy, HS256, 10,000 routes", path: benchPath, start: gatewayProc(routesConfig), token: &hsBearer},
 		{name: "authgate proxy, EdDSA", path: benchPath, start: gatewayProc(edConfig), token: &edBearer},
 		{name: "authgate /verify", path: "/verify", start: gatewayProc(hsConfig), token: &hsBearer},
