@@ -119,6 +119,8 @@ func TestEnvironmentExpansion(t *testing.T) {
 		{"unterminated", "${S" + secret, nil, "", "token.secret: unterminated ${"},
 		{"bad-name", "${1A}" + secret, nil, "", "token.secret: invalid environment variable name"},
 		{"yaml-special-chars-stay-data", "${S}", map[string]string{"S": "a: b\n- c # d" + secret}, "a: b\n- c # d" + secret, ""},
+		{"set-but-empty", "${S}", map[string]string{"S": ""}, "", "token.secret: is empty"},
+		{"empty", "", nil, "", "token.secret: is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -634,5 +636,14 @@ func TestLoadProblemsNameTheKey(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse = %v, want %q", err, want)
 		}
+	}
+}
+
+// TestEmptySecretFileIsAnError: an empty secret_file names no file; it is
+// refused, not taken for "no secret" (which starts with a random key).
+func TestEmptySecretFileIsAnError(t *testing.T) {
+	_, err := Parse([]byte("token:\n  secret_file: \"${F}\"\n"), ".", env(map[string]string{"F": ""}))
+	if err == nil || !strings.Contains(err.Error(), "token.secret_file: is empty") {
+		t.Errorf("Parse = %v, want token.secret_file: is empty", err)
 	}
 }

@@ -357,8 +357,17 @@ func (v *validator) keys(ft *fileToken, t *Token) {
 	hmac := t.Algorithm == keys.HS256
 	t.SigningKey, _ = v.text("token.signing_key", &ft.SigningKey)
 	v.plan.tokenAt, v.plan.signingAt = ft.At, where(&ft.SigningKey, ft.At)
-	secret, _ := v.text("token.secret", &ft.Secret)
-	secretFile, _ := v.text("token.secret_file", &ft.SecretFile)
+	secret, secretSet := v.text("token.secret", &ft.Secret)
+	secretFile, fileSet := v.text("token.secret_file", &ft.SecretFile)
+	// An empty secret is a mistake (AUTHGATE_SECRET set but empty, say),
+	// not a request for a random key: that would start, and every restart
+	// and every other replica would refuse the tokens of this one.
+	if secretSet && secret == "" {
+		v.fail("token.secret", at(&ft.Secret), "is empty: set a secret of 32 bytes or more, or leave the key out for a random one that dies with the process")
+	}
+	if fileSet && secretFile == "" {
+		v.fail("token.secret_file", at(&ft.SecretFile), "is empty: name the file that holds the secret")
+	}
 	legacy := secret != "" || secretFile != ""
 	// usable says the keys can be planned: the algorithm is known and the
 	// document does not name keys two ways.
