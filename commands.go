@@ -237,6 +237,11 @@ func keygen(args []string, stdout, stderr io.Writer) error {
 	jwk, _ := keys.PublicJWK(k)
 	entry, _ := json.MarshalIndent(jwk, "", "  ")
 	fmt.Fprintf(stderr, "wrote %s (private, keep it secret) and %s\n", privatePath, publicPath)
+	// Absolute: the config resolves a relative key_file against its own
+	// folder, not against where keygen ran.
+	if abs, err := filepath.Abs(privatePath); err == nil {
+		privatePath = abs
+	}
 	fmt.Fprintf(stderr, "add to gateway.yaml:\n  token:\n    algorithm: %s\n    keys:\n      - id: %s\n        key_file: %s\n", *alg, *id, privatePath)
 	fmt.Fprintln(stdout, string(entry))
 	return nil

@@ -80,6 +80,30 @@ func TestKeygenWritesOnlyPlainFileNamesInsideOut(t *testing.T) {
 	}
 }
 
+// TestKeygenPrintsAnAbsoluteKeyFile: the config resolves a relative
+// key_file against its own folder, so the line keygen suggests must not
+// depend on where keygen ran.
+func TestKeygenPrintsAnAbsoluteKeyFile(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, out) // -out as an operator might type it
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runCommand(t, nil, "", "keygen", "-id", "k1", "-out", rel)
+	if r.err != nil {
+		t.Fatalf("keygen without --alg = %v, want EdDSA by default\n%s", r.err, r.stderr)
+	}
+	want := "key_file: " + filepath.Join(out, "k1.pem")
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "algorithm: EdDSA") {
+		t.Errorf("keygen printed %q, want %q and algorithm: EdDSA", r.stderr, want)
+	}
+}
+
 // TestKeygenNeverOverwritesAKey: two ids' file names can meet ("a.pub"'s
 // private key and "a"'s public key are both a.pub.pem); keygen refuses
 // rather than replace a private key with a public one.

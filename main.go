@@ -76,7 +76,7 @@ Usage:
   authgate check [-config FILE]    validate a config, print every problem, exit 0 or 1
   authgate hash-password [-cost N] read a password from stdin, print its bcrypt hash
   authgate healthcheck [-url URL]  exit 0 if the gateway's /healthz answers 200
-  authgate keygen --alg ALG [-id ID] [-out DIR]
-                                   write a new RS256, ES256 or EdDSA key pair, print its JWK
+  authgate keygen [--alg ALG] [-id ID] [-out DIR]
+                                   write a new RS256, ES256 or EdDSA (default) key pair, print its JWK
   authgate version                 print the version
 `

@@ -336,3 +336,17 @@ func TestLoginPageShowsTheConfiguredMethods(t *testing.T) {
 		})
 	}
 }
+
+// TestPageHeadings: the sign-out page says what it does; it said "Sign in".
+func TestPageHeadings(t *testing.T) {
+	f := newFixture(t, "")
+	for _, tc := range []struct{ path, want string }{
+		{"/login", `<h1 id="heading">Sign in</h1>`},
+		{"/logout", `<h1 id="heading">Sign out</h1>`},
+	} {
+		resp, body := f.do(t, "GET", tc.path, http.Header{"Accept": {"text/html"}}, "")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, tc.want) || !strings.Contains(body, "<title>"+strings.TrimSuffix(strings.TrimPrefix(tc.want, `<h1 id="heading">`), "</h1>")+"</title>") {
+			t.Errorf("GET %s = %d, want a page with %s and the same title", tc.path, resp.StatusCode, tc.want)
+		}
+	}
+}
