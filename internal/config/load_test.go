@@ -149,7 +149,7 @@ func TestProblemsAreAllReportedWithPaths(t *testing.T) {
 		want []string
 	}{
 		{"unknown-keys", "lisen: x\ntoken:\n  secert: y\nroutes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    publik: true\n",
-			[]string{"lisen: unknown key", "token.secert: unknown key", "routes[0].publik: unknown key"}},
+			[]string{"lisen: unknown key; did you mean \"listen\"?", "token.secert: unknown key", "routes[0].publik: unknown key; did you mean \"public\"?"}},
 		{"type-errors", "server:\n  max_header_bytes: lots\nroutes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    public: maybe\n",
 			[]string{"2:21: server.max_header_bytes: must be a whole number, not text", "6:13: routes[0].public: must be true or false, not text"}},
 		{"secret-rules", "token:\n  secret: short\n  leeway: 5m\n  ttl: 0s\n",

@@ -311,9 +311,12 @@ func (w *shapeWalk) mapping(n *yaml.Node, t reflect.Type, path string, merged ma
 		first[name] = k.Line
 		ft, ok := keys[name]
 		if !ok {
-			// The place for issue 12's "did you mean": keys holds every
-			// name this mapping accepts.
-			w.fail(p, k, "unknown key", nil)
+			msg := "unknown key"
+			if near := closest(name, keys); near != "" {
+				// A key the config accepts, never a document value.
+				msg += fmt.Sprintf("; did you mean %q?", near)
+			}
+			w.fail(p, k, msg, nil)
 			continue
 		}
 		w.walk(v, ft, p, v, nil)
@@ -463,4 +466,41 @@ func validEnvName(name string) bool {
 		}
 	}
 	return true
+}
+
+// closest is the accepted key nearest to name, when a typo could explain
+// the difference (at most 2 edits, and fewer than half of name's length);
+// "" otherwise.
+func closest[T any](name string, keys map[string]T) string {
+	best, bestDist := "", 3
+	for k := range keys {
+		if d := editDistance(name, k); d < bestDist || d == bestDist && best != "" && k < best {
+			best, bestDist = k, d
+		}
+	}
+	if best == "" || 2*bestDist >= len(name) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, by bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

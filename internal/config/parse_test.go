@@ -18,10 +18,10 @@ func TestShapeProblemsAreLocated(t *testing.T) {
 		name, doc string
 		want      []string
 	}{
-		{"unknown-top-level", "lisen: x\n", []string{"1:1: lisen: unknown key"}},
-		{"unknown-nested", "login:\n  throttle:\n    client:\n      brust: 3\n", []string{"4:7: login.throttle.client.brust: unknown key"}},
-		{"unknown-in-list-item", "routes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    publik: true\n", []string{"4:5: routes[0].publik: unknown key"}},
-		{"unknown-in-flow", "session: {ttl: 1h, tll: 2h}\n", []string{"1:20: session.tll: unknown key"}},
+		{"unknown-top-level", "lisen: x\n", []string{"1:1: lisen: unknown key; did you mean \"listen\"?"}},
+		{"unknown-nested", "login:\n  throttle:\n    client:\n      brust: 3\n", []string{"4:7: login.throttle.client.brust: unknown key; did you mean \"burst\"?"}},
+		{"unknown-in-list-item", "routes:\n  - path: /a\n    upstream: http://127.0.0.1:1\n    publik: true\n", []string{"4:5: routes[0].publik: unknown key; did you mean \"public\"?"}},
+		{"unknown-in-flow", "session: {ttl: 1h, tll: 2h}\n", []string{"1:20: session.tll: unknown key; did you mean \"ttl\"?"}},
 		{"repeated-key", "log:\n  level: info\n  format: json\n  level: debug\n", []string{"4:3: log.level: is already set on line 2"}},
 		{"repeated-top-level", "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", []string{"2:1: listen: is already set on line 1"}},
 		{"repeated-empty-key", "~: 1\n~: 2\n", []string{`2:1: "~": is already set on line 1`}},
@@ -38,9 +38,9 @@ func TestShapeProblemsAreLocated(t *testing.T) {
 		{"document-scalar", "hello\n", []string{"1:1: must be a mapping, not text"}},
 		{"merge-of-scalar", "session:\n  <<: x\n", []string{"2:7: session.<<: must be a mapping or a list of mappings"}},
 		{"unknown-key-in-merged-mapping", "routes:\n  - &r {path: /a, upstream: 'http://127.0.0.1:1'}\n  - <<: {pth: /b}\n    upstream: http://127.0.0.1:2\n",
-			[]string{"3:10: routes[1].pth: unknown key", "3:5: routes[1].path: must start with /"}},
+			[]string{"3:10: routes[1].pth: unknown key; did you mean \"path\"?", "3:5: routes[1].path: must start with /"}},
 		{"everything-at-once", "lisen: x\nserver:\n  max_header_bytes: lots\nroutes:\n  - path: api\n    upstream: http://127.0.0.1:1\n    surprise: 1\n",
-			[]string{"1:1: lisen: unknown key", "7:5: routes[0].surprise: unknown key", "5:11: routes[0].path: must start with /", "3:21: server.max_header_bytes: must be a whole number, not text"}},
+			[]string{"1:1: lisen: unknown key; did you mean \"listen\"?", "7:5: routes[0].surprise: unknown key", "5:11: routes[0].path: must start with /", "3:21: server.max_header_bytes: must be a whole number, not text"}},
 		{"dropped-element-hides-later-indices", "routes:\n  - x\n  - path: api\n", []string{"2:5: routes[0]: must be a mapping, not text"}},
 		{"problems-under-a-broken-mapping-are-not-guessed", "token:\n  refresh: [1]\n  ttl: 0s\n", []string{"2:12: token.refresh: must be a mapping, not a list", "3:8: token.ttl: must be positive"}},
 	}
@@ -198,7 +198,7 @@ func TestProblemFormat(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
 	os.WriteFile(path, []byte("listen: x\nlisen: y\n"), 0o600)
 	_, err := Load(path, env(nil))
-	for _, want := range []string{path + ":1:9: listen: must be host:port", path + ":2:1: lisen: unknown key"} {
+	for _, want := range []string{path + ":1:9: listen: must be host:port", path + ":2:1: lisen: unknown key; did you mean \"listen\"?"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Load = %v, want %q", err, want)
 		}
@@ -229,5 +229,23 @@ func TestSyntaxAndEmptyDocuments(t *testing.T) {
 	cfg, err := Parse([]byte("~\n"), ".", env(nil))
 	if err != nil || cfg.Listen != "127.0.0.1:8080" {
 		t.Errorf("Parse(~) = %v, want the defaults", err)
+	}
+}
+
+func TestClosestKey(t *testing.T) {
+	keys := map[string]bool{"listen": true, "metrics_listen": true, "routes": true, "ttl": true, "tls": true}
+	tests := []struct{ name, want string }{
+		{"lisen", "listen"},
+		{"metrics_lisen", "metrics_listen"},
+		{"route", "routes"},
+		{"tll", "tls"}, // ttl and tls are both one edit away: the first in order wins
+		{"surprise", ""},
+		{"x", ""},
+		{"listen", "listen"},
+	}
+	for _, tt := range tests {
+		if got := closest(tt.name, keys); got != tt.want {
+			t.Errorf("closest(%q) = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
