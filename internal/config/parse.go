@@ -153,7 +153,22 @@ func decode(data []byte) (fc *fileConfig, structural []*Problem, err error) {
 	dec.KnownFields(true)
 	derr := dec.Decode(fc)
 	if derr == nil {
-		return fc, nil, nil
+		// Only the first document is read: anything after a "---" would
+		// look like config and change nothing (a default_deny appended
+		// there would never apply).
+		for {
+			var next yaml.Node
+			switch err := dec.Decode(&next); {
+			case err == io.EOF:
+				return fc, nil, nil
+			case err == nil && len(next.Content) == 1 && isNull(next.Content[0]):
+				continue // an empty document, after a trailing "---", reads as nothing
+			case err == nil && len(next.Content) > 0:
+				return nil, nil, fmt.Errorf("line %d: a second YAML document: the config is one document, and nothing after \"---\" would be read", next.Content[0].Line)
+			default:
+				return nil, nil, errors.New("a second YAML document follows the first: the config is one document, and nothing after \"---\" would be read")
+			}
+		}
 	}
 	if derr == io.EOF {
 		return nil, nil, errors.New("config is empty")

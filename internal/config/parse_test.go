@@ -249,3 +249,23 @@ func TestClosestKey(t *testing.T) {
 		}
 	}
 }
+
+// TestOneDocumentOnly: a second YAML document would look like config and
+// change nothing; it is refused.
+func TestOneDocumentOnly(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"restriction-after-separator", "token:\n  secret: " + secret + "\n---\ndefault_deny: true\n", `line 4: a second YAML document`},
+		{"garbage-after-separator", "token:\n  secret: " + secret + "\n---\nnosuchkey: 1\n", `line 4: a second YAML document`},
+		{"empty-second-document", "token:\n  secret: " + secret + "\n---\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc), ".", env(nil))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Parse = %v, want no error", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("Parse = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

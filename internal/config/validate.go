@@ -83,6 +83,7 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	v.users(fc)
 	cfg.UpstreamHeaders = v.upstreamHeaders(&fc.UpstreamHeaders)
 	cfg.IdentityHeader, cfg.StripHeaders, cfg.StripHeaderPrefixes = v.headers(fc)
+	v.distinctIdentityHeaders(cfg.IdentityHeader, cfg.UpstreamHeaders, fc)
 	cfg.TrustedProxies = v.trustedProxies(fc.TrustedProxies)
 	cfg.Paths = v.paths(&fc.Paths)
 	cfg.Routes = v.routes(fc.Routes, cfg.Paths)
@@ -693,6 +694,45 @@ func (v *validator) upstreamHeaders(fu *fileUpstream) UpstreamHeaders {
 	return u
 }
 
+// distinctIdentityHeaders refuses identity headers that would carry two
+// things at once: one header for the user and the groups, or a header
+// forward-auth answers with (Remote-User, Remote-Groups, Remote-Email)
+// named for something else, would make an upstream read a group or an
+// email, or the token, as the user's name, and the two modes disagree.
+func (v *validator) distinctIdentityHeaders(identity string, u UpstreamHeaders, fc *fileConfig) {
+	type header struct {
+		path, name, means string
+		n                 *text
+	}
+	all := []header{
+		{"identity_header", identity, "user", &fc.IdentityHeader},
+		{"upstream_headers.groups", u.Groups, "groups", &fc.UpstreamHeaders.Groups},
+		{"upstream_headers.email", u.Email, "email", &fc.UpstreamHeaders.Email},
+		{"upstream_headers.token", u.Token, "token", &fc.UpstreamHeaders.Token},
+		{"upstream_headers.assertion", u.Assertion, "assertion", &fc.UpstreamHeaders.Assertion},
+	}
+	forwardAuth := map[string]string{"Remote-User": "user", "Remote-Groups": "groups", "Remote-Email": "email"}
+	seen := map[string]header{}
+	for _, h := range all {
+		if h.name == "" {
+			continue
+		}
+		// Spellings an application may read as one (X-Forwarded_User).
+		key := http.CanonicalHeaderKey(strings.NewReplacer("_", "-", ".", "-").Replace(h.name))
+		if prev, dup := seen[key]; dup {
+			if h.n.Kind == 0 { // a default: the one the operator wrote is the one to change
+				h, prev = prev, h
+			}
+			v.fail(h.path, at(h.n), "is the same header as %s: each identity header must carry one thing", prev.path)
+			continue
+		}
+		seen[key] = h
+		if means, ok := forwardAuth[key]; ok && means != h.means {
+			v.fail(h.path, at(h.n), "%s is the header forward-auth answers with for the %s: choose another name", key, means)
+		}
+	}
+}
+
 func (v *validator) headers(fc *fileConfig) (identity string, strip, prefixes []string) {
 	identity = DefaultIdentityHeader
 	if s := v.textOr("identity_header", &fc.IdentityHeader, ""); s != "" {
@@ -811,7 +851,7 @@ func pathProblem(p string) string {
 
 func (v *validator) routes(frs []*fileRoute, paths Paths) []Route {
 	var out []Route
-	seen := map[string]string{}
+	seen, names := map[string]string{}, map[string]string{}
 	for i, fr := range frs {
 		if fr == nil {
 			continue
@@ -862,8 +902,13 @@ func (v *validator) routes(frs []*fileRoute, paths Paths) []Route {
 		}
 		if prev, dup := seen[r.Host+" "+r.Path]; dup {
 			v.fail(p+".path", where(&fr.Path, fr.At), "same host and path as %s", prev)
+		} else if prev, dup := names[r.Name]; dup {
+			// The name labels metrics and is the audience of upstream
+			// assertions: two routes with one name would accept each
+			// other's assertions.
+			v.fail(p+".name", where(&fr.Name, fr.At), "is already the name of %s: each route needs its own", prev)
 		} else {
-			seen[r.Host+" "+r.Path] = p
+			seen[r.Host+" "+r.Path], names[r.Name] = p, p
 		}
 		for _, own := range []string{paths.Refresh, paths.Login, paths.Logout, paths.Verify, paths.Healthz, paths.Readyz} {
 			// A catch-all "/" covers them by design; a narrower route that

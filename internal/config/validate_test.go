@@ -175,6 +175,12 @@ func TestEveryKeyRefusesBadValues(t *testing.T) {
 		{"upstream_headers.email", "'a b'", "must be a header name the gateway does not manage itself", ""},
 		{"upstream_headers.token", "Authorization", "must be a header name the gateway does not manage itself", ""},
 		{"upstream_headers.assertion", "Cookie", "must be a header name the gateway does not manage itself", ""},
+		{"identity_header", "X-Forwarded-Email", "is the same header as upstream_headers.email: each identity header must carry one thing", ""},
+		{"identity_header", "Remote-Groups", "Remote-Groups is the header forward-auth answers with for the groups: choose another name", ""},
+		{"upstream_headers.groups", "Remote-User", "Remote-User is the header forward-auth answers with for the user: choose another name", ""},
+		{"upstream_headers.groups", "x_forwarded_user", "is the same header as identity_header: each identity header must carry one thing", ""},
+		{"upstream_headers.token", "X-Forwarded-User", "is the same header as identity_header: each identity header must carry one thing", ""},
+		{"upstream_headers.assertion", "Remote-Email", "Remote-Email is the header forward-auth answers with for the email: choose another name", ""},
 		{"upstream_headers.assertion_ttl", "11m", "must be from 1s to 10m", ""},
 		{"upstream_headers.assertion_ttl", "0s", "must be from 1s to 10m", ""},
 		{"token.algorithm", "HS512", "must be one of HS256, RS256, ES256, EdDSA", ""},
@@ -319,5 +325,19 @@ func TestListElementsAreLocated(t *testing.T) {
 				t.Errorf("Parse(%q) =\n%s\nwant\n%s", tt.doc, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestRouteNamesAreUnique: a route's name is the audience of the
+// assertions its upstream gets; two routes sharing one would accept each
+// other's. Default names (host and path) count too.
+func TestRouteNamesAreUnique(t *testing.T) {
+	doc := "token:\n  secret: " + secret + "\nroutes:\n" +
+		"  - path: /api\n    upstream: http://127.0.0.1:1\n" +
+		"  - path: /x\n    name: /api\n    upstream: http://127.0.0.1:2\n"
+	_, err := Parse([]byte(doc), ".", env(nil))
+	want := "routes[1].name: is already the name of routes[0]: each route needs its own"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Parse = %v, want an error containing %q", err, want)
 	}
 }

@@ -95,8 +95,8 @@ var methodOverrides = proxy.NewHeaderSet([]string{"X-Http-Method-Override", "X-H
 
 // checkMethod applies rt's methods rule (rt may be nil: no route matched),
 // then the method overrides: the headers, and the _method query parameter
-// (Laravel, Symfony, Spring's HiddenHttpMethodFilter, Express's
-// method-override). Proxy mode strips the headers before forwarding, but
+// in any spelling an application would decode to it (Laravel, Symfony,
+// Spring's HiddenHttpMethodFilter, Express's method-override). Proxy mode strips the headers before forwarding, but
 // the query goes upstream as it is, and in forward-auth the proxy in front
 // passes both to the application, which would run another method than the
 // one the methods rule and the same-origin check were applied to; so any
@@ -119,19 +119,43 @@ func checkMethod(rt *upstreamRoute, h http.Header, rawQuery, method string) erro
 			}
 		}
 	}
-	if strings.Contains(rawQuery, "_method") {
-		q, err := url.ParseQuery(rawQuery)
-		if err != nil {
-			return errMethodOverride // unreadable here, maybe not to the application
+	for pair := range strings.FieldsFuncSeq(rawQuery, func(r rune) bool { return r == '&' || r == ';' }) {
+		key, value, _ := strings.Cut(pair, "=")
+		if queryKey(key) != "_method" {
+			continue
 		}
-		for _, v := range q["_method"] {
-			if v != method {
-				return errMethodOverride
-			}
+		if v, err := url.QueryUnescape(value); err == nil {
+			value = v
+		}
+		if value != method {
+			return errMethodOverride
 		}
 	}
 	return nil
 }
+
+// queryKey is a query parameter's name as the frameworks that honour
+// _method read it, whatever the spelling on the wire: percent-decoded
+// ("%5Fm%65thod"), with ".", " " and "[" read as "_" as PHP renames them
+// (a leading space too, though PHP drops it: stricter costs nothing), and
+// cut at a NUL or at "[" (array syntax); a key that does not decode is
+// taken as it stands.
+func queryKey(raw string) string {
+	key, err := url.QueryUnescape(raw)
+	if err != nil {
+		key = raw
+	}
+	if i := strings.IndexByte(key, 0); i >= 0 {
+		key = key[:i]
+	}
+	if i := strings.IndexByte(key, '['); i > 0 {
+		key = key[:i]
+	}
+	return phpNameChars.Replace(key)
+}
+
+// phpNameChars are the characters PHP turns into "_" in a parameter name.
+var phpNameChars = strings.NewReplacer(".", "_", " ", "_", "[", "_")
 
 // checkOrigin refuses cookie-authenticated requests that could be
 // cross-site: unsafe methods need a same-origin Origin or Sec-Fetch-Site,
