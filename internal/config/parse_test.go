@@ -46,17 +46,7 @@ func TestShapeProblemsAreLocated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.doc), t.TempDir(), env(nil))
-			if err == nil {
-				t.Fatalf("Parse(%q) succeeded, want %q", tt.doc, tt.want)
-			}
-			var got []string
-			for _, p := range problemsOf(t, err) {
-				got = append(got, p.Error())
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("Parse(%q) =\n%s\nwant\n%s", tt.doc, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
+			wantProblems(t, tt.doc, tt.want)
 		})
 	}
 }
@@ -267,5 +257,22 @@ func TestOneDocumentOnly(t *testing.T) {
 				t.Errorf("Parse = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// wantProblems parses doc and checks that it is refused with exactly want,
+// in order.
+func wantProblems(t *testing.T, doc string, want []string) {
+	t.Helper()
+	_, err := Parse([]byte(doc), t.TempDir(), env(nil))
+	if err == nil {
+		t.Fatalf("Parse(%q) succeeded, want %q", doc, want)
+	}
+	var got []string
+	for _, p := range problemsOf(t, err) {
+		got = append(got, p.Error())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Parse(%q) =\n%s\nwant\n%s", doc, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -313,17 +313,7 @@ func TestListElementsAreLocated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.doc), t.TempDir(), env(nil))
-			if err == nil {
-				t.Fatalf("Parse(%q) succeeded, want %q", tt.doc, tt.want)
-			}
-			var got []string
-			for _, p := range problemsOf(t, err) {
-				got = append(got, p.Error())
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("Parse(%q) =\n%s\nwant\n%s", tt.doc, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
+			wantProblems(t, tt.doc, tt.want)
 		})
 	}
 }
