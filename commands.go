@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -175,11 +176,19 @@ func readPassword(stdin io.Reader, stderr io.Writer) ([]byte, error) {
 	return []byte(strings.TrimRight(line, "\r\n")), nil
 }
 
-func healthcheck(ctx context.Context, args []string, stderr io.Writer) error {
+func healthcheck(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) error {
 	fs := newFlags("authgate healthcheck", stderr)
 	url := fs.String("url", "http://127.0.0.1:8080/healthz", "health endpoint to probe")
+	configPath := fs.String("config", "", "probe the health endpoint this config's listener serves (instead of -url)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *configPath != "" {
+		cfg, err := config.Load(*configPath, lookupEnv)
+		if err != nil {
+			return fmt.Errorf("healthcheck: invalid config %s:\n%w", *configPath, err)
+		}
+		*url = healthURL(cfg.Listen, cfg.Paths.Healthz)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -196,6 +205,23 @@ func healthcheck(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("healthcheck: %s answered %d", *url, resp.StatusCode)
 	}
 	return nil
+}
+
+// healthURL is where a probe on the same host reaches the health endpoint
+// of a listener bound to listen: an unspecified address (all interfaces)
+// is reached on loopback.
+func healthURL(listen, path string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		host, port = "127.0.0.1", "8080"
+	}
+	switch ip := net.ParseIP(host); {
+	case host == "" || ip != nil && ip.IsUnspecified() && ip.To4() != nil:
+		host = "127.0.0.1"
+	case ip != nil && ip.IsUnspecified():
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + path
 }
 
 func buildVersion() string {

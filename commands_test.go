@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,5 +264,41 @@ func TestHashPasswordAndVersion(t *testing.T) {
 	}
 	if r := runCommand(t, nil, "", "version"); r.err != nil || !strings.HasPrefix(r.stdout, "authgate ") {
 		t.Errorf("version = %q, %v", r.stdout, r.err)
+	}
+}
+
+// TestHealthcheckFollowsTheConfiguredListener: `healthcheck -config`
+// probes the health endpoint of the listener the config names, so a
+// container's health check need not repeat the port. (The test binds
+// loopback only; TestHealthURL covers a listener on all interfaces.)
+func TestHealthcheckFollowsTheConfiguredListener(t *testing.T) {
+	t.Parallel()
+	_, p, _ := net.SplitHostPort(freePort(t))
+	doc := "listen: \"127.0.0.1:" + p + "\"\nmetrics_listen: \"\"\npaths:\n  healthz: /alive\ntoken:\n  secret: \"Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA\"\n"
+	path := writeFile(t, "gateway.yaml", doc)
+	g := startGateway(t, doc, nil)
+	if r := runCommand(t, nil, "", "healthcheck", "-config", path); r.code != 0 {
+		t.Errorf("healthcheck -config while serving = exit %d, want 0\n%s", r.code, r.stderr)
+	}
+	if err := g.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCommand(t, nil, "", "healthcheck", "-config", path); r.code == 0 {
+		t.Errorf("healthcheck -config after stopping = exit 0, want a failure")
+	}
+}
+
+func TestHealthURL(t *testing.T) {
+	tests := []struct{ listen, path, want string }{
+		{"0.0.0.0:8080", "/healthz", "http://127.0.0.1:8080/healthz"},
+		{":9000", "/alive", "http://127.0.0.1:9000/alive"},
+		{"127.0.0.2:8080", "/healthz", "http://127.0.0.2:8080/healthz"},
+		{"[::]:8080", "/healthz", "http://[::1]:8080/healthz"},
+		{"[::1]:8443", "/healthz", "http://[::1]:8443/healthz"},
+	}
+	for _, tt := range tests {
+		if got := healthURL(tt.listen, tt.path); got != tt.want {
+			t.Errorf("healthURL(%q, %q) = %q, want %q", tt.listen, tt.path, got, tt.want)
+		}
 	}
 }

@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		case "hash-password":
 			return hashPassword(rest[1:], stdin, stdout, stderr)
 		case "healthcheck":
-			return healthcheck(ctx, rest[1:], stderr)
+			return healthcheck(ctx, rest[1:], lookupEnv, stderr)
 		case "keygen":
 			return keygen(rest[1:], stdout, stderr)
 		case "version":
@@ -75,7 +75,8 @@ Usage:
   authgate [-config FILE]          run the gateway (default config: gateway.yaml)
   authgate check [-config FILE]    validate a config, print every problem, exit 0 or 1
   authgate hash-password [-cost N] read a password from stdin, print its bcrypt hash
-  authgate healthcheck [-url URL]  exit 0 if the gateway's /healthz answers 200
+  authgate healthcheck [-url URL | -config FILE]
+                                   exit 0 if the gateway's /healthz answers 200
   authgate keygen [--alg ALG] [-id ID] [-out DIR]
                                    write a new RS256, ES256 or EdDSA (default) key pair, print its JWK
   authgate version                 print the version
