@@ -647,3 +647,28 @@ func TestEmptySecretFileIsAnError(t *testing.T) {
 		t.Errorf("Parse = %v, want token.secret_file: is empty", err)
 	}
 }
+
+// TestValidateReadsNoNamedFile: Validate checks the document alone, so a
+// frequent caller (the health check) does not read an htpasswd file or
+// make a key every time; Load still reads them.
+func TestValidateReadsNoNamedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	doc := "listen: 127.0.0.1:8181\npaths:\n  healthz: /alive\nhtpasswd_file: missing.htpasswd\ntoken:\n  secret_file: missing.secret\n"
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Validate(path, env(nil))
+	if err != nil {
+		t.Fatalf("Validate = %v, want no error: it reads no named file", err)
+	}
+	if cfg.Listen != "127.0.0.1:8181" || cfg.Paths.Healthz != "/alive" {
+		t.Errorf("Validate = listen %q, healthz %q; want the document's", cfg.Listen, cfg.Paths.Healthz)
+	}
+	if _, err := Load(path, env(nil)); err == nil || !strings.Contains(err.Error(), "htpasswd_file") {
+		t.Errorf("Load = %v, want the missing htpasswd file reported", err)
+	}
+	if _, err := Validate(filepath.Join(dir, "absent.yaml"), env(nil)); err == nil {
+		t.Errorf("Validate of a missing config succeeded")
+	}
+}

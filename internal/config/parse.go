@@ -28,16 +28,30 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return parse(path, data, filepath.Dir(path), lookupEnv)
+	return parse(path, data, filepath.Dir(path), lookupEnv, true)
+}
+
+// Validate is Load without its loading step: it reads and checks the
+// document but none of the files it names, and makes no key, so what
+// comes from them (Users from htpasswd_file, Token.Keys, the login
+// template) is left out. For callers that need only the document's own
+// values and run often, such as the health check: reading 100,000
+// htpasswd users every few seconds would be work for nothing.
+func Validate(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, err := readLimited(path, maxConfigBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(path, data, filepath.Dir(path), lookupEnv, false)
 }
 
 // Parse is Load for a document already in memory; baseDir resolves
 // relative file references. Its problems name no file.
 func Parse(data []byte, baseDir string, lookupEnv func(string) (string, bool)) (*Config, error) {
-	return parse("", data, baseDir, lookupEnv)
+	return parse("", data, baseDir, lookupEnv, true)
 }
 
-func parse(file string, data []byte, baseDir string, lookupEnv func(string) (string, bool)) (*Config, error) {
+func parse(file string, data []byte, baseDir string, lookupEnv func(string) (string, bool), loadFiles bool) (*Config, error) {
 	fc, structural, err := decode(data)
 	if err != nil {
 		return nil, err
@@ -49,7 +63,9 @@ func parse(file string, data []byte, baseDir string, lookupEnv func(string) (str
 	}
 	if fc != nil {
 		cfg, todo := validate(fc, baseDir, lookupEnv, r)
-		load(cfg, todo, r)
+		if loadFiles {
+			load(cfg, todo, r)
+		}
 		if len(r.problems) == 0 {
 			cfg.Warnings = r.warnings
 			return cfg, nil

@@ -192,14 +192,7 @@ func TestProviderLogoutDoesNotReachALocalNamesake(t *testing.T) {
 	provider := newIDP(t)
 	key := generatedKey(t, "a", keys.EdDSA)
 	provider.serve(key)
-	f := newFixtureFrom(t, strings.Replace(baseConfig, "  leeway: 5s\n", `  leeway: 5s
-  trusted_issuers:
-    - issuer: https://idp.test
-      audience: authgate-api
-      jwks_url: `+provider.srv.URL+`
-      algorithms: [EdDSA]
-      username_claim: preferred_username
-`, 1))
+	f := providerFixture(t, provider, baseConfig)
 	local := f.token(t, "alice")
 	var localClaims jwt.RegisteredClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(local, &localClaims); err != nil {

@@ -20,15 +20,7 @@ func TestProviderNamesFollowTheLocalRules(t *testing.T) {
 	provider := newIDP(t)
 	key := generatedKey(t, "a", keys.EdDSA)
 	provider.serve(key)
-	f := newFixtureFrom(t, strings.Replace(baseConfig, "  leeway: 5s\n", `  leeway: 5s
-  trusted_issuers:
-    - issuer: https://idp.test
-      audience: authgate-api
-      jwks_url: `+provider.srv.URL+`
-      algorithms: [EdDSA]
-      username_claim: preferred_username
-      groups_claim: groups
-`, 1))
+	f := providerFixture(t, provider, baseConfig, "groups_claim: groups")
 
 	good := provider.sign(t, f, key, jwt.MapClaims{"groups": []string{"staff", "ops:admin", "st\u200baff", "a\u00a0b", "x,y"}}, nil)
 	resp, body := f.do(t, "GET", "/api/x", bearer(good), "")

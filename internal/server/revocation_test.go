@@ -27,17 +27,20 @@ import (
 var refreshConfig = strings.Replace(baseConfig, "  leeway: 5s\n", "  leeway: 5s\n  refresh:\n    enabled: true\n", 1)
 
 // providerFixture is a gateway that trusts provider's ES256 and EdDSA
-// tokens.
-func providerFixture(t *testing.T, provider *idp, doc string) *fixture {
+// tokens; extra lines are added to the issuer's entry.
+func providerFixture(t *testing.T, provider *idp, doc string, extra ...string) *fixture {
 	t.Helper()
-	return newFixtureFrom(t, strings.Replace(doc, "  leeway: 5s\n", `  leeway: 5s
-  trusted_issuers:
+	issuer := `  trusted_issuers:
     - issuer: https://idp.test
       audience: authgate-api
-      jwks_url: `+provider.srv.URL+`
+      jwks_url: ` + provider.srv.URL + `
       algorithms: [ES256, EdDSA]
       username_claim: preferred_username
-`, 1))
+`
+	for _, line := range extra {
+		issuer += "      " + line + "\n"
+	}
+	return newFixtureFrom(t, strings.Replace(doc, "  leeway: 5s\n", "  leeway: 5s\n"+issuer, 1))
 }
 
 // signExactly signs claims as they are, so a test can leave out any of
