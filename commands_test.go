@@ -274,7 +274,8 @@ func TestHashPasswordAndVersion(t *testing.T) {
 func TestHealthcheckFollowsTheConfiguredListener(t *testing.T) {
 	t.Parallel()
 	_, p, _ := net.SplitHostPort(freePort(t))
-	doc := "listen: \"127.0.0.1:" + p + "\"\nmetrics_listen: \"\"\npaths:\n  healthz: /alive\ntoken:\n  secret: \"Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA\"\n"
+	doc := "listen: \"127.0.0.1:" + p + "\"\nmetrics_listen: \"\"\npaths:\n  healthz: /alive\ntoken:\n  secret: \"Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA\"\n" +
+		"users:\n  - username: alice\n    password_hash: \"" + aliceHash + "\"\n"
 	path := writeFile(t, "gateway.yaml", doc)
 	g := startGateway(t, doc, nil)
 	if r := runCommand(t, nil, "", "healthcheck", "-config", path); r.code != 0 {
