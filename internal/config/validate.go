@@ -20,6 +20,7 @@ import (
 
 	"github.com/authgate/authgate/internal/keys"
 	"github.com/authgate/authgate/internal/names"
+	"github.com/authgate/authgate/internal/session"
 )
 
 // Limits and defaults that operators see in the reference.
@@ -1170,14 +1171,15 @@ func (v *validator) session(fs *fileSession, paths Paths) Session {
 // login loop: the sign-in sets a cookie the browser refuses, or never
 // sends where it is needed, and the browser is back at the login page
 // with no error. The gateway explains the same on its login page when it
-// sees it happen; this says it before anyone tries.
+// sees it happen, by the same browser rules (package session); this says
+// it before anyone tries.
 func (v *validator) cookieReach(s Session, routes []Route) {
 	if u, err := url.Parse(s.LoginURL); s.LoginURL != "" && err == nil && u.Host != "" {
 		host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 		switch {
-		case s.Secure && u.Scheme == "http" && !secureContextHost(host):
+		case s.Secure && !session.SecureContext(u.Scheme, u.Host):
 			v.warn("session.login_url is plain HTTP, but the session cookie is Secure: browsers drop it, and every sign-in ends back at the login page; serve the login page over HTTPS (or, for local development only, set session.insecure_cookie: true)")
-		case s.CookieDomain != "" && !underDomain(host, s.CookieDomain):
+		case s.CookieDomain != "" && !session.UnderDomain(host, s.CookieDomain):
 			v.warn("session.login_url's host %s is not under session.cookie_domain %s: browsers refuse the session cookie it sets, and every sign-in ends back at the login page; set cookie_domain to a domain the login page and the applications share", host, s.CookieDomain)
 		case s.CookieDomain == "" && !onlyHost(routes, host):
 			v.warn("session.login_url is on %s and session.cookie_domain is not set: the session cookie is for %s alone, so an application on any other host never receives it and sends the browser back to the login page; set session.cookie_domain to a domain they share (as example.com), or leave login_url empty to sign in on each application's own host", host, host)
@@ -1187,9 +1189,8 @@ func (v *validator) cookieReach(s Session, routes []Route) {
 		return
 	}
 	for i, r := range routes {
-		host := withoutPort(r.Host)
-		if r.Host != "" && !r.Public && !underDomain(host, s.CookieDomain) {
-			v.warn("routes[%d].host %s is not under session.cookie_domain %s: browsers never send the session cookie there, so a browser that signs in comes back to the login page; name a host under %s, or change cookie_domain", i, host, s.CookieDomain, s.CookieDomain)
+		if r.Host != "" && !r.Public && !session.UnderDomain(r.Host, s.CookieDomain) {
+			v.warn("routes[%d].host %s is not under session.cookie_domain %s: browsers never send the session cookie there, so a browser that signs in comes back to the login page; name a host under %s, or change cookie_domain", i, r.Host, s.CookieDomain, s.CookieDomain)
 		}
 	}
 }
@@ -1201,34 +1202,13 @@ func onlyHost(routes []Route, host string) bool {
 	for _, r := range routes {
 		switch {
 		case r.Public:
-		case withoutPort(r.Host) != host:
+		case !session.SameHost(r.Host, host):
 			return false
 		default:
 			named = true
 		}
 	}
 	return named
-}
-
-// withoutPort is a route's host without its port.
-func withoutPort(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		return host
-	}
-	return h
-}
-
-// underDomain reports whether a browser sends a cookie for domain with
-// requests for host.
-func underDomain(host, domain string) bool {
-	return host == domain || strings.HasSuffix(host, "."+domain)
-}
-
-// secureContextHost reports whether browsers treat plain-HTTP pages on
-// host as a secure context, and so keep Secure cookies there: localhost,
-// names under .localhost, and loopback addresses.
-func secureContextHost(host string) bool {
-	return isLoopbackHost(strings.Trim(host, "[]")) || strings.HasSuffix(host, ".localhost")
 }
 
 func validCookieName(s string) bool {
