@@ -337,6 +337,9 @@ listen: 127.0.0.1:0
 metrics_listen: ""
 server:
   shutdown_grace: 10s
+users:
+  - username: alice
+    password_hash: "`+aliceHash+`"
 routes:
   - path: /
     upstream: `+upstream.URL+`

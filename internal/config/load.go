@@ -81,9 +81,12 @@ func load(cfg *Config, p *plan, r *report) {
 			t.Keys = append(t.Keys, secretKey(ks.id, s))
 		}
 	}
-	loadHtpasswd(r, p)
+	empty := loadHtpasswd(r, p)
 	p.accounts.warnLowCost(r)
 	cfg.Users = p.accounts.users
+	if empty && len(cfg.Users) == 0 && len(t.TrustedIssuers) == 0 {
+		r.fail(p.htpasswd.path, p.htpasswd.at, "the file holds no user, and nothing else lets anyone sign in: %s", signInWays)
+	}
 	if p.groups.file != "" {
 		loadGroups(r, p.groups, cfg.Users)
 	}
@@ -155,13 +158,15 @@ func ephemeralKey(r *report, t *Token) {
 	r.warn("no token.keys configured: using a random %s key pair, so tokens will not survive a restart; make one with: authgate keygen --alg %s", t.Algorithm, t.Algorithm)
 }
 
-func loadHtpasswd(r *report, p *plan) {
+// loadHtpasswd adds the users of the htpasswd file, if one is named, and
+// reports whether it was read and holds no entry at all.
+func loadHtpasswd(r *report, p *plan) (empty bool) {
 	if p.htpasswd.file == "" {
-		return
+		return false
 	}
 	data, ok := readFile(r, p.htpasswd, 16<<20)
 	if !ok {
-		return
+		return false
 	}
 	entries, problems := parseHtpasswd(data)
 	for _, msg := range problems {
@@ -172,6 +177,7 @@ func loadHtpasswd(r *report, p *plan) {
 		d := definition{path: p.htpasswd.path, at: p.htpasswd.at, line: e.line, user: e.username}
 		p.accounts.add(r, d, d, e.username, e.hash, User{Source: "htpasswd"})
 	}
+	return len(entries) == 0 && len(problems) == 0
 }
 
 // loadGroups reads an Apache AuthGroupFile ("group: user user ...") and

@@ -19,6 +19,7 @@ import (
 type Metrics struct {
 	registry        *prometheus.Registry
 	requests        *prometheus.CounterVec
+	forwardAuth     *prometheus.CounterVec
 	duration        *prometheus.HistogramVec
 	upstreamErrors  *prometheus.CounterVec
 	logins          *prometheus.CounterVec
@@ -34,6 +35,13 @@ func New(version string) *Metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_http_requests_total",
 			Help: "HTTP requests answered, by route and status class.",
+		}, []string{"route", "code"}),
+		// Forward-auth requests are all answered by one endpoint, counted
+		// under route="verify" above; this says which route rule each one
+		// was judged by, without counting it twice in the total above.
+		forwardAuth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_forward_auth_requests_total",
+			Help: "Forward-auth requests answered, by the route their original request matched (\"unmatched\" for none) and status class.",
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "authgate_http_request_duration_seconds",
@@ -63,7 +71,7 @@ func New(version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	info.Set(1)
-	m.registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors, info,
+	m.registry.MustRegister(m.requests, m.forwardAuth, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -102,6 +110,9 @@ type Route struct {
 	// Bound by the first Observe.
 	byClass  [5]prometheus.Counter
 	duration prometheus.Observer
+	// Bound by the first ForwardAuth.
+	bindForwardAuth sync.Once
+	forwardAuth     [5]prometheus.Counter
 }
 
 // Observe records a finished request.
@@ -116,6 +127,19 @@ func (r *Route) Observe(status int, d time.Duration) {
 		r.byClass[c].Inc()
 	}
 	r.duration.Observe(d.Seconds())
+}
+
+// ForwardAuth counts a forward-auth request whose original request this
+// route was judged by, answered with status.
+func (r *Route) ForwardAuth(status int) {
+	r.bindForwardAuth.Do(func() {
+		for i := range r.forwardAuth {
+			r.forwardAuth[i] = r.m.forwardAuth.WithLabelValues(r.name, strconv.Itoa(i+1)+"xx")
+		}
+	})
+	if c := status/100 - 1; c >= 0 && c < len(r.forwardAuth) {
+		r.forwardAuth[c].Inc()
+	}
 }
 
 // UpstreamError counts a failed upstream exchange of the given kind:

@@ -19,6 +19,7 @@ func TestRouteSeriesAppearWithUse(t *testing.T) {
 	used, idle := m.Route("/used"), m.Route("/idle")
 	used.Observe(204, 3*time.Millisecond)
 	used.UpstreamError("timeout")
+	used.ForwardAuth(401)
 	used.UpstreamError("made-up")
 	idle.UpstreamError("made-up")
 	out := scrape(t, m)
@@ -33,6 +34,8 @@ func TestRouteSeriesAppearWithUse(t *testing.T) {
 		{"upstream-error-counted", `authgate_upstream_errors_total{kind="timeout",route="/used"} 1`, true},
 		{"no-zero-upstream-series", `authgate_upstream_errors_total{kind="canceled"`, false},
 		{"unknown-kind-ignored", `kind="made-up"`, false},
+		{"forward-auth-counted", `authgate_forward_auth_requests_total{code="4xx",route="/used"} 1`, true},
+		{"forward-auth-classes-bound", `authgate_forward_auth_requests_total{code="2xx",route="/used"} 0`, true},
 		{"idle-route-has-no-series", `route="/idle"`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,6 +41,10 @@ type pageView struct {
 	// config defines local users. Each login method the config enables
 	// adds its part of the page.
 	Password bool
+	// CookieProblem, when set, says why the session cookie cannot work
+	// for this browser (so that signing in would bring it back here) and
+	// which config key fixes it.
+	CookieProblem string
 }
 
 // pages renders the login and logout pages.
@@ -115,7 +119,7 @@ func (g *Gateway) loginPage() http.Handler {
 			http.Redirect(w, r, rd, http.StatusSeeOther)
 			return
 		}
-		g.render(w, r, http.StatusOK, pageView{RD: rd})
+		g.render(w, r, http.StatusOK, pageView{RD: rd, CookieProblem: g.loginCookieProblem(r, rd)})
 	})
 }
 

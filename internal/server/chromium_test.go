@@ -26,26 +26,7 @@ func TestRealBrowserThroughNginx(t *testing.T) {
 	f := newFixture(t, proxiedGatewayConfig+"login_page:\n  title: Sign in to Example Corp\n")
 	base := startNginx(t, nginx, f)
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox, // the tests run as root
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1000, 760),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	defer cancelCtx()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := newBrowser(t, chromium)
 
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -118,5 +99,93 @@ func TestRealBrowserThroughNginx(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("username")))
 	if loc := value("location", chromedp.Location()); !strings.HasPrefix(loc, base+"/login?rd=") {
 		t.Errorf("after logout the app is at %q, want the login page", loc)
+	}
+}
+
+// newBrowser starts headless Chromium for the test, with the flags given
+// besides the usual ones, and returns its context, bounded in time.
+func newBrowser(t *testing.T, chromium string, flags ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts := append([]chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox, // the tests run as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1000, 760),
+	}, flags...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelCtx)
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestRealBrowserExplainsTheLoopOverPlainHTTP: the shipped nginx example
+// over plain HTTP, reached by a name that is not this machine's
+// (app.example.com, resolved to 127.0.0.1 by Chromium alone), with the
+// default Secure cookie. Chromium drops the cookie, so a correct password
+// lands back on the login page, which now says why and names the fix.
+func TestRealBrowserExplainsTheLoopOverPlainHTTP(t *testing.T) {
+	chromium := needBinary(t, "chromium", "chromium")
+	nginx := needBinary(t, "nginx", "nginx")
+	f := newFixture(t, "trusted_proxies: [127.0.0.1/32]\n")
+	base := runNginx(t, nginx, func(addr string) string {
+		return nginxExample(t, f, addr, "$host;", "$host:$server_port;")
+	})
+	site := "http://app.example.com:" + base[strings.LastIndexByte(base, ':')+1:]
+	ctx := newBrowser(t, chromium,
+		chromedp.Flag("host-resolver-rules", "MAP app.example.com 127.0.0.1"),
+		// Chromium would first try https for a plain-HTTP address.
+		chromedp.Flag("disable-features", "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable"))
+	explained := func(when string) {
+		t.Helper()
+		text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("cookie-problem")?.innerText ?? ""`))
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		if !strings.HasPrefix(loc, site+"/login?rd=") || !strings.Contains(text, "Signing in cannot work here.") ||
+			!strings.Contains(text, site+" is plain HTTP") || !strings.Contains(text, "session.insecure_cookie: true") {
+			t.Errorf("%s: at %q the page explains %q; want the login page saying the Secure cookie is dropped over plain HTTP", when, loc, text)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(site+"/api/app"), chromedp.WaitVisible(chromedp.ID("username"))); err != nil {
+		t.Fatalf("open the app: %v", err)
+	}
+	explained("before signing in")
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), alicePassword),
+		chromedp.Submit(chromedp.ID("password"))); err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	// The page the browser lands on looks like the one it left, but for
+	// the username typed into the old one.
+	const landed = `(() => { const u = document.getElementById("username"); return document.readyState === "complete" && u !== null && u.value === ""; })()`
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](landed)); err == nil && done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the browser did not land on a fresh login page after signing in")
+		}
+	}
+	explained("after a correct password")
+	if dir := os.Getenv("AUTHGATE_SCREENSHOTS"); dir != "" {
+		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			os.WriteFile(filepath.Join(dir, "login-loop.png"), shot, 0o644)
+		}
+	}
+	if !strings.Contains(f.logs.String(), `"msg":"login succeeded"`) {
+		t.Errorf("the password was not accepted; the test shows nothing")
 	}
 }

@@ -532,3 +532,60 @@ func TestShippedExamples(t *testing.T) {
 		t.Errorf("kubernetes ConfigMap gateway.yaml: %v", err)
 	}
 }
+
+// TestNginxOverPlainHTTPExplainsTheLoop: the shipped nginx example as
+// shipped (listen 80, plain HTTP) in front of authgate with the default
+// Secure cookie. A browser on a name other than localhost drops the cookie
+// after a correct password and is back at the login page; the page now
+// says why and how to fix it, and the log says so once.
+func TestNginxOverPlainHTTPExplainsTheLoop(t *testing.T) {
+	nginx := needBinary(t, "nginx", "nginx")
+	f := newFixture(t, "trusted_proxies: [127.0.0.1/32]\n")
+	base := runNginx(t, nginx, func(addr string) string {
+		return nginxExample(t, f, addr, "$host;", "$host:$server_port;")
+	})
+	host := "app.example.com:" + base[strings.LastIndexByte(base, ':')+1:]
+	send := func(method, path string, h http.Header, body string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Host = host
+		req.Header = h
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	// What a browser does that has no cookie: the app sends it to the
+	// login page, which now explains.
+	loginPage := func(when string) {
+		t.Helper()
+		resp, _ := send("GET", "/api/app", http.Header{"Accept": {htmlAccept}}, "")
+		login, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != 302 || err != nil || login.Host != host || login.Path != "/login" {
+			t.Fatalf("%s: the app = %d Location %q, want a redirect to the login page on %s", when, resp.StatusCode, resp.Header.Get("Location"), host)
+		}
+		resp, page := send("GET", login.RequestURI(), http.Header{"Accept": {htmlAccept}}, "")
+		shown := cookieProblemShown(page)
+		if resp.StatusCode != 200 || !strings.Contains(shown, "http://"+host+" is plain HTTP") || !strings.Contains(shown, "session.insecure_cookie") {
+			t.Errorf("%s: the login page = %d, explains %q; want why the Secure cookie is dropped over plain HTTP", when, resp.StatusCode, shown)
+		}
+	}
+	loginPage("before signing in")
+	form := url.Values{"username": {"alice"}, "password": {alicePassword}, "rd": {"http://" + host + "/api/app"}}
+	resp, _ := send("POST", "/login", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {htmlAccept}, "Origin": {"http://" + host}}, form.Encode())
+	secure := false
+	for _, c := range resp.Cookies() {
+		secure = secure || (c.Name == f.gw.cookie.Name && c.Secure)
+	}
+	if resp.StatusCode != 303 || !secure {
+		t.Fatalf("correct password = %d, Secure session cookie %v; want 303 with one", resp.StatusCode, secure)
+	}
+	// The browser dropped the Secure cookie on a plain-HTTP page.
+	loginPage("after a correct password")
+	if n := strings.Count(f.logs.String(), `"cause":"secure_cookie_over_http"`); n != 1 {
+		t.Errorf("the cause is logged %d times, want once", n)
+	}
+}

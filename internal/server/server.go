@@ -57,6 +57,8 @@ type Gateway struct {
 	ready   atomic.Bool
 	handler http.Handler
 	state   *State
+	// cookieProblems are the session-cookie problems already logged.
+	cookieProblems onceSet
 }
 
 // upstreamRoute is a config route with everything it needs at request time

@@ -57,6 +57,7 @@ const (
 func (g *Gateway) verify(mode verifyMode) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := requestInfoFrom(r.Context())
+		info.forwardAuth = g.own["unmatched"]
 		w.Header().Set("Cache-Control", "no-store")
 		orig, err := readOriginal(r, g.hostRoutes)
 		if errors.Is(err, errBadForwarded) && mode != verifyNginx {
@@ -72,6 +73,7 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			rt, _ = g.table.Match(route.ParseHost(orig.host), orig.path)
 		}
 		if rt != nil {
+			info.forwardAuth = rt.metrics
 			g.logger.LogAttrs(r.Context(), slog.LevelDebug, "forward-auth rule matched",
 				slog.String("rule", rt.name), slog.Bool("public", rt.public), slog.String("method", orig.method),
 				slog.String("host", orig.host), slog.String("path", orig.path))
