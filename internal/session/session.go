@@ -7,6 +7,7 @@ package session
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -50,6 +51,25 @@ func (c Cookie) cookie(value string, expires time.Time, maxAge int) *http.Cookie
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// StoredFor reports whether a browser keeps the cookie when it is set on
+// a response from scheme://host and sends it back there: a Secure cookie
+// only over https, a cookie with a Domain only on that domain or under it
+// (never on an IP address). A host-only cookie belongs to whichever host
+// set it.
+func (c Cookie) StoredFor(scheme, host string) bool {
+	if c.Secure && scheme != "https" {
+		return false
+	}
+	if c.Domain == "" {
+		return true
+	}
+	name := hostName(host)
+	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
+		return false
+	}
+	return name == c.Domain || strings.HasSuffix(name, "."+c.Domain)
 }
 
 // Read returns the cookie's value, "" when the request has none, or
