@@ -100,32 +100,11 @@ func browserSession(t *testing.T, f *fixture, base string) {
 	t.Helper()
 	get := func(path string, h http.Header) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", base+path, nil)
-		req.Header = h
-		resp, err := noFollow.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b strings.Builder
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := resp.Body.Read(buf)
-			b.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		return resp, b.String()
+		return proxyGet(t, base, path, h)
 	}
-	seenUser := func(body string) (user string, headers map[string][]string) {
-		var e struct {
-			Headers map[string][]string `json:"headers"`
-		}
-		if err := json.Unmarshal([]byte(body), &e); err != nil {
-			t.Fatalf("upstream answer %q: %v", body, err)
-		}
-		return strings.Join(e.Headers["X-Forwarded-User"], ","), e.Headers
+	seenUser := func(body string) (string, map[string][]string) {
+		t.Helper()
+		return seenAtApp(t, body)
 	}
 
 	// 1. An unauthenticated browser is sent to the login page.
@@ -184,9 +163,36 @@ func browserSession(t *testing.T, f *fixture, base string) {
 	if resp.StatusCode != 401 {
 		t.Errorf("API call without a token = %d, want 401", resp.StatusCode)
 	}
-	// 6. Neither a forged identity header, in any spelling, nor authgate's
-	// session cookie reaches the upstream, on protected and public routes
-	// alike; other headers and cookies do.
+	// 6. What the app sees.
+	appSeesNoForgery(t, base, token, cookie.Name+"="+cookie.Value)
+	// 7. Logout clears the cookie; the next visit goes back to the login page.
+	req, _ = http.NewRequest("POST", base+"/logout", nil)
+	req.Header = http.Header{"Cookie": session["Cookie"], "Origin": {base}}
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cleared := false
+	for _, c := range resp.Cookies() {
+		cleared = cleared || (c.Name == cookie.Name && c.MaxAge < 0)
+	}
+	if resp.StatusCode != 303 || !cleared {
+		t.Fatalf("logout = %d, cookie cleared %v", resp.StatusCode, cleared)
+	}
+	resp, _ = get("/api/app", http.Header{"Accept": {htmlAccept}})
+	if resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/login?rd=") {
+		t.Errorf("after logout = %d Location %q, want a redirect to the login page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// appSeesNoForgery checks, through a proxy at base, that neither a forged
+// identity header, in any spelling, nor authgate's session cookie (own,
+// "name=value", alice's) reaches the app, on protected and public routes
+// alike, while other headers and cookies do; bobToken is bob's bearer
+// token.
+func appSeesNoForgery(t *testing.T, base, bobToken, own string) {
+	t.Helper()
 	family := identityFamily()
 	app := func(what, path string, h http.Header, user string, cookies ...string) {
 		t.Helper()
@@ -196,8 +202,8 @@ func browserSession(t *testing.T, f *fixture, base string) {
 		for _, name := range innocentHeaders {
 			h.Set(name, "kept")
 		}
-		resp, body := get(path, h)
-		got, headers := seenUser(body)
+		resp, body := proxyGet(t, base, path, h)
+		got, headers := seenAtApp(t, body)
 		if resp.StatusCode != 200 || got != user {
 			t.Errorf("%s: GET %s = %d user %q, want 200 %q", what, path, resp.StatusCode, got, user)
 			return
@@ -225,32 +231,40 @@ func browserSession(t *testing.T, f *fixture, base string) {
 			t.Errorf("%s: GET %s: the upstream got the cookies named %q, want %q", what, path, names, cookies)
 		}
 	}
-	own := cookie.Name + "=" + cookie.Value
-	app("bearer", "/api/data", http.Header{"Authorization": {"Bearer " + token}, "Accept": {"application/json"}, "Cookie": {"theme=dark"}}, "bob", "theme=dark")
-	app("bearer, no cookies", "/api/data", http.Header{"Authorization": {"Bearer " + token}, "Accept": {"application/json"}}, "bob")
+	app("bearer", "/api/data", http.Header{"Authorization": {"Bearer " + bobToken}, "Accept": {"application/json"}, "Cookie": {"theme=dark"}}, "bob", "theme=dark")
+	app("bearer, no cookies", "/api/data", http.Header{"Authorization": {"Bearer " + bobToken}, "Accept": {"application/json"}}, "bob")
 	app("session among cookies", "/api/page", http.Header{"Accept": {htmlAccept}, "Cookie": {"theme=dark; " + own + "; lang=en"}}, "alice", "theme=dark", "lang=en")
 	app("session first", "/api/page", http.Header{"Accept": {htmlAccept}, "Cookie": {own + "; lang=en"}}, "alice", "lang=en")
 	app("session alone", "/api/page", http.Header{"Accept": {htmlAccept}, "Cookie": {own}}, "alice")
 	app("public route", "/public/page", http.Header{"Accept": {htmlAccept}, "Cookie": {"theme=dark; " + own}}, "", "theme=dark")
-	// 7. Logout clears the cookie; the next visit goes back to the login page.
-	req, _ = http.NewRequest("POST", base+"/logout", nil)
-	req.Header = http.Header{"Cookie": session["Cookie"], "Origin": {base}}
-	resp, err = noFollow.Do(req)
+}
+
+// proxyGet sends a GET through the proxy at base without following
+// redirects and returns the response with its body read.
+func proxyGet(t *testing.T, base, path string, h http.Header) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path, nil)
+	req.Header = h
+	resp, err := noFollow.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	cleared := false
-	for _, c := range resp.Cookies() {
-		cleared = cleared || (c.Name == cookie.Name && c.MaxAge < 0)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// seenAtApp decodes what the echo upstream received: the user in
+// X-Forwarded-User and every header.
+func seenAtApp(t *testing.T, body string) (user string, headers map[string][]string) {
+	t.Helper()
+	var e struct {
+		Headers map[string][]string `json:"headers"`
 	}
-	if resp.StatusCode != 303 || !cleared {
-		t.Fatalf("logout = %d, cookie cleared %v", resp.StatusCode, cleared)
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("upstream answer %q: %v", body, err)
 	}
-	resp, _ = get("/api/app", http.Header{"Accept": {htmlAccept}})
-	if resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/login?rd=") {
-		t.Errorf("after logout = %d Location %q, want a redirect to the login page", resp.StatusCode, resp.Header.Get("Location"))
-	}
+	return strings.Join(e.Headers["X-Forwarded-User"], ","), e.Headers
 }
 
 // identityFamily is every identity header authgate strips in proxy mode,
@@ -681,4 +695,72 @@ func TestShippedExamples(t *testing.T) {
 	if _, err := config.Parse([]byte(embedded), dir, lookup); err != nil {
 		t.Errorf("kubernetes ConfigMap gateway.yaml: %v", err)
 	}
+}
+
+// TestIngressNginxExampleStripsIdentity runs, on the real nginx, the
+// locations ingress-nginx's template (rootfs/etc/nginx/template/nginx.tmpl,
+// buildAuthResponseHeaders) makes of the shipped Ingress's annotations:
+// the auth subrequest with the headers the controller always sets and the
+// auth-proxy-set-headers ConfigMap's, and on the protected location an
+// auth_request_set and a proxy_set_header for each auth-response-headers
+// name. The app gets the identity headers from authgate's answer only and
+// the Cookie answer without the session cookie, which needs
+// upstream_headers.forward_auth_cookie, as the example says.
+func TestIngressNginxExampleStripsIdentity(t *testing.T) {
+	nginx := needBinary(t, "nginx", "nginx")
+	f := newFixture(t, "upstream_headers:\n  forward_auth_cookie: true\n")
+	var ingress, configMap map[string]any
+	dec := yaml.NewDecoder(strings.NewReader(example(t, "nginx/ingress-nginx.yaml")))
+	for {
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		switch doc["kind"] {
+		case "Ingress":
+			ingress = doc
+		case "ConfigMap":
+			configMap = doc
+		}
+	}
+	annotations := ingress["metadata"].(map[string]any)["annotations"].(map[string]any)
+	var setHeaders, responseHeaders strings.Builder
+	for name, value := range configMap["data"].(map[string]any) {
+		// Clients reach this nginx on a port other than 80 or 443: as the
+		// example says, the host then names the port.
+		value = strings.ReplaceAll(value.(string), "$host", "$host:$server_port")
+		fmt.Fprintf(&setHeaders, "            proxy_set_header '%s' '%s';\n", name, value)
+	}
+	for i, name := range strings.Split(annotations["nginx.ingress.kubernetes.io/auth-response-headers"].(string), ",") {
+		fmt.Fprintf(&responseHeaders, "            auth_request_set $authHeader%d $upstream_http_%s;\n            proxy_set_header '%s' $authHeader%d;\n",
+			i, strings.ReplaceAll(strings.ToLower(name), "-", "_"), name, i)
+	}
+	base := runNginx(t, nginx, func(addr string) string {
+		return fmt.Sprintf(`
+    server {
+        listen %[1]s;
+        location = /_external-auth {
+            internal;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Forwarded-Proto "";
+            proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Sent-From "nginx-ingress-controller";
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Auth-Request-Redirect $request_uri;
+%[2]s            proxy_pass %[3]s/verify/nginx;
+        }
+        location / {
+            auth_request /_external-auth;
+            auth_request_set $auth_cookie $upstream_http_set_cookie;
+            add_header Set-Cookie $auth_cookie;
+%[4]s            proxy_set_header Host $host;
+            proxy_pass %[5]s;
+        }
+    }
+`, addr, setHeaders.String(), f.url, responseHeaders.String(), f.upstream.URL)
+	})
+	appSeesNoForgery(t, base, f.token(t, "bob"), f.gw.cookie.Name+"="+f.token(t, "alice"))
 }
