@@ -141,8 +141,8 @@ type UpstreamHeaders struct {
 	// the request's cookies without the session cookie, for a proxy that
 	// copies answer headers over the request it passes on (Traefik,
 	// ingress-nginx), so that the application never receives the session
-	// cookie. False answers no Cookie: the answer would show a script that
-	// can reach /verify on its own site every cookie, HttpOnly ones too.
+	// cookie. Off by default: the answer would show a script that can
+	// reach /verify on its own site that site's cookies, HttpOnly ones too.
 	ForwardAuthCookie bool
 }
 
