@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -212,7 +211,7 @@ func forwardAuthDouble(t *testing.T, fa *traefikForwardAuth, re *regexp.Regexp, 
 			w.Header().Add("Set-Cookie", c.String())
 		}
 		w.WriteHeader(rec.Code)
-		io.Copy(w, bytes.NewReader(rec.Body.Bytes()))
+		w.Write(rec.Body.Bytes())
 	})
 }
 
