@@ -137,6 +137,13 @@ type UpstreamHeaders struct {
 	// Assertion carries a short-lived JWT the gateway signs per request.
 	Assertion    string
 	AssertionTTL time.Duration
+	// ForwardAuthCookie makes every 2xx forward-auth answer carry Cookie:
+	// the request's cookies without the session cookie, for a proxy that
+	// copies answer headers over the request it passes on (Traefik,
+	// ingress-nginx), so that the application never receives the session
+	// cookie. Off by default: the answer would show a script that can
+	// reach /verify on its own site that site's cookies, HttpOnly ones too.
+	ForwardAuthCookie bool
 }
 
 // User is a local account.

@@ -129,11 +129,12 @@ type fileRefresh struct {
 }
 
 type fileUpstream struct {
-	Groups       text     `yaml:"groups"`
-	Email        text     `yaml:"email"`
-	Token        text     `yaml:"token"`
-	Assertion    text     `yaml:"assertion"`
-	AssertionTTL duration `yaml:"assertion_ttl"`
+	Groups            text     `yaml:"groups"`
+	Email             text     `yaml:"email"`
+	Token             text     `yaml:"token"`
+	Assertion         text     `yaml:"assertion"`
+	AssertionTTL      duration `yaml:"assertion_ttl"`
+	ForwardAuthCookie flag     `yaml:"forward_auth_cookie"`
 }
 
 type fileUser struct {

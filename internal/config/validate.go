@@ -708,9 +708,10 @@ var reservedHeaders = []string{
 
 func (v *validator) upstreamHeaders(fu *fileUpstream) UpstreamHeaders {
 	u := UpstreamHeaders{
-		Groups:       "X-Forwarded-Groups",
-		Email:        "X-Forwarded-Email",
-		AssertionTTL: v.duration("upstream_headers.assertion_ttl", &fu.AssertionTTL, time.Minute),
+		Groups:            "X-Forwarded-Groups",
+		Email:             "X-Forwarded-Email",
+		AssertionTTL:      v.duration("upstream_headers.assertion_ttl", &fu.AssertionTTL, time.Minute),
+		ForwardAuthCookie: v.flag("upstream_headers.forward_auth_cookie", &fu.ForwardAuthCookie),
 	}
 	for _, h := range []struct {
 		path string

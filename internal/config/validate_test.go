@@ -72,6 +72,8 @@ func TestEveryKeyAcceptsGoodValues(t *testing.T) {
 		{"upstream_headers.token", "x-token", func(c *Config) any { return c.UpstreamHeaders.Token }, "X-Token"},
 		{"upstream_headers.assertion", "x-assertion", func(c *Config) any { return c.UpstreamHeaders.Assertion }, "X-Assertion"},
 		{"upstream_headers.assertion_ttl", "10m", func(c *Config) any { return c.UpstreamHeaders.AssertionTTL }, 10 * time.Minute},
+		{"upstream_headers.forward_auth_cookie", "true", func(c *Config) any { return c.UpstreamHeaders.ForwardAuthCookie }, true},
+		{"upstream_headers.forward_auth_cookie", "~", func(c *Config) any { return c.UpstreamHeaders.ForwardAuthCookie }, false},
 		{"token.algorithm", "ES256", func(c *Config) any { return c.Token.Keys[0].Algorithm }, "ES256"},
 		{"token.ttl", "1h", func(c *Config) any { return c.Token.TTL }, time.Hour},
 		{"token.leeway", "1m", func(c *Config) any { return c.Token.Leeway }, time.Minute},
