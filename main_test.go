@@ -58,7 +58,7 @@ func runCommand(t *testing.T, env map[string]string, stdin string, args ...strin
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	err := run(ctx, append([]string{"authgate"}, args...), lookupIn(env), strings.NewReader(stdin), &stdout, &stderr, nil)
+	err := run(ctx, append([]string{"authgate"}, args...), lookupIn(env), strings.NewReader(stdin), &stdout, &stderr, nil, nil)
 	code := exitStatus(err, &stderr)
 	return ran{stdout: stdout.String(), stderr: stderr.String(), err: err, code: code}
 }
@@ -67,6 +67,8 @@ func runCommand(t *testing.T, env map[string]string, stdin string, args ...strin
 type gateway struct {
 	addrs  server.Addrs
 	logs   *lockedBuffer // run's stderr
+	path   string        // the config file
+	hup    chan os.Signal
 	cancel context.CancelFunc
 	done   chan struct{} // closed once run has returned
 	err    error         // what run returned, once done is closed
@@ -95,14 +97,19 @@ func (l *lockedBuffer) String() string {
 // the gateway is stopped if it still runs, and must have returned nil.
 func startGateway(t *testing.T, configText string, env map[string]string) *gateway {
 	t.Helper()
-	path := writeFile(t, "gateway.yaml", configText)
+	return startGatewayAt(t, writeFile(t, "gateway.yaml", configText), env)
+}
+
+// startGatewayAt is startGateway on the config file at path.
+func startGatewayAt(t *testing.T, path string, env map[string]string) *gateway {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	g := &gateway{logs: &lockedBuffer{}, cancel: cancel, done: make(chan struct{})}
+	g := &gateway{logs: &lockedBuffer{}, path: path, hup: make(chan os.Signal, 1), cancel: cancel, done: make(chan struct{})}
 	ready := make(chan server.Addrs, 1)
 	go func() {
 		defer close(g.done)
 		g.err = run(ctx, []string{"authgate", "-config", path}, lookupIn(env), strings.NewReader(""), io.Discard, g.logs,
-			func(a server.Addrs) { ready <- a })
+			g.hup, func(a server.Addrs) { ready <- a })
 	}()
 	t.Cleanup(func() {
 		if err := g.stop(t); err != nil && !t.Failed() {
@@ -552,7 +559,8 @@ users:
 
 // TestBinary is the one test of the built binary, for what only a process
 // shows: the version the linker stamps in, the exit status and message of
-// a refused config, and SIGTERM's graceful shutdown with exit status 0. A
+// a refused config, SIGHUP's reload (the process lives on), and SIGTERM's
+// graceful shutdown with exit status 0. A
 // process reports readiness only on /readyz, so the test chooses the port
 // and polls it, as an orchestrator's probe does.
 func TestBinary(t *testing.T) {
@@ -587,6 +595,73 @@ func TestBinary(t *testing.T) {
 		if stdout.Len() != 0 {
 			t.Errorf("stdout = %q, want nothing", &stdout)
 		}
+	})
+
+	t.Run("reloads-on-sighup", func(t *testing.T) {
+		up := okUpstream(t)
+		addr := freePort(t)
+		config := func(routes string) string {
+			return `
+listen: ` + addr + `
+metrics_listen: ""
+reload:
+  watch: false
+routes:
+  - {path: /a, upstream: "` + up.URL + `", public: true}
+` + routes
+		}
+		path := writeFile(t, "gateway.yaml", config(""))
+		cmd := exec.Command(binary, "-config", path)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		logs := &lockedBuffer{}
+		cmd.Stderr = logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-exited
+		})
+		status := func(path string) int {
+			resp, err := http.Get("http://" + addr + path)
+			if err != nil {
+				return 0
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		for deadline := time.Now().Add(15 * time.Second); status("/readyz") != 200; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz did not answer 200 within 15s\n%s", logs)
+			}
+		}
+		replace(t, path, config("  - {path: /b, upstream: \""+up.URL+"\", public: true}\n"))
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(15 * time.Second); status("/b") != 200; time.Sleep(20 * time.Millisecond) {
+			select {
+			case err := <-exited:
+				exited <- err
+				t.Fatalf("authgate exited on SIGHUP: %v\n%s", err, logs)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the route added before SIGHUP did not serve within 15s\n%s", logs)
+			}
+		}
+		if got := status("/a"); got != 200 {
+			t.Errorf("GET /a after the reload = %d, want 200", got)
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-exited; err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0\n%s", err, logs)
+		}
+		exited <- nil
 	})
 
 	t.Run("serves-then-stops-on-sigterm", func(t *testing.T) {
