@@ -125,7 +125,7 @@ func reloadUnderLoad(authgate, dir string, conns int, d time.Duration) string {
 		reloads, failed, d, quiet.rps, l.w.rps, l.w.non2xx, l.w.socketErrors, took[len(took)/2], took[len(took)-1])
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n## Reload under load\n\nwrk (1 thread, %d kept-alive connections) on a proxied route for %s, twice on one gateway: quiet, then while the driver makes %d reloads spread over the run, alternating a route, a user and a verify-only key added (each a rewrite of the config, written beside it and renamed over it, then SIGHUP). A reload is timed from the signal until `authgate_config_reloads_total` counts it. authgate has CPU 0; wrk, the upstream and the driver CPU 1.\n\n", conns, d, reloads)
+	fmt.Fprintf(&b, "\n## Reload under load\n\nwrk (1 thread, %d kept-alive connections) on a proxied route for %s, twice on one gateway: quiet, then while the driver makes %d reloads spread over the run, alternating a route, a user and a verify-only key added (each a rewrite of the config, written beside it and renamed over it, then SIGHUP). A reload is timed from the signal until `authgate_config_reloads_total` counts it. authgate has CPU 0; wrk, the upstream and the driver CPU 1. Rerun alone: `go run ./bench/cmd/load -only 'reload under load' -duration %s`.\n\n", conns, d, reloads, d)
 	b.WriteString("| run | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx | socket errors |\n| --- | --: | --: | --: | --: | --: | --: |\n")
 	for _, r := range []struct {
 		name string
