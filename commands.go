@@ -90,7 +90,6 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	m.ConfigLoaded(time.Now())
 	live := server.NewLive(gw)
 	reloads := newReloader(*configPath, lookupEnv, cfg, opts, live)
-	cfg = nil // the reloader and the gateway hold what is still needed
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"hash/maphash"
 	"log/slog"
 	"os"
 	"reflect"
@@ -11,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/internal/config"
+	"github.com/authgate/authgate/internal/keys"
 	"github.com/authgate/authgate/internal/metrics"
 	"github.com/authgate/authgate/internal/server"
 	"github.com/authgate/authgate/internal/watch"
@@ -37,10 +38,8 @@ type reloader struct {
 	// them), and with the settings only a restart applies at the values
 	// serving.
 	cfg *config.Config
-	// users fingerprints cfg's users, with seed, to count what a reload
-	// changed.
-	users userDigest
-	seed  maphash.Seed
+	// users is how many users cfg has.
+	users int
 	// stamps are the watched files as the serving config found them.
 	stamps watch.Stamps
 }
@@ -51,9 +50,8 @@ func newReloader(path string, lookupEnv func(string) (string, bool), cfg *config
 	r := &reloader{
 		path: path, lookupEnv: lookupEnv, live: live,
 		logger: opts.Logger, accessLog: opts.AccessLog, metrics: opts.Metrics, state: opts.State,
-		seed: maphash.MakeSeed(),
+		users: len(cfg.Users),
 	}
-	r.users = digestUsers(r.seed, cfg.Users)
 	r.cfg = withoutUsers(cfg)
 	r.stamps = watch.Take(r.watched())
 	return r
@@ -109,12 +107,14 @@ func (r *reloader) reload(ctx context.Context) {
 	before := watch.Take(r.watched())
 	r.stamps = before
 	next, err := config.Load(r.path, r.lookupEnv)
+	prev := r.live.Current()
 	var gw *server.Gateway
 	var restart []string
 	if err == nil {
 		restart = keepRestartOnly(r.cfg, next)
+		keepEphemeralKey(r.cfg, next)
 		gw, err = server.New(next, server.Options{
-			Logger: r.logger, AccessLog: r.accessLog, Metrics: r.metrics, State: r.state, Previous: r.live.Current(),
+			Logger: r.logger, AccessLog: r.accessLog, Metrics: r.metrics, State: r.state, Previous: prev,
 		})
 	}
 	if err != nil {
@@ -145,9 +145,8 @@ func (r *reloader) reload(ctx context.Context) {
 		r.logger.Warn("config changes settings that only a restart applies: they keep their old values until then",
 			"settings", strings.Join(restart, ", "))
 	}
-	users := digestUsers(r.seed, next.Users)
-	r.logger.Info("config reloaded", changes(r.cfg, r.users, next, users)...)
-	r.cfg, r.users = withoutUsers(next), users
+	r.logger.Info("config reloaded", changes(r.cfg, r.users, prev, next, gw)...)
+	r.cfg, r.users = withoutUsers(next), len(next.Users)
 	now := watch.Take(r.watched())
 	for p, s := range before {
 		if _, ok := now[p]; ok {
@@ -189,6 +188,16 @@ func keepRestartOnly(serving, next *config.Config) []string {
 	return changed
 }
 
+// keepEphemeralKey gives next the key the serving config generated when
+// neither names one and the algorithm is the same: a fresh key would end
+// every session at each reload.
+func keepEphemeralKey(serving, next *config.Config) {
+	s, n := &serving.Token, &next.Token
+	if s.SecretGenerated && n.SecretGenerated && s.Algorithm == n.Algorithm {
+		n.Keys, n.SigningKey = s.Keys, s.SigningKey
+	}
+}
+
 func keep[T comparable](changed *[]string, name string, serving T, next *T) {
 	if *next != serving {
 		*changed = append(*changed, name)
@@ -196,95 +205,86 @@ func keep[T comparable](changed *[]string, name string, serving T, next *T) {
 	}
 }
 
-// userDigest fingerprints each user's record (hash, groups, email,
-// disabled) by username, so a reload can count users changed without
-// keeping a second copy of them. The fingerprints are seeded per process
-// and never leave it.
-type userDigest map[string]uint64
-
-func digestUsers(seed maphash.Seed, users []config.User) userDigest {
-	d := make(userDigest, len(users))
-	for _, u := range users {
-		var h maphash.Hash
-		h.SetSeed(seed)
-		h.Write(u.PasswordHash)
-		for _, s := range append([]string{u.Email, u.Source}, u.Groups...) {
-			h.WriteString(s)
-			h.WriteByte(0)
-		}
-		if u.Disabled {
-			h.WriteByte(1)
-		}
-		d[u.Username] = h.Sum64()
-	}
-	return d
-}
-
 // changes says what a reload changed, as counts and names of settings,
 // never values: users, routes and keys added, removed and changed, and
 // which other sections differ.
-func changes(old *config.Config, oldUsers userDigest, next *config.Config, nextUsers userDigest) []any {
-	var added, removed, changed int
-	for name, sum := range nextUsers {
-		switch prev, ok := oldUsers[name]; {
-		case !ok:
+func changes(old *config.Config, oldUsers int, oldGW *server.Gateway, next *config.Config, nextGW *server.Gateway) []any {
+	added, removed, changed := userChanges(oldUsers, oldGW, next.Users, nextGW)
+	attrs := []any{"users", len(next.Users), "users_added", added, "users_removed", removed, "users_changed", changed}
+	added, removed, changed = routeChanges(old.Routes, next.Routes)
+	attrs = append(attrs, "routes", len(next.Routes), "routes_added", added, "routes_removed", removed, "routes_changed", changed)
+	added, removed = keyChanges(old.Token.Keys, next.Token.Keys)
+	attrs = append(attrs, "keys", len(next.Token.Keys), "keys_added", added, "keys_removed", removed,
+		"signing_key_changed", old.Token.SigningKey != next.Token.SigningKey)
+	return append(attrs, "settings_changed", strings.Join(sectionChanges(old, next), ","))
+}
+
+// userChanges compares users as the old and new gateways hold them
+// (groups from the groups file and the password's fingerprint included),
+// so that no second copy of them is kept for this.
+func userChanges(oldCount int, oldGW *server.Gateway, next []config.User, nextGW *server.Gateway) (added, removed, changed int) {
+	kept := 0
+	for _, u := range next {
+		a, ok := oldGW.Account(u.Username)
+		if !ok {
 			added++
-		case prev != sum:
+			continue
+		}
+		kept++
+		if b, _ := nextGW.Account(u.Username); !sameAccount(a, b) {
 			changed++
 		}
 	}
-	for name := range oldUsers {
-		if _, ok := nextUsers[name]; !ok {
-			removed++
-		}
-	}
-	attrs := []any{"users", len(nextUsers), "users_added", added, "users_removed", removed, "users_changed", changed}
+	return added, oldCount - kept, changed
+}
 
-	routes := map[string]config.Route{}
-	for _, rt := range old.Routes {
-		routes[rt.Name] = rt
+// routeChanges compares routes by name.
+func routeChanges(old, next []config.Route) (added, removed, changed int) {
+	byName := map[string]config.Route{}
+	for _, rt := range old {
+		byName[rt.Name] = rt
 	}
-	added, removed, changed = 0, 0, 0
-	for _, rt := range next.Routes {
-		prev, ok := routes[rt.Name]
+	for _, rt := range next {
+		prev, ok := byName[rt.Name]
 		switch {
 		case !ok:
 			added++
 		case !reflect.DeepEqual(prev, rt):
 			changed++
 		}
-		delete(routes, rt.Name)
+		delete(byName, rt.Name)
 	}
-	removed = len(routes)
-	attrs = append(attrs, "routes", len(next.Routes), "routes_added", added, "routes_removed", removed, "routes_changed", changed)
+	return added, len(byName), changed
+}
 
-	added, removed = 0, 0
-	for _, k := range next.Token.Keys {
-		if !slices.ContainsFunc(old.Token.Keys, k.Verifies) {
+// keyChanges counts keys by what they verify, so a key whose private half
+// was added or dropped is the same key.
+func keyChanges(old, next []keys.Key) (added, removed int) {
+	for _, k := range next {
+		if !slices.ContainsFunc(old, k.Verifies) {
 			added++
 		}
 	}
-	for _, k := range old.Token.Keys {
-		if !slices.ContainsFunc(next.Token.Keys, k.Verifies) {
+	for _, k := range old {
+		if !slices.ContainsFunc(next, k.Verifies) {
 			removed++
 		}
 	}
-	if old.Token.SecretGenerated && next.Token.SecretGenerated {
-		added, removed = 0, 0 // the ephemeral key carries over
-	}
-	attrs = append(attrs, "keys", len(next.Token.Keys), "keys_added", added, "keys_removed", removed,
-		"signing_key_changed", old.Token.SigningKey != next.Token.SigningKey && !next.Token.SecretGenerated)
+	return added, removed
+}
 
-	var other []string
+// sectionChanges names the other parts of the config that differ.
+func sectionChanges(old, next *config.Config) []string {
 	oldToken, nextToken := old.Token, next.Token
 	oldToken.Keys, nextToken.Keys, oldToken.SigningKey, nextToken.SigningKey = nil, nil, "", ""
+	var names []string
 	for _, s := range []struct {
 		name      string
 		old, next any
 	}{
 		{"token", oldToken, nextToken},
-		{"headers", [4]any{old.IdentityHeader, old.StripHeaders, old.StripHeaderPrefixes, old.UpstreamHeaders},
-			[4]any{next.IdentityHeader, next.StripHeaders, next.StripHeaderPrefixes, next.UpstreamHeaders}},
+		{"headers", []any{old.IdentityHeader, old.StripHeaders, old.StripHeaderPrefixes, old.UpstreamHeaders},
+			[]any{next.IdentityHeader, next.StripHeaders, next.StripHeaderPrefixes, next.UpstreamHeaders}},
 		{"default_deny", old.DefaultDeny, next.DefaultDeny},
 		{"forward_authorization", old.ForwardAuthorization, next.ForwardAuthorization},
 		{"trusted_proxies", old.TrustedProxies, next.TrustedProxies},
@@ -296,8 +296,13 @@ func changes(old *config.Config, oldUsers userDigest, next *config.Config, nextU
 		{"reload", old.Reload, next.Reload},
 	} {
 		if !reflect.DeepEqual(s.old, s.next) {
-			other = append(other, s.name)
+			names = append(names, s.name)
 		}
 	}
-	return append(attrs, "settings_changed", strings.Join(other, ","))
+	return names
+}
+
+func sameAccount(a, b auth.Account) bool {
+	return a.Username == b.Username && slices.Equal(a.Groups, b.Groups) && a.Email == b.Email &&
+		a.Disabled == b.Disabled && a.Generation == b.Generation
 }

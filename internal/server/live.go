@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/internal/config"
 )
 
@@ -36,6 +37,10 @@ func NewLive(g *Gateway) *Live {
 
 // Current is the gateway new requests go to.
 func (l *Live) Current() *Gateway { return l.current.Load() }
+
+// Account is the account username has under g's config, as requests see
+// it; a reload compares the old and new gateways' to say what changed.
+func (g *Gateway) Account(username string) (auth.Account, bool) { return g.users.Lookup(username) }
 
 // ServeHTTP hands the request to the current gateway.
 func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -94,13 +99,6 @@ func (g *Gateway) retire(next *Gateway) {
 	if next == nil || next.transport != g.transport {
 		g.transport.CloseIdleConnections()
 	}
-}
-
-// keepEphemeralKey reports whether a reloaded config should keep the key
-// its predecessor generated: neither names a key, and the algorithm is the
-// same. A fresh key would end every session at each reload.
-func keepEphemeralKey(prev, next config.Token) bool {
-	return prev.SecretGenerated && next.SecretGenerated && prev.Algorithm == next.Algorithm
 }
 
 // sameVerification reports whether every token verified under prev would

@@ -95,10 +95,9 @@ type Options struct {
 	State *State
 	// Previous is the gateway this one replaces on a reload; nil for the
 	// first. What it holds that is still valid under the new config
-	// carries over: its ephemeral key when neither config names one (so
-	// its tokens keep working), its verified-token cache when no key or
-	// other setting it verified with has changed, and its upstream
-	// connections when the transport settings are the same.
+	// carries over: its verified-token cache when no key or other setting
+	// it verified with has changed, and its upstream connections when the
+	// transport settings are the same.
 	Previous *Gateway
 }
 
@@ -112,12 +111,6 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		m = metrics.New("")
 	}
 	logger = slog.New(contextHandler{logger.Handler()})
-	prev := opts.Previous
-	if prev != nil && keepEphemeralKey(prev.cfg.Token, cfg.Token) {
-		c := *cfg
-		c.Token.Keys, c.Token.SigningKey = prev.cfg.Token.Keys, prev.cfg.Token.SigningKey
-		cfg = &c
-	}
 	tokens, err := auth.NewTokens(auth.TokenOptions{
 		Keys:       cfg.Token.Keys,
 		SigningKey: cfg.Token.SigningKey,
@@ -199,7 +192,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
 	}
-	if prev != nil {
+	if prev := opts.Previous; prev != nil {
 		if sameVerification(prev.cfg.Token, cfg.Token) {
 			g.verifier.KeepCache(prev.verifier)
 		}
