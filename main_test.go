@@ -611,57 +611,23 @@ routes:
 ` + routes
 		}
 		path := writeFile(t, "gateway.yaml", config(""))
-		cmd := exec.Command(binary, "-config", path)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-		logs := &lockedBuffer{}
-		cmd.Stderr = logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-exited
-		})
-		status := func(path string) int {
-			resp, err := http.Get("http://" + addr + path)
-			if err != nil {
-				return 0
-			}
-			resp.Body.Close()
-			return resp.StatusCode
-		}
-		for deadline := time.Now().Add(15 * time.Second); status("/readyz") != 200; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz did not answer 200 within 15s\n%s", logs)
-			}
-		}
+		p := startBinary(t, binary, path)
+		p.waitFor(t, "http://"+addr+"/readyz", "/readyz did not answer 200")
 		replace(t, path, config("  - {path: /b, upstream: \""+up.URL+"\", public: true}\n"))
-		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(15 * time.Second); status("/b") != 200; time.Sleep(20 * time.Millisecond) {
-			select {
-			case err := <-exited:
-				exited <- err
-				t.Fatalf("authgate exited on SIGHUP: %v\n%s", err, logs)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the route added before SIGHUP did not serve within 15s\n%s", logs)
-			}
+		p.waitFor(t, "http://"+addr+"/b", "the route added before SIGHUP did not serve")
+		if resp, _ := get(t, "http://"+addr+"/a", ""); resp.StatusCode != 200 {
+			t.Errorf("GET /a after the reload = %d, want 200", resp.StatusCode)
 		}
-		if got := status("/a"); got != 200 {
-			t.Errorf("GET /a after the reload = %d, want 200", got)
-		}
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		if err := <-exited; err != nil {
-			t.Errorf("exit after SIGTERM: %v, want status 0\n%s", err, logs)
+		if err := <-p.exited; err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0\n%s", err, p.logs)
 		}
-		exited <- nil
+		p.exited <- nil
 	})
 
 	t.Run("serves-then-stops-on-sigterm", func(t *testing.T) {
@@ -681,37 +647,10 @@ routes:
   - path: /
     upstream: `+upstream.URL+`
 `)
-		cmd := exec.Command(binary, "-config", path)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "AUTHGATE_SECRET=" + testSecret}
-		logs := &lockedBuffer{}
-		cmd.Stderr = logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-exited
-		})
+		p := startBinary(t, binary, path, "AUTHGATE_SECRET="+testSecret)
+		cmd, logs, exited := p.cmd, p.logs, p.exited
 		base := "http://" + addr
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if resp, err := http.Get(base + "/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			select {
-			case err := <-exited:
-				exited <- err
-				t.Fatalf("authgate exited before it was ready: %v\n%s", err, logs)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz did not answer 200 within 15s\n%s", logs)
-			}
-		}
+		p.waitFor(t, base+"/readyz", "/readyz did not answer 200")
 
 		token := login(t, base+"/login", "alice", "alicepassword")
 		if resp, body := get(t, base+"/whoami", token, "X-Forwarded-User", "admin"); resp.StatusCode != 200 || body != "alice" {
@@ -745,4 +684,55 @@ routes:
 			t.Errorf("logs contain the token or the password")
 		}
 	})
+}
+
+// process is the built binary serving a config.
+type process struct {
+	cmd  *exec.Cmd
+	logs *lockedBuffer // its stderr
+	// exited receives what Wait returned; a reader that does not end the
+	// test puts it back.
+	exited chan error
+}
+
+// startBinary starts binary on the config at path with env (beside PATH)
+// as its whole environment; it is killed when the test ends.
+func startBinary(t *testing.T, binary, path string, env ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(binary, "-config", path), logs: &lockedBuffer{}, exited: make(chan error, 1)}
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+	})
+	return p
+}
+
+// waitFor polls rawURL until it answers 200, as an orchestrator's probe
+// does; it fails the test with what, when the process exits first or 15s
+// pass.
+func (p *process) waitFor(t *testing.T, rawURL, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(rawURL); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			t.Fatalf("%s: authgate exited: %v\n%s", what, err, p.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s within 15s\n%s", what, p.logs)
+		}
+	}
 }

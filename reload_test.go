@@ -28,6 +28,15 @@ import (
 	"github.com/authgate/authgate/internal/keys"
 )
 
+// bySignal begins a config on free loopback ports, metrics included,
+// that reloads on SIGHUP only.
+const bySignal = `
+listen: 127.0.0.1:0
+metrics_listen: localhost:0
+reload:
+  watch: false
+`
+
 // metric returns the value of series (a name, with its labels as the
 // exposition writes them) on the gateway's metrics listener, or -1 when
 // the series is absent.
@@ -129,11 +138,7 @@ func TestReloadAppliesRoutesAndUsersAndKeepsState(t *testing.T) {
 	t.Parallel()
 	up := okUpstream(t)
 	config := func(users, routes string) string {
-		return `
-listen: 127.0.0.1:0
-metrics_listen: localhost:0
-reload:
-  watch: false
+		return bySignal + `
 login:
   shed_delay: 0s
   throttle:
@@ -305,11 +310,7 @@ func TestKeyRotationByFileEdits(t *testing.T) {
 			id, _, _ := strings.Cut(k, ".")
 			fmt.Fprintf(&list, "    - {id: %s, key_file: %s}\n", id, filepath.Join(dir, k))
 		}
-		return `
-listen: 127.0.0.1:0
-metrics_listen: localhost:0
-reload:
-  watch: false
+		return bySignal + `
 token:
   algorithm: EdDSA
   keys:
@@ -376,6 +377,20 @@ routes:
 	}
 }
 
+// watchedConfig is a config with reload.watch at its default, users from
+// htpasswd, a route /api to upstream, and more routes.
+func watchedConfig(htpasswd, upstream, routes string) string {
+	return `
+listen: 127.0.0.1:0
+metrics_listen: localhost:0
+token:
+  secret: "` + testSecret + `"
+htpasswd_file: ` + htpasswd + `
+routes:
+  - {path: /api, upstream: "` + upstream + `"}
+` + routes
+}
+
 // TestReloadWhenWatchedFilesChange: with reload.watch (the default), an
 // editor's write-and-rename of the config, or of the htpasswd file it
 // names, reloads without a signal, and a burst of writes is one reload.
@@ -385,17 +400,7 @@ func TestReloadWhenWatchedFilesChange(t *testing.T) {
 	dir := t.TempDir()
 	htpasswd := filepath.Join(dir, "users.htpasswd")
 	replace(t, htpasswd, "alice:"+aliceHash+"\n")
-	config := func(routes string) string {
-		return `
-listen: 127.0.0.1:0
-metrics_listen: localhost:0
-token:
-  secret: "` + testSecret + `"
-htpasswd_file: ` + htpasswd + `
-routes:
-  - {path: /api, upstream: "` + up.URL + `"}
-` + routes
-	}
+	config := func(routes string) string { return watchedConfig(htpasswd, up.URL, routes) }
 	g := startGateway(t, config(""), nil)
 	if got := g.loginStatus(t, "bob", "alicepassword"); got != 401 {
 		t.Fatalf("bob before he is added = %d, want 401", got)
@@ -439,17 +444,7 @@ func TestReloadFollowsAConfigMapSymlinkSwap(t *testing.T) {
 	t.Parallel()
 	up := okUpstream(t)
 	mount := t.TempDir()
-	config := func(routes string) string {
-		return `
-listen: 127.0.0.1:0
-metrics_listen: localhost:0
-token:
-  secret: "` + testSecret + `"
-htpasswd_file: users.htpasswd
-routes:
-  - {path: /api, upstream: "` + up.URL + `"}
-` + routes
-	}
+	config := func(routes string) string { return watchedConfig("users.htpasswd", up.URL, routes) }
 	version := func(name, configText, users string) {
 		t.Helper()
 		d := filepath.Join(mount, name)
@@ -495,11 +490,7 @@ func TestInFlightRequestFinishesOnTheOldConfig(t *testing.T) {
 	t.Parallel()
 	upstream, arrived, release := slowUpstream(t)
 	config := func(routes string) string {
-		return `
-listen: 127.0.0.1:0
-metrics_listen: localhost:0
-reload:
-  watch: false
+		return bySignal + `
 routes:
   - {path: /healthy, upstream: "` + upstream.URL + `", public: true}
 ` + routes
@@ -540,11 +531,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		case 2:
 			extraKey = fmt.Sprintf("    - {id: extra%d, secret: \"%s%02d\"}\n", i, testSecret[:30], i)
 		}
-		return `
-listen: 127.0.0.1:0
-metrics_listen: localhost:0
-reload:
-  watch: false
+		return bySignal + `
 token:
   keys:
     - {id: main, secret: "` + testSecret + `"}
