@@ -606,6 +606,8 @@ listen: ` + addr + `
 metrics_listen: ""
 reload:
   watch: false
+users:
+  - {username: alice, password_hash: "` + aliceHash + `"}
 routes:
   - {path: /a, upstream: "` + up.URL + `", public: true}
 ` + routes

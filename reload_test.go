@@ -491,6 +491,8 @@ func TestInFlightRequestFinishesOnTheOldConfig(t *testing.T) {
 	upstream, arrived, release := slowUpstream(t)
 	config := func(routes string) string {
 		return bySignal + `
+users:
+  - {username: alice, password_hash: "` + aliceHash + `"}
 routes:
   - {path: /healthy, upstream: "` + upstream.URL + `", public: true}
 ` + routes

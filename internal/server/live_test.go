@@ -65,7 +65,7 @@ func TestSameVerification(t *testing.T) {
 func TestReloadedGatewaySharesUpstreamConnections(t *testing.T) {
 	build := func(doc string, prev *Gateway) *Gateway {
 		t.Helper()
-		cfg, err := config.Parse([]byte("token:\n  secret: \""+testSecret+"\"\n"+doc), t.TempDir(), func(string) (string, bool) { return "", false })
+		cfg, err := config.Parse([]byte("token:\n  secret: \""+testSecret+"\"\nusers:\n  - {username: alice, password_hash: \""+aliceHash+"\"}\n"+doc), t.TempDir(), func(string) (string, bool) { return "", false })
 		if err != nil {
 			t.Fatal(err)
 		}
