@@ -69,6 +69,14 @@ type Config struct {
 	Session Session
 	// LoginPage brands the login form.
 	LoginPage LoginPage
+	// Reload says how a running gateway learns that its config changed.
+	Reload Reload
+	// Files are the files the config names, resolved against its folder:
+	// those Load read (key and secret files, htpasswd and groups files,
+	// the login template) and the trusted issuers' jwks_file, which the
+	// gateway reads itself. A reload watches them; Validate leaves it
+	// empty.
+	Files []string
 	// Warnings are problems that do not stop the gateway but that an operator
 	// must see at start-up.
 	Warnings []string
@@ -228,6 +236,13 @@ type LoginPage struct {
 	// Template, when not nil, replaces the built-in page; it is parsed
 	// from login_page.template_file.
 	Template *template.Template
+}
+
+// Reload configures live reloading. SIGHUP always reloads.
+type Reload struct {
+	// Watch reloads when the config file or a file it names changes;
+	// true unless the file says false.
+	Watch bool
 }
 
 // Log configures logging.

@@ -62,6 +62,7 @@ type fileConfig struct {
 	Login                fileLogin     `yaml:"login"`
 	Session              fileSession   `yaml:"session"`
 	LoginPage            fileLoginPage `yaml:"login_page"`
+	Reload               fileReload    `yaml:"reload"`
 }
 
 // Lists of mappings hold pointers: the decoder keeps a null element as a
@@ -78,6 +79,10 @@ type fileSession struct {
 	AllowedRedirectHosts []text   `yaml:"allowed_redirect_hosts"`
 	LoginURL             text     `yaml:"login_url"`
 	LogoutRedirect       text     `yaml:"logout_redirect"`
+}
+
+type fileReload struct {
+	Watch flag `yaml:"watch"`
 }
 
 type fileLoginPage struct {

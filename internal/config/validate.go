@@ -97,6 +97,10 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	v.cookieReach(cfg.Session, cfg.Routes)
 	cfg.LoginPage = v.loginPage(&fc.LoginPage)
 	v.signInMethod(fc, len(cfg.Token.TrustedIssuers) > 0)
+	cfg.Reload.Watch = true
+	if b, set := scalarAs[bool](v, "reload.watch", &fc.Reload.Watch, "true or false"); set {
+		cfg.Reload.Watch = b
+	}
 	return cfg, v.plan
 }
 

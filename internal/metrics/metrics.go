@@ -25,6 +25,13 @@ type Metrics struct {
 	logins          *prometheus.CounterVec
 	tokenRejections *prometheus.CounterVec
 	jwksErrors      *prometheus.CounterVec
+	// The reload gauges follow the names of Prometheus's own
+	// (prometheus_config_last_reload_successful and
+	// ..._success_timestamp_seconds), so that alerts written for one fit.
+	reloadOK        prometheus.Gauge
+	reloadTime      prometheus.Gauge
+	reloads         *prometheus.CounterVec
+	restartRequired prometheus.Gauge
 }
 
 // New registers authgate's metrics, plus the Go runtime and process
@@ -65,13 +72,30 @@ func New(version string) *Metrics {
 			Help: "Failed fetches of a trusted issuer's keys (the previous keys stay in use), by issuer.",
 		}, []string{"issuer"}),
 	}
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgate_config_last_reload_successful",
+		Help: "1 when the last load of the config (at start, on SIGHUP or on a file change) succeeded; 0 while the last good config keeps serving after a failed one.",
+	})
+	m.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgate_config_last_reload_success_timestamp_seconds",
+		Help: "When the config serving now was loaded, in seconds since the Unix epoch.",
+	})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_config_reloads_total",
+		Help: "Reloads of the config (SIGHUP or a file change), by result: success or failure.",
+	}, []string{"result"})
+	m.restartRequired = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgate_config_restart_required",
+		Help: "1 when the loaded config changes a setting that only a restart applies (listen addresses, listener limits, log settings, login throttles); they keep their old values until then.",
+	})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "authgate_build_info",
 		Help:        "Always 1; the version label says which build is running.",
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	info.Set(1)
-	m.registry.MustRegister(m.requests, m.forwardAuth, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors, info,
+	m.registry.MustRegister(m.requests, m.forwardAuth, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors,
+		m.reloadOK, m.reloadTime, m.reloads, m.restartRequired, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -100,6 +124,38 @@ func (m *Metrics) TokenRejected(reason string) { m.tokenRejections.WithLabelValu
 func (m *Metrics) JWKSRefreshFailed(issuer string) func() {
 	c := m.jwksErrors.WithLabelValues(issuer)
 	return c.Inc
+}
+
+// ConfigLoaded records the config loaded at start, at.
+func (m *Metrics) ConfigLoaded(at time.Time) {
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+	// Both series exist from the start, so that increase() sees the first.
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+}
+
+// ConfigReloaded records a reload: whether it succeeded and, if so, when
+// (the config serving from then on).
+func (m *Metrics) ConfigReloaded(ok bool, at time.Time) {
+	if !ok {
+		m.reloadOK.Set(0)
+		m.reloads.WithLabelValues("failure").Inc()
+		return
+	}
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+	m.reloads.WithLabelValues("success").Inc()
+}
+
+// RestartRequired records whether the loaded config changes settings that
+// only a restart applies.
+func (m *Metrics) RestartRequired(required bool) {
+	v := 0.0
+	if required {
+		v = 1
+	}
+	m.restartRequired.Set(v)
 }
 
 // Route holds one route's metrics.

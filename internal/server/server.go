@@ -59,6 +59,12 @@ type Gateway struct {
 	state   *State
 	// cookieProblems are the session-cookie problems already logged.
 	cookieProblems onceSet
+	// transport carries every route's requests upstream; a reloaded
+	// gateway with the same transport settings shares it, and its warm
+	// connections.
+	transport *http.Transport
+	// stop ends what start began; set by start.
+	stop context.CancelFunc
 }
 
 // upstreamRoute is a config route with everything it needs at request time
@@ -87,6 +93,12 @@ type Options struct {
 	Now func() time.Time
 	// State is what outlives this config; nil means a fresh NewState.
 	State *State
+	// Previous is the gateway this one replaces on a reload; nil for the
+	// first. What it holds that is still valid under the new config
+	// carries over: its verified-token cache when no key or other setting
+	// it verified with has changed, and its upstream connections when the
+	// transport settings are the same.
+	Previous *Gateway
 }
 
 // New builds a Gateway from cfg.
@@ -180,6 +192,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
 	}
+	if prev := opts.Previous; prev != nil {
+		if sameVerification(prev.cfg.Token, cfg.Token) {
+			g.verifier.KeepCache(prev.verifier)
+		}
+		if prev.cfg.Transport == cfg.Transport {
+			g.transport = prev.transport
+		}
+	}
 	g.buildRoutes()
 	g.handler = g.endpoints()
 	return g, nil
@@ -196,17 +216,19 @@ func (g *Gateway) buildRoutes() {
 		}
 	}
 	stripSet := proxy.NewHeaderSet(strip, g.cfg.StripHeaderPrefixes)
-	transport := proxy.NewTransport(proxy.TransportOptions{
-		DialTimeout:           g.cfg.Transport.DialTimeout,
-		ResponseHeaderTimeout: g.cfg.Transport.ResponseHeaderTimeout,
-		IdleConnTimeout:       g.cfg.Transport.IdleConnTimeout,
-		MaxIdleConnsPerHost:   g.cfg.Transport.MaxIdleConnsPerHost,
-	})
+	if g.transport == nil {
+		g.transport = proxy.NewTransport(proxy.TransportOptions{
+			DialTimeout:           g.cfg.Transport.DialTimeout,
+			ResponseHeaderTimeout: g.cfg.Transport.ResponseHeaderTimeout,
+			IdleConnTimeout:       g.cfg.Transport.IdleConnTimeout,
+			MaxIdleConnsPerHost:   g.cfg.Transport.MaxIdleConnsPerHost,
+		})
+	}
 	// One shared proxy for every route: what a route adds is its upstream
 	// and prefix; its name and metrics reach the proxy's hooks through the
 	// request's requestInfo, set when the route was matched.
 	shared := proxy.New(proxy.Options{
-		Transport: transport,
+		Transport: g.transport,
 		Strip:     stripSet,
 		// The session cookie is the gateway's; an upstream that logged or
 		// leaked it would hand out sessions.
@@ -282,7 +304,12 @@ type Addrs struct {
 // period and returns. ready, if set, is called once every listener is
 // serving and /readyz answers 200, with the addresses they are bound to; it
 // runs on Run's goroutine, which watches ctx only after ready returns.
-func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready func(Addrs)) error {
+//
+// The public listener serves whichever gateway is current (see Replace);
+// the listeners and their limits are those of the gateway current when
+// Run starts, the shutdown grace that of the one current at the end.
+func (l *Live) Run(ctx context.Context, metricsHandler http.Handler, ready func(Addrs)) error {
+	g := l.current.Load()
 	type served struct {
 		name string
 		srv  *http.Server
@@ -309,7 +336,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready fu
 	}
 	var addrs Addrs
 	var err error
-	if addrs.Gateway, err = listen("gateway", g.cfg.Listen, g.handler, true); err != nil {
+	if addrs.Gateway, err = listen("gateway", g.cfg.Listen, l, true); err != nil {
 		return err
 	}
 	if g.cfg.MetricsListen != "" {
@@ -331,10 +358,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready fu
 			}
 		}()
 	}
-	for _, s := range g.sources {
-		s.Start(ctx)
-	}
-	g.SetReady(true)
+	g.start(ctx)
 	if ready != nil {
 		ready(addrs)
 	}
@@ -346,7 +370,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready fu
 	case serveErr = <-errc:
 		g.logger.Error("listener failed; shutting down", "error", serveErr)
 	}
-	g.SetReady(false)
+	g = l.end()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Server.ShutdownGrace)
 	defer cancel()
 	var shutdownErr error
