@@ -91,7 +91,9 @@ func (v *validator) providers(list []*fileProvider) []Provider {
 		p.Name = v.textOr(path+".name", &fp.Name, p.ID)
 		switch prev, dup := ids[p.ID]; {
 		case !validProviderID(p.ID):
-			v.fail(path+".id", where(&fp.ID, fp.At), "must be 1 to 64 lower-case letters, digits or '-': it appears in URLs")
+			v.fail(path+".id", where(&fp.ID, fp.At), "must be 1 to 32 lower-case letters, digits or '-': it appears in URLs")
+		case slices.Contains(authMethods, p.ID):
+			v.fail(path+".id", at(&fp.ID), "is a sign-in method's name (RFC 8176), which sessions' amr would confuse with it: pick another")
 		case dup:
 			v.fail(path+".id", at(&fp.ID), "is already used by %s", prev)
 		default:
@@ -179,10 +181,14 @@ func (v *validator) providerIssuer(path string, fp *fileProvider, issuer string)
 	}
 }
 
+// authMethods are RFC 8176's amr values: a session's amr names its
+// provider's id, which must not read as one of them.
+var authMethods = []string{"face", "fpt", "geo", "hwk", "iris", "kba", "mca", "mfa", "otp", "pin", "pop", "pwd", "rba", "retina", "sc", "sms", "swk", "tel", "user", "vbm", "wia"}
+
 // validProviderID is the rule for a provider's id, which appears in URL
-// paths and metric labels.
+// paths, metric labels and sessions' amr.
 func validProviderID(id string) bool {
-	if id == "" || len(id) > 64 {
+	if id == "" || len(id) > 32 {
 		return false
 	}
 	for _, c := range id {
