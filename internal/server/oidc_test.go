@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -172,5 +173,203 @@ func TestProviderSignIn(t *testing.T) {
 				t.Errorf("after logout: %d %q", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
 			}
 		})
+	}
+}
+
+// reforge re-signs the OP's ID token with its key after change, or with
+// alg none or HS256 keyed with the client secret.
+func (pf *opFixture) reforge(t *testing.T, alg string, change func(c map[string]any)) func(string) string {
+	return func(raw string) string {
+		c := claimsOf(t, raw)
+		change(c)
+		return pf.op.sign(t, c, alg, opSecret)
+	}
+}
+
+// TestProviderRefusals: every way a sign-in through a provider is refused
+// ends on a page that says so, with the reason in X-Authgate-Reason and in
+// authgate_provider_signins_total, and never with a session.
+func TestProviderRefusals(t *testing.T) {
+	keep := func(map[string]any) {}
+	tests := []struct {
+		name     string
+		options  []string
+		user     string
+		password string
+		rd       string
+		// forge, when set, replaces the OP's ID token.
+		forge func(pf *opFixture) func(string) string
+		// callback, when set, changes the callback URL the OP sent.
+		callback func(u *url.URL)
+		fresh    bool // the callback comes to a browser without the flow cookie
+		status   int
+		reason   string
+		message  string
+	}{
+		{name: "wrong state", callback: func(u *url.URL) {
+			q := u.Query()
+			q.Set("state", "not-the-state")
+			u.RawQuery = q.Encode()
+		}, status: 400, reason: "oidc_state", message: "expired or was already used"},
+		{name: "no state", callback: func(u *url.URL) {
+			q := u.Query()
+			q.Del("state")
+			u.RawQuery = q.Encode()
+		}, status: 400, reason: "oidc_state"},
+		{name: "callback in another browser", fresh: true, status: 400, reason: "oidc_state"},
+		{name: "provider error", callback: func(u *url.URL) {
+			q := u.Query()
+			q.Del("code")
+			q.Set("error", "access_denied")
+			q.Set("error_description", "<script>the user said no</script>")
+			u.RawQuery = q.Encode()
+		}, status: 403, reason: "provider_error", message: "did not sign you in"},
+		{name: "alg none", forge: func(pf *opFixture) func(string) string { return pf.reforge(t, "none", keep) }, status: 401, reason: "id_token_algorithm"},
+		{name: "HS256 keyed with the client secret", forge: func(pf *opFixture) func(string) string { return pf.reforge(t, "HS256", keep) }, status: 401, reason: "id_token_algorithm"},
+		{name: "signature", forge: func(pf *opFixture) func(string) string {
+			return func(raw string) string {
+				parts := strings.Split(raw, ".")
+				c := claimsOf(t, raw)
+				c["preferred_username"] = "admin"
+				return parts[0] + "." + base64.RawURLEncoding.EncodeToString(mustJSON(t, c)) + "." + parts[2]
+			}
+		}, status: 401, reason: "id_token_signature"},
+		{name: "another audience", forge: func(pf *opFixture) func(string) string {
+			return pf.reforge(t, "RS256", func(c map[string]any) { c["aud"] = []string{"other-client"}; c["azp"] = "other-client" })
+		}, status: 401, reason: "id_token_audience"},
+		{name: "several audiences, azp another client", forge: func(pf *opFixture) func(string) string {
+			return pf.reforge(t, "RS256", func(c map[string]any) { c["aud"] = []string{"authgate", "other-client"}; c["azp"] = "other-client" })
+		}, status: 401, reason: "id_token_audience"},
+		{name: "several audiences, no azp", forge: func(pf *opFixture) func(string) string {
+			return pf.reforge(t, "RS256", func(c map[string]any) { c["aud"] = []string{"authgate", "other-client"}; delete(c, "azp") })
+		}, status: 401, reason: "id_token_audience"},
+		{name: "expired", forge: func(pf *opFixture) func(string) string {
+			return pf.reforge(t, "RS256", func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() })
+		}, status: 401, reason: "id_token_expired"},
+		{name: "another issuer (mix-up)", forge: func(pf *opFixture) func(string) string {
+			return pf.reforge(t, "RS256", func(c map[string]any) { c["iss"] = "https://idp.attacker.example" })
+		}, status: 401, reason: "id_token_issuer"},
+		{name: "nonce of another sign-in", forge: func(pf *opFixture) func(string) string {
+			return pf.reforge(t, "RS256", func(c map[string]any) { c["nonce"] = "a-nonce-from-another-flow" })
+		}, status: 401, reason: "id_token_nonce"},
+		{name: "iat in the future", forge: func(pf *opFixture) func(string) string {
+			return pf.reforge(t, "RS256", func(c map[string]any) { c["iat"] = time.Now().Add(time.Hour).Unix() })
+		}, status: 401, reason: "id_token_claims"},
+		{name: "email not verified", options: []string{"allowed_email_domains: [example.com]"}, user: "erin", status: 403, reason: "email_unverified", message: "may not sign in here"},
+		{name: "email domain not allowed", options: []string{"allowed_email_domains: [example.com]"}, user: "dave", status: 403, reason: "email_domain_not_allowed"},
+		{name: "not in an allowed group", options: []string{"allowed_groups: [staff]"}, user: "dave", status: 403, reason: "group_not_allowed"},
+		{name: "named like a local user", user: "alice", status: 403, reason: "shadows_local_user"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pf := newOPFixture(t, providers(corp("corp", "authgate", tc.options...)), "corp")
+			if tc.forge != nil {
+				pf.op.setTamper(tc.forge(pf))
+			}
+			user, password := "carol", "carol-pw"
+			if tc.user != "" {
+				user = tc.user
+				for _, u := range providerUsers {
+					if u.Username == user {
+						password = u.Password
+					}
+				}
+			}
+			b := newOPBrowser(t)
+			cb := b.signInAtOP(pf.url+"/login/corp?rd=%2Fstaff%2F", user, password)
+			u, _ := url.Parse(cb)
+			if tc.callback != nil {
+				tc.callback(u)
+			}
+			if tc.fresh {
+				b = newOPBrowser(t)
+			}
+			resp, body := b.get(u.String())
+			if resp.StatusCode != tc.status || resp.Header.Get("X-Authgate-Reason") != tc.reason {
+				t.Fatalf("callback: %d %q, want %d %q\n%s", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"), tc.status, tc.reason, pf.logs)
+			}
+			if !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, `class="error"`) ||
+				tc.message != "" && !strings.Contains(body, tc.message) || strings.Contains(body, "<script>") {
+				t.Errorf("refusal page:\n%s", body)
+			}
+			if c := b.cookie(pf.url, pf.gw.cfg.Session.CookieName); c != nil {
+				t.Errorf("a refused sign-in set a session cookie")
+			}
+			if n := pf.signins("corp", tc.reason); n != "1" {
+				t.Errorf("authgate_provider_signins_total{outcome=%q} = %s, want 1", tc.reason, n)
+			}
+		})
+	}
+}
+
+
+// TestProviderReplayedCallback: the provider's answer is accepted once.
+// The flow cookie is cleared by the first callback, and its state is
+// recorded in the State store, so sending the same callback with the same
+// cookie again (a stolen or re-played redirect) is refused, on any replica
+// sharing the store.
+func TestProviderReplayedCallback(t *testing.T) {
+	pf := newOPFixture(t, providers(corp("corp", "authgate")), "corp")
+	b := newOPBrowser(t)
+	cb := b.signInAtOP(pf.url+"/login/corp", "carol", "carol-pw")
+	flowCookie := b.cookie(pf.url, pf.gw.flow.name)
+	if flowCookie == nil {
+		t.Fatal("no flow cookie")
+	}
+	if resp, _ := b.get(cb); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first callback: %d %q", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
+	}
+	// A second replica over the same store.
+	other := newFixtureOver(t, baseConfig+"session:\n  insecure_cookie: true\n"+providers(corp("corp", "authgate"))(pf.op.issuer), pf.gw.State())
+	other.gw.start(t.Context())
+	for range 500 {
+		if other.gw.providers["corp"].found.Load() != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, base := range []string{pf.url, other.url} {
+		u, _ := url.Parse(cb)
+		target, _ := url.Parse(base)
+		u.Host = target.Host
+		req, _ := http.NewRequest(http.MethodGet, u.String(), nil)
+		req.AddCookie(&http.Cookie{Name: flowCookie.Name, Value: flowCookie.Value})
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Authgate-Reason") != "oidc_replayed" {
+			t.Errorf("replay at %s: %d %q, want 400 oidc_replayed", base, resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
+		}
+		if len(resp.Cookies()) != 1 || resp.Cookies()[0].Name != flowCookie.Name || resp.Cookies()[0].MaxAge >= 0 {
+			t.Errorf("replay at %s set cookies %v; want only the flow cookie cleared", base, resp.Cookies())
+		}
+	}
+}
+
+// TestProviderStartRefusals: an rd outside the allow-list and an unknown
+// provider id are refused before the browser is sent anywhere.
+func TestProviderStartRefusals(t *testing.T) {
+	pf := newOPFixture(t, providers(corp("corp", "authgate")), "corp")
+	for _, tc := range []struct {
+		path   string
+		status int
+		reason string
+	}{
+		{"/login/corp?rd=" + url.QueryEscape("https://evil.example/"), 400, "unsafe_redirect"},
+		{"/login/corp?rd=" + url.QueryEscape("//evil.example/"), 400, "unsafe_redirect"},
+		{"/login/nope", 404, "provider_unknown"},
+		{"/login/nope/callback?code=x&state=y", 404, "provider_unknown"},
+		{"/login/corp/callback?code=x&state=y", 400, "oidc_state"},
+	} {
+		b := newOPBrowser(t)
+		resp, body := b.get(pf.url + tc.path)
+		if resp.StatusCode != tc.status || resp.Header.Get("X-Authgate-Reason") != tc.reason || !strings.Contains(body, `class="error"`) {
+			t.Errorf("GET %s: %d %q, want %d %q", tc.path, resp.StatusCode, resp.Header.Get("X-Authgate-Reason"), tc.status, tc.reason)
+		}
+		if len(resp.Cookies()) > 0 && resp.Cookies()[0].MaxAge >= 0 {
+			t.Errorf("GET %s set %v", tc.path, resp.Cookies())
+		}
 	}
 }

@@ -200,9 +200,9 @@ func (o *testOP) sign(t *testing.T, claims map[string]any, alg, secret string) s
 	payload, _ := json.Marshal(claims)
 	switch alg {
 	case "none":
-		return b64(`{"alg":"none","typ":"JWT"}`) + "." + b64(string(payload)) + "."
+		return b64s(`{"alg":"none","typ":"JWT"}`) + "." + b64s(string(payload)) + "."
 	case "HS256":
-		in := b64(`{"alg":"HS256","typ":"JWT","kid":"test-op-key"}`) + "." + b64(string(payload))
+		in := b64s(`{"alg":"HS256","typ":"JWT","kid":"test-op-key"}`) + "." + b64s(string(payload))
 		m := hmac.New(sha256.New, []byte(secret))
 		m.Write([]byte(in))
 		return in + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
@@ -222,7 +222,7 @@ func (o *testOP) sign(t *testing.T, claims map[string]any, alg, secret string) s
 	return s
 }
 
-func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+func b64s(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // opBrowser is a cookie-keeping client that does not follow redirects, so
 // that each step of a sign-in can be looked at.

@@ -165,7 +165,9 @@ func (g *Gateway) providerAccount(ctx context.Context, p *provider, d *discovere
 // groups the config names (routes' and this provider's allowed_groups)
 // first, and refuses the sign-in only when not even none fit.
 func (g *Gateway) fitGroups(a auth.Account, p *provider) (auth.Account, error) {
-	named := func(x string) bool { return slices.Contains(g.namedGroups, x) || slices.Contains(p.cfg.AllowedGroups, x) }
+	named := func(x string) bool {
+		return slices.Contains(g.namedGroups, x) || slices.Contains(p.cfg.AllowedGroups, x)
+	}
 	groups := slices.Clone(a.Groups)
 	slices.SortStableFunc(groups, func(x, y string) int {
 		switch nx, ny := named(x), named(y); {
