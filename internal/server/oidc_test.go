@@ -258,7 +258,7 @@ func TestProviderRefusals(t *testing.T) {
 		{name: "email not verified", options: []string{"allowed_email_domains: [example.com]"}, user: "erin", status: 403, reason: "email_unverified", message: "may not sign in here"},
 		{name: "email domain not allowed", options: []string{"allowed_email_domains: [example.com]"}, user: "dave", status: 403, reason: "email_domain_not_allowed"},
 		{name: "not in an allowed group", options: []string{"allowed_groups: [staff]"}, user: "dave", status: 403, reason: "group_not_allowed"},
-		{name: "named like a local user", user: "alice", status: 403, reason: "shadows_local_user"},
+		{name: "named like a local user", user: "alice", status: 401, reason: "shadows_local_user"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -301,7 +301,6 @@ func TestProviderRefusals(t *testing.T) {
 		})
 	}
 }
-
 
 // TestProviderReplayedCallback: the provider's answer is accepted once.
 // The flow cookie is cleared by the first callback, and its state is
@@ -371,5 +370,132 @@ func TestProviderStartRefusals(t *testing.T) {
 		if len(resp.Cookies()) > 0 && resp.Cookies()[0].MaxAge >= 0 {
 			t.Errorf("GET %s set %v", tc.path, resp.Cookies())
 		}
+	}
+}
+
+// TestProviderUserNamedLikeALocalUser: by default a provider's "alice" is
+// refused while a local alice exists (TestProviderRefusals); with
+// map_to_local: true she signs in as the local alice, with the local
+// account's groups and revocation.
+func TestProviderMapToLocal(t *testing.T) {
+	pf := newOPFixture(t, providers(corp("corp", "authgate", "map_to_local: true")), "corp")
+	b := newOPBrowser(t)
+	resp, _ := pf.signIn(t, b, "corp", "alice", "alice-at-op", "/api/x")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d %q", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
+	}
+	id, err := pf.gw.tokens.Verify(b.cookie(pf.url, pf.gw.cfg.Session.CookieName).Value)
+	if err != nil || id.Provider != "" || id.Username != "alice" || len(id.Groups) != 0 || id.AMR[0] != "corp" {
+		t.Errorf("session %+v %v; want the local alice (no idp, her local groups), amr corp", id, err)
+	}
+	if resp, _ := b.get(pf.url + "/admin/"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the local alice's route: %d", resp.StatusCode)
+	}
+}
+
+// TestProviderUserShadowedLater: a provider user's session stops working
+// once a local user of the same name is added (a reload), unless the
+// provider maps to local users.
+func TestProviderUserShadowedLater(t *testing.T) {
+	pf := newOPFixture(t, providers(corp("corp", "authgate")), "corp")
+	b := newOPBrowser(t)
+	if resp, _ := pf.signIn(t, b, "corp", "carol", "carol-pw", "/api/x"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d %q", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
+	}
+	cookie := b.cookie(pf.url, pf.gw.cfg.Session.CookieName)
+	doc := strings.Replace(baseConfig, "users:\n", "users:\n  - username: carol\n    password_hash: \""+bobHash+"\"\n", 1) +
+		"session:\n  insecure_cookie: true\n" + providers(corp("corp", "authgate"))(pf.op.issuer)
+	reloaded := newFixtureOver(t, doc, pf.gw.State())
+	resp, _ := reloaded.do(t, http.MethodGet, "/api/x", http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}, "")
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("X-Authgate-Reason") != "shadows_local_user" {
+		t.Errorf("provider carol's session beside a local carol: %d %q, want 401 shadows_local_user", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
+	}
+}
+
+// TestProviderHugeClaims: a user with 400 long groups still signs in; the
+// session cookie stays under 1 KiB, keeping the groups routes name first,
+// so the route admitting "staff" (the provider's last group) admits them.
+func TestProviderHugeClaims(t *testing.T) {
+	pf := newOPFixture(t, providers(corp("corp", "authgate")), "corp")
+	b := newOPBrowser(t)
+	resp, _ := pf.signIn(t, b, "corp", "huge", "huge-pw", "/staff/")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d %q", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
+	}
+	c := b.cookie(pf.url, pf.gw.cfg.Session.CookieName)
+	if n := len(c.Name) + 1 + len(c.Value); n >= 1024 {
+		t.Errorf("session cookie is %d bytes", n)
+	}
+	resp, body := b.get(pf.url + "/staff/")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/staff/: %d", resp.StatusCode)
+	}
+	if g := echoed(t, body).Headers["X-Forwarded-Groups"]; len(g) != 1 || !strings.HasPrefix(g[0], "staff,a-very-long") {
+		t.Errorf("groups upstream %q; want staff first, then as many as fit", g)
+	}
+	if !strings.Contains(pf.logs.String(), "groups cut to fit the session cookie") {
+		t.Error("cutting the groups was not logged")
+	}
+}
+
+// TestProviderDown: a provider that cannot be reached does not stop the
+// gateway: its button says so, choosing it explains, discovery errors are
+// counted, and the password form keeps working.
+func TestProviderDown(t *testing.T) {
+	dead := "http://" + deadAddr(t)
+	doc := baseConfig + "session:\n  insecure_cookie: true\nproviders:\n  - {id: corp, name: Corp, issuer: " + dead + ", client_id: a}\n"
+	f := newFixtureFrom(t, doc)
+	f.gw.start(t.Context())
+	p := f.gw.providers["corp"]
+	for range 500 {
+		if p.failing.Load() {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, body := f.do(t, http.MethodGet, "/login", http.Header{"Accept": {"text/html"}}, "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "cannot be reached right now") || !strings.Contains(body, `name="password"`) {
+		t.Fatalf("login page while the provider is down: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = f.do(t, http.MethodGet, "/login/corp", http.Header{"Accept": {"text/html"}}, "")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("X-Authgate-Reason") != "provider_unavailable" || !strings.Contains(body, "cannot be reached") {
+		t.Errorf("/login/corp: %d %q", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
+	}
+	if !strings.Contains(metricsText(f), `authgate_provider_discovery_errors_total{provider="corp"} `) {
+		t.Error("no discovery error counted")
+	}
+	resp, _ = f.do(t, http.MethodPost, "/login", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {"text/html"}},
+		"username=alice&password="+alicePassword)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("password login while the provider is down: %d", resp.StatusCode)
+	}
+}
+
+// TestProviderRevocationIsPerProvider: two providers that both know a
+// "carol" keep separate sessions: logging one out everywhere leaves the
+// other's signed in.
+func TestProviderRevocationIsPerProvider(t *testing.T) {
+	pf := newOPFixture(t, providers(corp("corp", "authgate"), corp("corp2", "authgate-public")), "corp", "corp2")
+	session := func(id string) *http.Cookie {
+		b := newOPBrowser(t)
+		if resp, _ := pf.signIn(t, b, id, "carol", "carol-pw", "/api/x"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s callback: %d %q", id, resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
+		}
+		return b.cookie(pf.url, pf.gw.cfg.Session.CookieName)
+	}
+	one, two := session("corp"), session("corp2")
+	status := func(c *http.Cookie) int {
+		resp, _ := pf.do(t, http.MethodGet, "/api/x", http.Header{"Cookie": {c.Name + "=" + c.Value}}, "")
+		return resp.StatusCode
+	}
+	resp, _ := pf.do(t, http.MethodPost, "/logout", http.Header{"Cookie": {one.Name + "=" + one.Value}, "Content-Type": {"application/x-www-form-urlencoded"}}, "everywhere=true")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if s := status(one); s != http.StatusUnauthorized {
+		t.Errorf("corp's carol after logging out everywhere: %d", s)
+	}
+	if s := status(two); s != http.StatusOK {
+		t.Errorf("corp2's carol after corp's carol logged out everywhere: %d, want 200", s)
 	}
 }

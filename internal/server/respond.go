@@ -46,7 +46,7 @@ func classifyDenial(err error) denial {
 	case errors.Is(err, errIncompleteForwarded):
 		return denial{http.StatusUnauthorized, "incomplete_forwarded_request", slog.LevelInfo}
 	case errors.Is(err, errShadowsLocal):
-		return denial{http.StatusForbidden, "shadows_local_user", slog.LevelWarn}
+		return denial{http.StatusUnauthorized, "shadows_local_user", slog.LevelWarn}
 	case errors.Is(err, errProviderUnknown):
 		return denial{http.StatusNotFound, "provider_unknown", slog.LevelInfo}
 	case errors.Is(err, errProviderUnavailable):
