@@ -224,6 +224,11 @@ func TestProviderRefusals(t *testing.T) {
 			q.Set("error_description", "<script>the user said no</script>")
 			u.RawQuery = q.Encode()
 		}, status: 403, reason: "provider_error", message: "did not sign you in"},
+		{name: "answer from another issuer (RFC 9207)", callback: func(u *url.URL) {
+			q := u.Query()
+			q.Set("iss", "https://idp.attacker.example")
+			u.RawQuery = q.Encode()
+		}, status: 401, reason: "id_token_issuer"},
 		{name: "alg none", forge: func(pf *opFixture) func(string) string { return pf.reforge(t, "none", keep) }, status: 401, reason: "id_token_algorithm"},
 		{name: "HS256 keyed with the client secret", forge: func(pf *opFixture) func(string) string { return pf.reforge(t, "HS256", keep) }, status: 401, reason: "id_token_algorithm"},
 		{name: "signature", forge: func(pf *opFixture) func(string) string {

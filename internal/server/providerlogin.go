@@ -94,6 +94,12 @@ func (g *Gateway) providerCallback() http.Handler {
 			g.providerFailed(w, r, p, f.RD, errFlowReplayed)
 			return
 		}
+		if q.Has("iss") && q.Get("iss") != p.cfg.Issuer {
+			// RFC 9207: the answer names the issuer that sent it; another
+			// provider's answer is a mix-up attack.
+			g.providerFailed(w, r, p, f.RD, errIDTokenIssuer)
+			return
+		}
 		if q.Has("error") {
 			// access_denied and the like: the person or the provider said no.
 			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "provider refused the sign-in", slog.String("provider", p.cfg.ID), slog.String("error", plainWord(q.Get("error"))))
