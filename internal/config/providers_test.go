@@ -112,3 +112,23 @@ providers:
 		t.Fatal(err)
 	}
 }
+
+// TestProviderExamplesLoad: every snippet in examples/providers is a valid
+// config, with its variables set.
+func TestProviderExamplesLoad(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/providers/*.yaml")
+	if len(files) < 4 {
+		t.Fatalf("examples: %q", files)
+	}
+	anything := func(string) (string, bool) { return "from-the-environment", true }
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Parse(data, t.TempDir(), anything)
+		if err != nil || len(cfg.Providers) != 1 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

@@ -55,7 +55,6 @@ var (
 	errEmailDomain         = errors.New("email domain not allowed")
 	errGroupNotAllowed     = errors.New("user in none of the allowed groups")
 	errShadowsLocal        = errors.New("provider user named like a local user")
-	errClaimsTooLarge      = errors.New("session would not fit a 1 KiB cookie")
 )
 
 const (

@@ -163,14 +163,16 @@ func (g *Gateway) providerAccount(ctx context.Context, p *provider, d *discovere
 		}
 		return local, nil
 	}
-	return g.fitGroups(a, p)
+	return g.fitGroups(a, p), nil
 }
 
 // fitGroups keeps the session cookie under maxSessionCookie whatever the
 // provider sends: it keeps as many of the user's groups as fit, the
 // groups the config names (routes' and this provider's allowed_groups)
-// first, and refuses the sign-in only when not even none fit.
-func (g *Gateway) fitGroups(a auth.Account, p *provider) (auth.Account, error) {
+// first. It never refuses: without groups the token is at most 823 bytes
+// with HS256, ES256 or EdDSA (the username is at most names.MaxBytes);
+// an RSA signature can make even that larger, and then no group is kept.
+func (g *Gateway) fitGroups(a auth.Account, p *provider) auth.Account {
 	named := func(x string) bool {
 		return slices.Contains(g.namedGroups, x) || slices.Contains(p.cfg.AllowedGroups, x)
 	}
@@ -194,10 +196,7 @@ func (g *Gateway) fitGroups(a auth.Account, p *provider) (auth.Account, error) {
 		issued, err := g.tokens.IssueUntil(s, g.now().Add(g.cfg.Session.TTL))
 		return err == nil && len(g.cfg.Session.CookieName)+1+len(issued.Token) <= maxSessionCookie
 	}
-	if !fits(0) {
-		return auth.Account{}, errClaimsTooLarge
-	}
-	lo, hi := 0, len(groups) // fits(lo) holds
+	lo, hi := 0, len(groups) // keeping lo fits, or lo is 0
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
 		if fits(mid) {
@@ -210,7 +209,7 @@ func (g *Gateway) fitGroups(a auth.Account, p *provider) (auth.Account, error) {
 		g.logger.Warn("provider user's groups cut to fit the session cookie", slog.String("provider", p.cfg.ID), slog.Int("groups", len(groups)), slog.Int("kept", lo))
 	}
 	a.Groups = groups[:lo]
-	return a, nil
+	return a
 }
 
 // providerFailed answers a refused sign-in through a provider with the

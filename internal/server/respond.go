@@ -81,8 +81,6 @@ func classifyDenial(err error) denial {
 		return denial{http.StatusForbidden, "email_domain_not_allowed", slog.LevelInfo}
 	case errors.Is(err, errGroupNotAllowed):
 		return denial{http.StatusForbidden, "group_not_allowed", slog.LevelInfo}
-	case errors.Is(err, errClaimsTooLarge):
-		return denial{http.StatusForbidden, "claims_too_large", slog.LevelWarn}
 	case errors.Is(err, auth.ErrNoCredentials):
 		return denial{http.StatusUnauthorized, "no_credentials", slog.LevelDebug}
 	case errors.Is(err, auth.ErrMalformedCredentials):
