@@ -72,7 +72,21 @@ type providerSecret struct {
 // providers checks the providers list. Secrets in files are left to the
 // plan; nothing is fetched: discovery is the gateway's business once it
 // runs, so that `authgate check` works offline.
-func (v *validator) providers(list []*fileProvider) []Provider {
+func (v *validator) providers(list []*fileProvider, paths Paths, fp *filePaths, parent position) []Provider {
+	if len(list) > 0 {
+		// Sign-in through a provider is served under {paths.login}/.
+		for _, other := range []struct {
+			key, path string
+			n         *text
+		}{
+			{"refresh", paths.Refresh, &fp.Refresh}, {"logout", paths.Logout, &fp.Logout}, {"verify", paths.Verify, &fp.Verify},
+			{"healthz", paths.Healthz, &fp.Healthz}, {"readyz", paths.Readyz, &fp.Readyz},
+		} {
+			if strings.HasPrefix(other.path, paths.Login+"/") {
+				v.fail("paths."+other.key, where(other.n, where(&fp.Login, parent)), "must not be under paths.login when providers are configured: %s/{id} is the sign-in with provider {id}", paths.Login)
+			}
+		}
+	}
 	var out []Provider
 	ids := map[string]string{}
 	for i, fp := range list {

@@ -72,6 +72,8 @@ providers:
     client_secret: ""
     allowed_email_domains: ["not a domain"]
   - {id: x, client_id: a}
+paths:
+  logout: /login/out
 `
 	_, err := Parse([]byte(doc), t.TempDir(), env(nil))
 	if err == nil {
@@ -85,7 +87,7 @@ providers:
 		"providers[0].id", "providers[0].issuer", "providers[0].client_id", "providers[0].client_secret_file",
 		"providers[1].issuer", "providers[1].scopes", "providers[1].groups_claim",
 		"providers[2].id", "providers[2].client_secret", "providers[2].allowed_email_domains[0]",
-		"providers[3].issuer",
+		"providers[3].issuer", "paths.logout",
 	}
 	slices.Sort(got)
 	slices.Sort(want)

@@ -96,7 +96,7 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	cfg.Session = v.session(&fc.Session, cfg.Paths)
 	v.cookieReach(cfg.Session, cfg.Routes)
 	cfg.LoginPage = v.loginPage(&fc.LoginPage)
-	cfg.Providers = v.providers(fc.Providers)
+	cfg.Providers = v.providers(fc.Providers, cfg.Paths, &fc.Paths, fc.At)
 	v.signInMethod(fc, len(cfg.Token.TrustedIssuers) > 0 || len(cfg.Providers) > 0)
 	cfg.Reload.Watch = true
 	if b, set := scalarAs[bool](v, "reload.watch", &fc.Reload.Watch, "true or false"); set {

@@ -66,12 +66,18 @@ func deniedContent(issuer, fp string) string  { return revocationKey("deny:tok",
 func deniedSession(issuer, sid string) string { return revocationKey("deny:sid", issuer, sid) }
 func epochKey(issuer, user string) string     { return revocationKey("epoch", issuer, user) }
 
-// providerRealm is the issuer revocation keys name for the sessions of an
-// OpenID Connect provider's users: one per provider, so that logging out
-// one provider's "alice" everywhere touches neither a local alice nor
-// another provider's. A trusted issuer's name is printable text (config
-// refuses control characters), so none can be this.
-func providerRealm(id string) string { return "\x00provider:" + id }
+// providerRealm is the issuer revocation keys name for the sessions of
+// the OpenID Connect provider id's users ("" for a local account): one per
+// provider, so that logging out one provider's "alice" everywhere touches
+// neither a local alice nor another provider's. A trusted issuer's name
+// is printable text (config refuses control characters), so none can be
+// this.
+func providerRealm(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "\x00provider:" + id
+}
 
 // realm is the issuer revocation keys name for p: a trusted issuer, a
 // provider, or "" for a local account.
@@ -79,18 +85,7 @@ func realm(p principal) string {
 	if p.External != "" {
 		return p.External
 	}
-	if p.Provider != "" {
-		return providerRealm(p.Provider)
-	}
-	return ""
-}
-
-// accountRealm is realm for an account about to begin a session.
-func accountRealm(a auth.Account) string {
-	if a.Provider != "" {
-		return providerRealm(a.Provider)
-	}
-	return ""
+	return providerRealm(p.Provider)
 }
 
 // revocationKey quotes the issuer, so no issuer and value can pass for

@@ -80,8 +80,8 @@ func (l *Live) end() *Gateway {
 }
 
 // start begins what g does in the background, refreshing trusted
-// providers' keys and fetching OpenID Connect providers' discovery, until ctx ends or g is retired, and makes /readyz
-// answer 200.
+// providers' keys and fetching OpenID Connect providers' discovery, until
+// ctx ends or g is retired, and makes /readyz answer 200.
 func (g *Gateway) start(ctx context.Context) {
 	ctx, g.stop = context.WithCancel(ctx)
 	for _, s := range g.sources {

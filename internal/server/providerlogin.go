@@ -102,8 +102,7 @@ func (g *Gateway) providerCallback() http.Handler {
 		}
 		if q.Has("error") {
 			// access_denied and the like: the person or the provider said no.
-			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "provider refused the sign-in", slog.String("provider", p.cfg.ID), slog.String("error", plainWord(q.Get("error"))))
-			g.providerFailed(w, r, p, f.RD, errProviderError)
+			g.providerFailed(w, r, p, f.RD, fmt.Errorf("%w: %s", errProviderError, plainWord(q.Get("error"))))
 			return
 		}
 		d := p.found.Load()
