@@ -55,6 +55,7 @@ var (
 	errEmailDomain         = errors.New("email domain not allowed")
 	errGroupNotAllowed     = errors.New("user in none of the allowed groups")
 	errShadowsLocal        = errors.New("provider user named like a local user")
+	errSignInBroken        = errors.New("sign-in failed on authgate's side")
 )
 
 const (

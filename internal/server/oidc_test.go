@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +13,9 @@ import (
 	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/storage"
+
+	"github.com/authgate/authgate/internal/config"
+	"github.com/authgate/authgate/internal/store"
 )
 
 const opSecret = "op-client-secret-0123456789abcdef"
@@ -43,7 +48,7 @@ type opFixture struct {
 	op *testOP
 }
 
-func newOPFixture(t *testing.T, extra func(issuer string) string, ids ...string) *opFixture {
+func newOPFixture(t *testing.T, st *State, extra func(issuer string) string, ids ...string) *opFixture {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +64,7 @@ func newOPFixture(t *testing.T, extra func(issuer string) string, ids ...string)
 		storage.NativeClient("authgate-public", redirects...))
 	op := startOP(t, providerUsers, clients...)
 	doc := strings.Replace(baseConfig, "routes:\n", "upstream_headers:\n  groups: X-Forwarded-Groups\nroutes:\n  - path: /staff/\n    upstream: UPSTREAM\n    allowed_groups: [staff]\n", 1) + "session:\n  insecure_cookie: true\n" + extra(op.issuer)
-	f := newFixtureOn(t, doc, nil, ln)
+	f := newFixtureOn(t, doc, st, ln)
 	f.gw.start(t.Context())
 	pf := &opFixture{fixture: f, op: op}
 	for _, p := range f.gw.providerList {
@@ -126,7 +131,7 @@ func (pf *opFixture) signins(id, outcome string) string {
 func TestProviderSignIn(t *testing.T) {
 	for _, client := range []string{"authgate", "authgate-public"} {
 		t.Run(client, func(t *testing.T) {
-			pf := newOPFixture(t, providers(corp("corp", client)), "corp")
+			pf := newOPFixture(t, nil, providers(corp("corp", client)), "corp")
 			b := newOPBrowser(t)
 			resp, body := b.get(pf.url + "/login?rd=/staff/x")
 			if resp.StatusCode != http.StatusOK || !strings.Contains(body, `href="/login/corp?rd=%2Fstaff%2Fx"`) || !strings.Contains(body, "Sign in with Corp corp") ||
@@ -267,7 +272,7 @@ func TestProviderRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pf := newOPFixture(t, providers(corp("corp", "authgate", tc.options...)), "corp")
+			pf := newOPFixture(t, nil, providers(corp("corp", "authgate", tc.options...)), "corp")
 			if tc.forge != nil {
 				pf.op.setTamper(tc.forge(pf))
 			}
@@ -313,7 +318,7 @@ func TestProviderRefusals(t *testing.T) {
 // cookie again (a stolen or re-played redirect) is refused, on any replica
 // sharing the store.
 func TestProviderReplayedCallback(t *testing.T) {
-	pf := newOPFixture(t, providers(corp("corp", "authgate")), "corp")
+	pf := newOPFixture(t, nil, providers(corp("corp", "authgate")), "corp")
 	b := newOPBrowser(t)
 	cb := b.signInAtOP(pf.url+"/login/corp", "carol", "carol-pw")
 	flowCookie := b.cookie(pf.url, pf.gw.flow.name)
@@ -355,7 +360,7 @@ func TestProviderReplayedCallback(t *testing.T) {
 // TestProviderStartRefusals: an rd outside the allow-list and an unknown
 // provider id are refused before the browser is sent anywhere.
 func TestProviderStartRefusals(t *testing.T) {
-	pf := newOPFixture(t, providers(corp("corp", "authgate")), "corp")
+	pf := newOPFixture(t, nil, providers(corp("corp", "authgate")), "corp")
 	for _, tc := range []struct {
 		path   string
 		status int
@@ -383,7 +388,7 @@ func TestProviderStartRefusals(t *testing.T) {
 // map_to_local: true she signs in as the local alice, with the local
 // account's groups and revocation.
 func TestProviderMapToLocal(t *testing.T) {
-	pf := newOPFixture(t, providers(corp("corp", "authgate", "map_to_local: true")), "corp")
+	pf := newOPFixture(t, nil, providers(corp("corp", "authgate", "map_to_local: true")), "corp")
 	b := newOPBrowser(t)
 	resp, _ := pf.signIn(t, b, "corp", "alice", "alice-at-op", "/api/x")
 	if resp.StatusCode != http.StatusSeeOther {
@@ -402,7 +407,7 @@ func TestProviderMapToLocal(t *testing.T) {
 // once a local user of the same name is added (a reload), unless the
 // provider maps to local users.
 func TestProviderUserShadowedLater(t *testing.T) {
-	pf := newOPFixture(t, providers(corp("corp", "authgate")), "corp")
+	pf := newOPFixture(t, nil, providers(corp("corp", "authgate")), "corp")
 	b := newOPBrowser(t)
 	if resp, _ := pf.signIn(t, b, "corp", "carol", "carol-pw", "/api/x"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("callback: %d %q", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
@@ -421,7 +426,7 @@ func TestProviderUserShadowedLater(t *testing.T) {
 // session cookie stays under 1 KiB, keeping the groups routes name first,
 // so the route admitting "staff" (the provider's last group) admits them.
 func TestProviderHugeClaims(t *testing.T) {
-	pf := newOPFixture(t, providers(corp("corp", "authgate")), "corp")
+	pf := newOPFixture(t, nil, providers(corp("corp", "authgate")), "corp")
 	b := newOPBrowser(t)
 	resp, _ := pf.signIn(t, b, "corp", "huge", "huge-pw", "/staff/")
 	if resp.StatusCode != http.StatusSeeOther {
@@ -480,7 +485,7 @@ func TestProviderDown(t *testing.T) {
 // "carol" keep separate sessions: logging one out everywhere leaves the
 // other's signed in.
 func TestProviderRevocationIsPerProvider(t *testing.T) {
-	pf := newOPFixture(t, providers(corp("corp", "authgate"), corp("corp2", "authgate-public")), "corp", "corp2")
+	pf := newOPFixture(t, nil, providers(corp("corp", "authgate"), corp("corp2", "authgate-public")), "corp", "corp2")
 	session := func(id string) *http.Cookie {
 		b := newOPBrowser(t)
 		if resp, _ := pf.signIn(t, b, id, "carol", "carol-pw", "/api/x"); resp.StatusCode != http.StatusSeeOther {
@@ -502,5 +507,30 @@ func TestProviderRevocationIsPerProvider(t *testing.T) {
 	}
 	if s := status(two); s != http.StatusOK {
 		t.Errorf("corp2's carol after corp's carol logged out everywhere: %d, want 200", s)
+	}
+}
+
+// addFailingStore is a store whose Add fails, as a shared store's would
+// while it is unreachable.
+type addFailingStore struct{ store.Store }
+
+func (addFailingStore) Add(context.Context, string, []byte, time.Duration) (bool, error) {
+	return false, errors.New("store unreachable")
+}
+
+// TestProviderSignInFailsClosedWithoutTheStore: when the store cannot
+// record the answer's state, nobody can tell whether it was used before:
+// the sign-in is refused (500, reason error), never given a session.
+func TestProviderSignInFailsClosedWithoutTheStore(t *testing.T) {
+	st := NewState(config.Login{ThrottleSlots: 16, User: config.Throttle{Burst: 5, Interval: time.Second}, Client: config.Throttle{Burst: 5, Interval: time.Second}}, nil)
+	st.Store = addFailingStore{st.Store}
+	pf := newOPFixture(t, st, providers(corp("corp", "authgate")), "corp")
+	b := newOPBrowser(t)
+	resp, _ := pf.signIn(t, b, "corp", "carol", "carol-pw", "/api/x")
+	if resp.StatusCode != http.StatusInternalServerError || resp.Header.Get("X-Authgate-Reason") != "error" {
+		t.Errorf("callback with the store down: %d %q, want 500 error", resp.StatusCode, resp.Header.Get("X-Authgate-Reason"))
+	}
+	if b.cookie(pf.url, pf.gw.cfg.Session.CookieName) != nil {
+		t.Error("a session was begun")
 	}
 }

@@ -43,7 +43,7 @@ func (g *Gateway) providerStart() http.Handler {
 		for i := range secrets {
 			s, err := randomToken()
 			if err != nil {
-				g.providerFailed(w, r, p, rd, err)
+				g.providerFailed(w, r, p, rd, fmt.Errorf("%w: %v", errSignInBroken, err))
 				return
 			}
 			secrets[i] = s
@@ -88,7 +88,8 @@ func (g *Gateway) providerCallback() http.Handler {
 		first, err := g.store.Add(r.Context(), "oidc:state:"+base64.RawURLEncoding.EncodeToString(sum[:]), nil, ttl)
 		switch {
 		case err != nil:
-			g.providerFailed(w, r, p, f.RD, err)
+			// The store cannot say whether this answer was used: refuse.
+			g.providerFailed(w, r, p, f.RD, fmt.Errorf("%w: record the state: %v", errSignInBroken, err))
 			return
 		case !first:
 			g.providerFailed(w, r, p, f.RD, errFlowReplayed)
@@ -117,7 +118,7 @@ func (g *Gateway) providerCallback() http.Handler {
 		}
 		requestInfoFrom(r.Context()).user = a.Username
 		if err := g.beginSession(w, r, a, []string{p.cfg.ID}, true, f.RD); err != nil {
-			g.providerFailed(w, r, p, f.RD, err)
+			g.providerFailed(w, r, p, f.RD, fmt.Errorf("%w: %v", errSignInBroken, err))
 			return
 		}
 		g.metrics.ProviderSignin(p.cfg.ID, "success")

@@ -45,6 +45,8 @@ func classifyDenial(err error) denial {
 		return denial{http.StatusUnauthorized, "bad_forwarded_request", slog.LevelInfo}
 	case errors.Is(err, errIncompleteForwarded):
 		return denial{http.StatusUnauthorized, "incomplete_forwarded_request", slog.LevelInfo}
+	case errors.Is(err, errSignInBroken):
+		return denial{http.StatusInternalServerError, "error", slog.LevelError}
 	case errors.Is(err, errShadowsLocal):
 		return denial{http.StatusUnauthorized, "shadows_local_user", slog.LevelWarn}
 	case errors.Is(err, errProviderUnknown):
