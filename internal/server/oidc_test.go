@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -532,5 +533,31 @@ func TestProviderSignInFailsClosedWithoutTheStore(t *testing.T) {
 	}
 	if b.cookie(pf.url, pf.gw.cfg.Session.CookieName) != nil {
 		t.Error("a session was begun")
+	}
+}
+
+// TestProviderDiscoveryCarriesOverAReload: a reloaded config that keeps a
+// provider's issuer and client_id keeps what was discovered, so the button
+// works from the first request on the new gateway; one that changes them
+// discovers anew.
+func TestProviderDiscoveryCarriesOverAReload(t *testing.T) {
+	pf := newOPFixture(t, nil, providers(corp("corp", "authgate")), "corp")
+	same := *pf.gw.cfg
+	next, err := New(&same, Options{Previous: pf.gw, State: pf.gw.State()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.providers["corp"].found.Load() == nil {
+		t.Error("an unchanged provider was not carried over")
+	}
+	changed := *pf.gw.cfg
+	changed.Providers = slices.Clone(changed.Providers)
+	changed.Providers[0].ClientID = "authgate-public"
+	next, err = New(&changed, Options{Previous: pf.gw, State: pf.gw.State()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.providers["corp"].found.Load() != nil {
+		t.Error("a provider with another client_id kept the old discovery")
 	}
 }
