@@ -140,7 +140,10 @@ func (p *provider) run(ctx context.Context) {
 		}
 		p.failing.Store(true)
 		p.onError()
-		p.logger.LogAttrs(ctx, slog.LevelWarn, "provider discovery failed; retrying", slog.String("error", err.Error()), slog.Duration("retry_in", pause))
+		// go-oidc's error may quote the whole answer: the start is enough.
+		msg := err.Error()
+		msg = msg[:min(len(msg), 300)]
+		p.logger.LogAttrs(ctx, slog.LevelWarn, "provider discovery failed; retrying", slog.String("error", msg), slog.Duration("retry_in", pause))
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
