@@ -8,9 +8,12 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -239,6 +242,24 @@ routes:
 				t.Errorf("output echoes the secret:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestCheckFetchesNothing: checking a config with an identity provider
+// does not contact it; the provider's own problems show when the gateway
+// runs (its button says so).
+func TestCheckFetchesNothing(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int32
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked.Add(1) }))
+	defer idp.Close()
+	path := writeFile(t, "gateway.yaml", "providers:\n  - {id: corp, issuer: \""+idp.URL+"\", client_id: authgate}\n")
+	r := runCommand(t, nil, "", "check", "-config", path)
+	if r.code != 0 || !strings.Contains(r.stdout, "is valid: 0 routes, 0 users, 1 identity providers (not contacted)") {
+		t.Fatalf("check: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("check sent the provider %d requests", n)
 	}
 }
 

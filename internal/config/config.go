@@ -71,9 +71,12 @@ type Config struct {
 	LoginPage LoginPage
 	// Reload says how a running gateway learns that its config changed.
 	Reload Reload
+	// Providers are the OpenID Connect providers people may sign in with,
+	// each a button on the login page (providers.go).
+	Providers []Provider
 	// Files are the files the config names, resolved against its folder:
 	// those Load read (key and secret files, htpasswd and groups files,
-	// the login template) and the trusted issuers' jwks_file, which the
+	// the login template, providers' client_secret_file) and the trusted issuers' jwks_file, which the
 	// gateway reads itself. A reload watches them; Validate leaves it
 	// empty.
 	Files []string

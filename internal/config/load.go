@@ -33,6 +33,8 @@ type plan struct {
 	// allowed are the routes' allowed_users, checked against every user
 	// once the htpasswd file is read.
 	allowed []allowedUser
+	// providerSecrets are the providers' client_secret_file.
+	providerSecrets []providerSecret
 }
 
 type keySlot struct {
@@ -61,6 +63,16 @@ type allowedUser struct{ path, name string }
 func load(cfg *Config, p *plan, r *report) {
 	t := &cfg.Token
 	cfg.Files = p.files(t.TrustedIssuers)
+	for _, ps := range p.providerSecrets {
+		if data, ok := readFile(r, ps.src, 64<<10); ok {
+			s := strings.TrimRight(string(data), "\r\n")
+			if strings.TrimSpace(s) == "" {
+				r.fail(ps.src.path, ps.src.at, "the file is empty")
+				continue
+			}
+			cfg.Providers[ps.index].ClientSecret = s
+		}
+	}
 	for _, ks := range p.keys {
 		if ks.src.file == "" {
 			t.Keys = append(t.Keys, ks.key)
@@ -85,7 +97,7 @@ func load(cfg *Config, p *plan, r *report) {
 	empty := loadHtpasswd(r, p)
 	p.accounts.warnLowCost(r)
 	cfg.Users = p.accounts.users
-	if empty && len(cfg.Users) == 0 && len(t.TrustedIssuers) == 0 {
+	if empty && len(cfg.Users) == 0 && len(t.TrustedIssuers) == 0 && len(cfg.Providers) == 0 {
 		r.fail(p.htpasswd.path, p.htpasswd.at, "the file holds no user, and nothing else lets anyone sign in: %s", signInWays)
 	}
 	if p.groups.file != "" {
@@ -137,6 +149,9 @@ func (p *plan) files(issuers []TrustedIssuer) []string {
 	add(p.template.file)
 	for _, ti := range issuers {
 		add(ti.JWKSFile)
+	}
+	for _, ps := range p.providerSecrets {
+		add(ps.src.file)
 	}
 	return out
 }

@@ -736,7 +736,7 @@ func withUser(doc string) []byte {
 	if yaml.Unmarshal([]byte(doc), &root) != nil || len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode || strings.Contains(doc, "\n---") {
 		return []byte(doc)
 	}
-	for _, way := range []string{"users:", "htpasswd_file:", "trusted_issuers:"} {
+	for _, way := range []string{"users:", "htpasswd_file:", "trusted_issuers:", "providers:"} {
 		if strings.HasPrefix(doc, way) || strings.Contains(doc, "\n"+way) || strings.Contains(doc, " "+way) {
 			return []byte(doc)
 		}

@@ -96,7 +96,8 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	cfg.Session = v.session(&fc.Session, cfg.Paths)
 	v.cookieReach(cfg.Session, cfg.Routes)
 	cfg.LoginPage = v.loginPage(&fc.LoginPage)
-	v.signInMethod(fc, len(cfg.Token.TrustedIssuers) > 0)
+	cfg.Providers = v.providers(fc.Providers, cfg.Paths, &fc.Paths, fc.At)
+	v.signInMethod(fc, len(cfg.Token.TrustedIssuers) > 0 || len(cfg.Providers) > 0)
 	cfg.Reload.Watch = true
 	if b, set := scalarAs[bool](v, "reload.watch", &fc.Reload.Watch, "true or false"); set {
 		cfg.Reload.Watch = b
@@ -106,16 +107,18 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 
 // signInWays says what a config without any way to sign in lacks.
 const signInWays = "define users (or htpasswd_file) for the password form, " +
+	"providers for sign-in with an OpenID Connect provider, " +
 	"or token.trusted_issuers for a forward-auth-only gateway that accepts an identity provider's tokens"
 
 // signInMethod refuses a document with no way to sign in: no local user,
-// no htpasswd file and no trusted issuer. Such a gateway starts and then
+// no htpasswd file, no provider and no trusted issuer (elsewhere says
+// whether there is one of the last two). Such a gateway starts and then
 // answers every request 401, which looks like a bug in whatever is in
 // front of it. Naming trusted issuers is how a forward-auth-only
 // deployment for outside issuers says so. Whether an htpasswd file holds
 // any user is checked once it is read.
-func (v *validator) signInMethod(fc *fileConfig, issuers bool) {
-	if issuers || v.plan.htpasswd.file != "" || len(v.plan.accounts.users) > 0 {
+func (v *validator) signInMethod(fc *fileConfig, elsewhere bool) {
+	if elsewhere || v.plan.htpasswd.file != "" || len(v.plan.accounts.users) > 0 {
 		return
 	}
 	for _, u := range fc.Users {

@@ -25,6 +25,10 @@ type Metrics struct {
 	logins          *prometheus.CounterVec
 	tokenRejections *prometheus.CounterVec
 	jwksErrors      *prometheus.CounterVec
+	// providerSignins and providerErrors count sign-ins through
+	// OpenID Connect providers and failures to reach them.
+	providerSignins *prometheus.CounterVec
+	providerErrors  *prometheus.CounterVec
 	// The reload gauges follow the names of Prometheus's own
 	// (prometheus_config_last_reload_successful and
 	// ..._success_timestamp_seconds), so that alerts written for one fit.
@@ -71,6 +75,14 @@ func New(version string) *Metrics {
 			Name: "authgate_jwks_refresh_errors_total",
 			Help: "Failed fetches of a trusted issuer's keys (the previous keys stay in use), by issuer.",
 		}, []string{"issuer"}),
+		providerSignins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_provider_signins_total",
+			Help: "Sign-ins through an OpenID Connect provider, by provider id and outcome (success or the refusal reason).",
+		}, []string{"provider", "outcome"}),
+		providerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_provider_discovery_errors_total",
+			Help: "Failed fetches of an OpenID Connect provider's discovery document, by provider id (sign-in with it waits for a retry).",
+		}, []string{"provider"}),
 	}
 	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "authgate_config_last_reload_successful",
@@ -95,6 +107,7 @@ func New(version string) *Metrics {
 	})
 	info.Set(1)
 	m.registry.MustRegister(m.requests, m.forwardAuth, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors,
+		m.providerSignins, m.providerErrors,
 		m.reloadOK, m.reloadTime, m.reloads, m.restartRequired, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -124,6 +137,18 @@ func (m *Metrics) TokenRejected(reason string) { m.tokenRejections.WithLabelValu
 func (m *Metrics) JWKSRefreshFailed(issuer string) func() {
 	c := m.jwksErrors.WithLabelValues(issuer)
 	return c.Inc
+}
+
+// ProviderSignin counts one sign-in through provider (a config id) that
+// ended with outcome: "success" or a refusal reason.
+func (m *Metrics) ProviderSignin(provider, outcome string) {
+	m.providerSignins.WithLabelValues(provider, outcome).Inc()
+}
+
+// ProviderDiscoveryFailed returns a counter for provider's failed
+// discovery fetches.
+func (m *Metrics) ProviderDiscoveryFailed(provider string) func() {
+	return m.providerErrors.WithLabelValues(provider).Inc
 }
 
 // ConfigLoaded records the config loaded at start, at.

@@ -41,6 +41,9 @@ type pageView struct {
 	// config defines local users. Each login method the config enables
 	// adds its part of the page.
 	Password bool
+	// Providers are the OpenID Connect providers to sign in with, a
+	// button each.
+	Providers []providerButton
 	// CookieProblem, when set, says why the session cookie cannot work
 	// for this browser (so that signing in would bring it back here) and
 	// which config key fixes it.
@@ -86,6 +89,9 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 	v.Nonce = base64.RawStdEncoding.EncodeToString(nonce[:])
 	v.Title, v.LogoURL, v.Password = g.pages.title, g.pages.logoURL, g.pages.password
 	v.Action, v.LogoutAction = g.cfg.Paths.Login, g.cfg.Paths.Logout
+	if !v.SignedOut {
+		v.Providers = g.providerButtons(v.RD)
+	}
 	var buf bytes.Buffer
 	if err := g.pages.tmpl.Execute(&buf, v); err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "render login page", slog.String("error", err.Error()))
@@ -188,7 +194,7 @@ func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id prin
 	}
 	// The account was looked up as the request was identified: the new
 	// cookie says what it says now.
-	a := auth.Account{Username: id.Username, Groups: id.groups, Generation: id.Generation}
+	a := auth.Account{Username: id.Username, Groups: id.groups, Generation: id.Generation, Provider: id.Provider}
 	s := subject(a, id.SessionID, authTime, id.AMR)
 	s.Epoch, s.SessionEnd = id.Epoch, id.SessionEnd
 	issued, err := g.tokens.IssueUntil(s, exp)

@@ -80,12 +80,17 @@ func (l *Live) end() *Gateway {
 }
 
 // start begins what g does in the background, refreshing trusted
-// providers' keys, until ctx ends or g is retired, and makes /readyz
-// answer 200.
+// providers' keys and fetching OpenID Connect providers' discovery, until
+// ctx ends or g is retired, and makes /readyz answer 200.
 func (g *Gateway) start(ctx context.Context) {
 	ctx, g.stop = context.WithCancel(ctx)
 	for _, s := range g.sources {
 		s.Start(ctx)
+	}
+	for _, p := range g.providerList {
+		if p.found.Load() == nil {
+			go p.run(ctx)
+		}
 	}
 	g.SetReady(true)
 }

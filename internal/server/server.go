@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,15 @@ type Gateway struct {
 	transport *http.Transport
 	// stop ends what start began; set by start.
 	stop context.CancelFunc
+	// providers are the OpenID Connect providers by id, providerList in
+	// config order (the login page's buttons).
+	providers    map[string]*provider
+	providerList []*provider
+	// flow seals sign-ins through a provider into the browser.
+	flow flowCookie
+	// namedGroups are the groups routes admit, which a provider's user
+	// keeps first when not all their groups fit the cookie.
+	namedGroups []string
 }
 
 // upstreamRoute is a config route with everything it needs at request time
@@ -200,9 +210,39 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			g.transport = prev.transport
 		}
 	}
+	g.buildProviders(opts.Previous)
 	g.buildRoutes()
 	g.handler = g.endpoints()
 	return g, nil
+}
+
+// buildProviders makes the configured OpenID Connect providers. One whose
+// settings did not change keeps what the previous gateway discovered, so
+// a reload leaves no moment without it.
+func (g *Gateway) buildProviders(prev *Gateway) {
+	g.flow = newFlowCookie(g.cfg.Token, g.cfg.Session.Secure)
+	g.providers = map[string]*provider{}
+	for _, pc := range g.cfg.Providers {
+		p := newProvider(pc, g.logger, g.now, g.metrics.ProviderDiscoveryFailed(pc.ID))
+		if prev != nil {
+			if old := prev.providers[pc.ID]; old != nil && sameProvider(old.cfg, pc) {
+				p.found.Store(old.found.Load())
+			}
+		}
+		g.providers[pc.ID] = p
+		g.providerList = append(g.providerList, p)
+	}
+	for _, rc := range g.cfg.Routes {
+		for _, gr := range rc.AllowedGroups {
+			if !slices.Contains(g.namedGroups, gr) {
+				g.namedGroups = append(g.namedGroups, gr)
+			}
+		}
+	}
+}
+
+func sameProvider(a, b config.Provider) bool {
+	return a.Issuer == b.Issuer && a.ClientID == b.ClientID
 }
 
 func (g *Gateway) buildRoutes() {
