@@ -33,6 +33,8 @@ type plan struct {
 	// allowed are the routes' allowed_users, checked against every user
 	// once the htpasswd file is read.
 	allowed []allowedUser
+	// tls names the certificates, keys and CAs of the tls sections.
+	tls tlsPlan
 }
 
 type keySlot struct {
@@ -110,6 +112,7 @@ func load(cfg *Config, p *plan, r *report) {
 			}
 		}
 	}
+	loadTLS(r, &p.tls, cfg.TLS)
 	if len(r.problems) > 0 {
 		return
 	}

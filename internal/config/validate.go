@@ -96,6 +96,7 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	cfg.Session = v.session(&fc.Session, cfg.Paths)
 	v.cookieReach(cfg.Session, cfg.Routes)
 	cfg.LoginPage = v.loginPage(&fc.LoginPage)
+	cfg.TLS = v.tls(&fc.TLS, cfg)
 	v.signInMethod(fc, len(cfg.Token.TrustedIssuers) > 0)
 	return cfg, v.plan
 }
@@ -916,6 +917,7 @@ func (v *validator) routes(frs []*fileRoute, paths Paths) []Route {
 			r.Host = host
 		}
 		r.Upstream = v.upstream(p+".upstream", &fr.Upstream, fr.At)
+		v.upstreamTLS(p, &fr.TLS, &r)
 		v.each(p+".allowed_groups", fr.AllowedGroups, func(path string, at position, g string) {
 			if msg := usernameProblem(g); msg != "" {
 				v.fail(path, at, "group name %s", msg)
