@@ -108,7 +108,7 @@ func (v *validator) acme(fa *fileACME) *ACME {
 			v.fail(path, at, "a wildcard needs the DNS-01 challenge, which authgate does not answer: list each name")
 		case isIP(name):
 			v.fail(path, at, "must be a DNS name, not an IP address")
-		case !dnsName(name):
+		case !dnsName(name) || !strings.Contains(name, "."):
 			v.fail(path, at, "must be a DNS name such as auth.example.com")
 		case slices.Contains(a.Domains, name):
 			v.fail(path, at, "is listed twice")
