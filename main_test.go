@@ -95,7 +95,13 @@ func (l *lockedBuffer) String() string {
 // the gateway is stopped if it still runs, and must have returned nil.
 func startGateway(t *testing.T, configText string, env map[string]string) *gateway {
 	t.Helper()
-	path := writeFile(t, "gateway.yaml", configText)
+	return startGatewayAt(t, writeFile(t, "gateway.yaml", configText), env)
+}
+
+// startGatewayAt is startGateway with the config file already written at
+// path, beside the files it names.
+func startGatewayAt(t *testing.T, path string, env map[string]string) *gateway {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	g := &gateway{logs: &lockedBuffer{}, cancel: cancel, done: make(chan struct{})}
 	ready := make(chan server.Addrs, 1)

@@ -85,7 +85,7 @@ func (v *validator) tls(ft *fileTLS, cfg *Config) *TLS {
 	if s, _ := v.text("tls.redirect_http", &ft.RedirectHTTP); s != "" {
 		t.RedirectHTTP = v.addr("tls.redirect_http", &ft.RedirectHTTP, s)
 		for _, other := range []struct{ key, addr string }{{"listen", cfg.Listen}, {"metrics_listen", cfg.MetricsListen}, {"echo_listen", cfg.EchoListen}} {
-			if other.addr != "" && other.addr == t.RedirectHTTP {
+			if other.addr != "" && other.addr == t.RedirectHTTP && !strings.HasSuffix(other.addr, ":0") {
 				v.fail("tls.redirect_http", at(&ft.RedirectHTTP), "must differ from %s", other.key)
 			}
 		}

@@ -25,6 +25,8 @@ type Metrics struct {
 	logins          *prometheus.CounterVec
 	tokenRejections *prometheus.CounterVec
 	jwksErrors      *prometheus.CounterVec
+	tlsExpiry       *prometheus.GaugeVec
+	tlsLoaded       *prometheus.GaugeVec
 }
 
 // New registers authgate's metrics, plus the Go runtime and process
@@ -65,6 +67,17 @@ func New(version string) *Metrics {
 			Help: "Failed fetches of a trusted issuer's keys (the previous keys stay in use), by issuer.",
 		}, []string{"issuer"}),
 	}
+	m.tlsExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authgate_tls_certificate_expiry_timestamp_seconds",
+		Help: "When the TLS certificate in service expires, in seconds since the Unix epoch, by certificate (\"file\" for tls.cert_file, else the ACME domain).",
+	}, []string{"certificate"})
+	// Named after authgate_config_last_reload_successful, so that one
+	// alert rule shape fits both.
+	m.tlsLoaded = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authgate_tls_certificate_last_reload_successful",
+		Help: "1 when the last load of the TLS certificate (from its files, or from the ACME CA) succeeded; 0 while the previous one stays in service (or, with ACME, none could be obtained yet).",
+	}, []string{"certificate"})
+	m.registry.MustRegister(m.tlsExpiry, m.tlsLoaded)
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "authgate_build_info",
 		Help:        "Always 1; the version label says which build is running.",
@@ -100,6 +113,19 @@ func (m *Metrics) TokenRejected(reason string) { m.tokenRejections.WithLabelValu
 func (m *Metrics) JWKSRefreshFailed(issuer string) func() {
 	c := m.jwksErrors.WithLabelValues(issuer)
 	return c.Inc
+}
+
+// TLSCertificateLoaded records an attempt to put the TLS certificate
+// name in service: when it expires, and whether the attempt succeeded (a
+// failed one leaves the expiry of the certificate still in service).
+// name comes from the config: "file" or an ACME domain.
+func (m *Metrics) TLSCertificateLoaded(name string, notAfter time.Time, ok bool) {
+	if !ok {
+		m.tlsLoaded.WithLabelValues(name).Set(0)
+		return
+	}
+	m.tlsLoaded.WithLabelValues(name).Set(1)
+	m.tlsExpiry.WithLabelValues(name).Set(float64(notAfter.Unix()))
 }
 
 // Route holds one route's metrics.
