@@ -77,16 +77,7 @@ func (s *tlsSite) client(http1 bool) *http.Client {
 func (s *tlsSite) url(path string) string { return "https://" + s.addrs.Gateway.String() + path }
 
 // scrape returns the gateway's metrics.
-func (s *tlsSite) scrape(t *testing.T) string {
-	t.Helper()
-	resp, err := http.Get("http://" + s.addrs.Metrics.String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
+func (s *tlsSite) scrape(t *testing.T) string { return scrapeMetrics(t, s.gateway) }
 
 // TestHTTPSServesHTTP2AndHTTP1WithHSTS: with tls set, the public
 // listener speaks HTTPS, HTTP/2 by ALPN and HTTP/1.1; every answer

@@ -178,10 +178,20 @@ func (c *Certs) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // httpsPort unless that is 443.
 func (c *Certs) HTTPHandler(httpsPort string) http.Handler {
 	redirect := redirectToHTTPS(httpsPort)
-	if c.manager != nil {
-		return c.manager.HTTPHandler(redirect)
+	if c.manager == nil {
+		return redirect
 	}
-	return redirect
+	challenges := c.manager.HTTPHandler(redirect)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The ACME client checks Host against the domains as it is, but a
+		// validator may name the port (Pebble does): auth.example.com:80
+		// is auth.example.com.
+		if host, _, err := net.SplitHostPort(r.Host); err == nil {
+			r = r.Clone(r.Context())
+			r.Host = host
+		}
+		challenges.ServeHTTP(w, r)
+	})
 }
 
 func redirectToHTTPS(port string) http.Handler {
