@@ -6,6 +6,9 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -438,4 +441,117 @@ tls:
 	if _, err := os.Stat(filepath.Join(dir, "acme")); !os.IsNotExist(err) {
 		t.Errorf("check created the storage folder (stat: %v)", err)
 	}
+}
+
+// TestClientCertificateSignIn: with tls.client_auth, a client certificate
+// the CA issued signs in as the local user it names, as a password would
+// (amr "mtls"): a machine with an empty POST gets a token, a browser a
+// button on the login page and then a session; a certificate naming no
+// user, or a disabled one, does not sign in; without a certificate
+// nothing changes.
+func TestClientCertificateSignIn(t *testing.T) {
+	clients := testcert.NewCA(t, "client CA")
+	dir := t.TempDir()
+	testcert.WriteFile(t, filepath.Join(dir, "clients.pem"), clients.PEM)
+	s := startTLS(t, "  client_auth:\n    ca_file: "+dir+"/clients.pem\n"+
+		"routes:\n  - path: /\n    upstream: UPSTREAM\n")
+	withCert := func(cn string) *http.Client {
+		c := s.client(false)
+		leaf := clients.Issue(t, testcert.Options{CommonName: cn, Client: true})
+		c.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{leaf.TLS}
+		return c
+	}
+	post := func(c *http.Client, body, contentType string, browser bool) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.url("/login"), strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if browser {
+			req.Header.Set("Accept", "text/html")
+			req.Header.Set("Origin", "https://"+s.addrs.Gateway.String())
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+
+	// A machine: an empty POST with its certificate.
+	resp := post(withCert("alice"), "", "", false)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tok.AccessToken == "" {
+		t.Fatalf("certificate sign-in = %d, want 200 and a token", resp.StatusCode)
+	}
+	if amr := claim(t, tok.AccessToken, "amr"); fmt.Sprint(amr) != "[mtls]" {
+		t.Errorf("token amr = %v, want [mtls]", amr)
+	}
+	req, _ := http.NewRequest("GET", s.url("/app/"), nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if resp, err := s.client(false).Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET with the certificate's token = %v, %v; want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// A browser: the login page offers the certificate, its form signs in.
+	browser := withCert("alice")
+	page, err := browser.Get(s.url("/login?rd=/app/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if !strings.Contains(string(body), "Sign in with your certificate") || !strings.Contains(string(body), "<strong>alice</strong>") {
+		t.Errorf("login page with a certificate does not offer it:\n%s", body)
+	}
+	resp = post(browser, "rd=%2Fapp%2F", "application/x-www-form-urlencoded", true)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/app/" || len(resp.Cookies()) == 0 {
+		t.Errorf("browser certificate sign-in = %d to %q with %d cookies, want 303 to /app/ with the session cookie", resp.StatusCode, resp.Header.Get("Location"), len(resp.Cookies()))
+	}
+
+	// Refused: a certificate naming nobody here; no certificate at all.
+	if resp := post(withCert("mallory"), "", "", false); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("certificate for an unknown user = %d, want 401", resp.StatusCode)
+	} else {
+		resp.Body.Close()
+	}
+	if resp := post(s.client(false), "rd=%2F", "application/x-www-form-urlencoded", false); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a form without credentials and without a certificate = %d, want 400", resp.StatusCode)
+	} else {
+		resp.Body.Close()
+	}
+	page, err = s.client(false).Get(s.url("/login"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(page.Body)
+	page.Body.Close()
+	if strings.Contains(string(body), "certificate") {
+		t.Errorf("login page without a certificate mentions one:\n%s", body)
+	}
+}
+
+// claim returns one claim of a JWT's payload, unverified.
+func claim(t *testing.T, token, name string) any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims[name]
 }

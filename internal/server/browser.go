@@ -41,6 +41,10 @@ type pageView struct {
 	// config defines local users. Each login method the config enables
 	// adds its part of the page.
 	Password bool
+	// Certificate, when set, is the user the browser's client
+	// certificate names (tls.client_auth): a form posting rd alone signs
+	// in as them.
+	Certificate string
 	// CookieProblem, when set, says why the session cookie cannot work
 	// for this browser (so that signing in would bring it back here) and
 	// which config key fixes it.
@@ -86,6 +90,7 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 	v.Nonce = base64.RawStdEncoding.EncodeToString(nonce[:])
 	v.Title, v.LogoURL, v.Password = g.pages.title, g.pages.logoURL, g.pages.password
 	v.Action, v.LogoutAction = g.cfg.Paths.Login, g.cfg.Paths.Logout
+	v.Certificate, _ = g.certificateAccount(r)
 	var buf bytes.Buffer
 	if err := g.pages.tmpl.Execute(&buf, v); err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "render login page", slog.String("error", err.Error()))
