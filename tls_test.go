@@ -555,3 +555,37 @@ func claim(t *testing.T, token, name string) any {
 	}
 	return claims[name]
 }
+
+// TestShippedTLSExamples: the standalone examples load (with test files
+// where they name the operator's), and the compose file publishes only
+// authgate.
+func TestShippedTLSExamples(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "examples CA")
+	certFile, keyFile := ca.Server(t).Write(t, dir, "tls")
+	htpasswd := filepath.Join(dir, "htpasswd")
+	testcert.WriteFile(t, htpasswd, []byte("alice:"+aliceHash+"\n"))
+	env := map[string]string{"AUTHGATE_SECRET": testSecret}
+	for _, tt := range []struct{ file, from, to string }{
+		{"gateway.yaml", "/etc/authgate/users.htpasswd", htpasswd},
+		{"gateway-files.yaml", "/etc/authgate/users/htpasswd", htpasswd},
+	} {
+		b, err := os.ReadFile(filepath.Join("examples", "standalone", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := strings.NewReplacer(tt.from, tt.to, "/etc/authgate/tls/tls.crt", certFile, "/etc/authgate/tls/tls.key", keyFile).Replace(string(b))
+		path := filepath.Join(dir, tt.file)
+		testcert.WriteFile(t, path, []byte(doc))
+		if r := runCommand(t, env, "", "check", "-config", path); r.code != 0 {
+			t.Errorf("examples/standalone/%s: check = exit %d\n%s%s", tt.file, r.code, r.stdout, r.stderr)
+		}
+	}
+	compose, err := os.ReadFile(filepath.Join("examples", "standalone", "docker-compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app := compose[strings.Index(string(compose), "  app:"):]; strings.Contains(string(app), "ports:") {
+		t.Errorf("the standalone compose example publishes the app's port, bypassing authgate")
+	}
+}
