@@ -63,6 +63,7 @@ type fileConfig struct {
 	Session              fileSession   `yaml:"session"`
 	LoginPage            fileLoginPage `yaml:"login_page"`
 	TLS                  fileTLS       `yaml:"tls"`
+	Reload               fileReload    `yaml:"reload"`
 }
 
 // Lists of mappings hold pointers: the decoder keeps a null element as a
@@ -79,6 +80,10 @@ type fileSession struct {
 	AllowedRedirectHosts []text   `yaml:"allowed_redirect_hosts"`
 	LoginURL             text     `yaml:"login_url"`
 	LogoutRedirect       text     `yaml:"logout_redirect"`
+}
+
+type fileReload struct {
+	Watch flag `yaml:"watch"`
 }
 
 type fileLoginPage struct {
@@ -130,11 +135,12 @@ type fileRefresh struct {
 }
 
 type fileUpstream struct {
-	Groups       text     `yaml:"groups"`
-	Email        text     `yaml:"email"`
-	Token        text     `yaml:"token"`
-	Assertion    text     `yaml:"assertion"`
-	AssertionTTL duration `yaml:"assertion_ttl"`
+	Groups            text     `yaml:"groups"`
+	Email             text     `yaml:"email"`
+	Token             text     `yaml:"token"`
+	Assertion         text     `yaml:"assertion"`
+	AssertionTTL      duration `yaml:"assertion_ttl"`
+	ForwardAuthCookie flag     `yaml:"forward_auth_cookie"`
 }
 
 type fileUser struct {

@@ -62,6 +62,7 @@ type allowedUser struct{ path, name string }
 // a config that is otherwise valid.
 func load(cfg *Config, p *plan, r *report) {
 	t := &cfg.Token
+	cfg.Files = p.files(t.TrustedIssuers)
 	for _, ks := range p.keys {
 		if ks.src.file == "" {
 			t.Keys = append(t.Keys, ks.key)
@@ -120,6 +121,35 @@ func load(cfg *Config, p *plan, r *report) {
 		ephemeralKey(r, t)
 	}
 	signingKey(r, t, p)
+}
+
+// files lists, once each, the files the document names: those load reads
+// and the trusted issuers' key sets.
+func (p *plan) files(issuers []TrustedIssuer) []string {
+	var out []string
+	add := func(f string) {
+		if f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	for _, ks := range p.keys {
+		add(ks.src.file)
+	}
+	add(p.htpasswd.file)
+	add(p.groups.file)
+	add(p.template.file)
+	for _, ti := range issuers {
+		add(ti.JWKSFile)
+	}
+	// The routes' upstream TLS files apply with the config. The listener's
+	// certificate files are watched by the listener itself, and the rest
+	// of tls only a restart applies.
+	for _, u := range p.tls.upstream {
+		add(u.ca.file)
+		add(u.cert.file)
+		add(u.key.file)
+	}
+	return out
 }
 
 // signingKey picks the key new tokens are signed with, or checks the one

@@ -83,6 +83,8 @@ func TestDefaults(t *testing.T) {
 		{"algorithm", cfg.Token.Algorithm, "HS256"},
 		{"shed_delay", cfg.Login.ShedDelay, time.Second},
 		{"flush_interval", cfg.Log.FlushInterval, time.Duration(0)},
+		{"reload.watch", cfg.Reload.Watch, true},
+		{"files", len(cfg.Files), 0},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -370,6 +372,52 @@ erin:plaintext
 	}
 	if len(cfg.Users) != 1 || cfg.Users[0].Username != "bob" || cfg.Users[0].Source != "htpasswd" {
 		t.Errorf("users = %+v, want bob from htpasswd", cfg.Users)
+	}
+}
+
+// TestFilesListsEveryNamedFile: Config.Files is what a reload watches, so
+// it names every file the config makes the gateway read, once each,
+// resolved against the config's folder.
+func TestFilesListsEveryNamedFile(t *testing.T) {
+	dir := t.TempDir()
+	pub, private := filepath.Join(dir, "old.pub.pem"), filepath.Join(dir, "new.pem")
+	_, priv, pubPEM, err := keys.Generate("k", keys.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		private: priv, pub: pubPEM,
+		filepath.Join(dir, "users.htpasswd"): []byte("bob:" + hash10 + "\n"),
+		filepath.Join(dir, "groups"):         []byte("staff: bob\n"),
+		filepath.Join(dir, "login.html"):     []byte("<form></form>"),
+	} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := `token:
+  algorithm: EdDSA
+  keys:
+    - {id: new, key_file: new.pem}
+    - {id: old, key_file: ` + pub + `}
+  trusted_issuers:
+    - {issuer: https://idp.example, audience: a, jwks_file: idp.json, algorithms: [RS256]}
+htpasswd_file: users.htpasswd
+htpasswd_groups_file: groups
+login_page:
+  template_file: login.html
+routes:
+  - {path: /a, upstream: "http://127.0.0.1:1", allowed_users: [bob]}
+  - {path: /b, upstream: "http://127.0.0.1:1", allowed_users: [bob]}
+`
+	cfg, err := Parse([]byte(doc), dir, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{private, pub, filepath.Join(dir, "users.htpasswd"), filepath.Join(dir, "groups"),
+		filepath.Join(dir, "login.html"), filepath.Join(dir, "idp.json")}
+	if !slices.Equal(cfg.Files, want) {
+		t.Errorf("Files = %q, want %q", cfg.Files, want)
 	}
 }
 

@@ -2,11 +2,13 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -80,6 +82,15 @@ func parse(file string, data []byte, baseDir string, lookupEnv func(string) (str
 			problems = append(problems, p)
 		}
 	}
+	// In the order they are written, as a reader fixes them; problems of
+	// no one place last.
+	slices.SortStableFunc(problems, func(a, b error) int {
+		pa, pb := a.(*Problem), b.(*Problem)
+		if (pa.Line == 0) != (pb.Line == 0) {
+			return cmp.Compare(pb.Line, pa.Line)
+		}
+		return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Column, pb.Column))
+	})
 	return nil, errors.Join(problems...)
 }
 

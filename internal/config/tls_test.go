@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ func TestTLSSettings(t *testing.T) {
 			if *c.TLS != want {
 				t.Errorf("TLS = %+v, want %+v", *c.TLS, want)
 			}
+			if len(c.Files) != 0 {
+				t.Errorf("Files = %q, want none: the listener watches its certificate files itself", c.Files)
+			}
 		}},
 		{"tls-1.3-unquoted-and-redirect", "tls:\n  cert_file: good.crt\n  key_file: good.key\n  min_version: 1.3\n  redirect_http: 127.0.0.1:8081\n  hsts_max_age: 0s\n", func(t *testing.T, c *Config) {
 			if c.TLS.MinVersion != tls.VersionTLS13 || c.TLS.RedirectHTTP != "127.0.0.1:8081" || c.TLS.HSTSMaxAge != 0 {
@@ -69,6 +73,9 @@ func TestTLSSettings(t *testing.T) {
 			u := c.Routes[0].TLS
 			if u == nil || u.RootCAs == nil || u.ServerName != "app.internal" || u.ClientCertificate == nil || u.ClientCertificate.Leaf == nil {
 				t.Errorf("routes[0].TLS = %+v, want the CA, the server name and the client pair loaded", u)
+			}
+			if want := []string{filepath.Join(dir, "ca.pem"), filepath.Join(dir, "good.crt"), filepath.Join(dir, "good.key")}; !slices.Equal(c.Files, want) {
+				t.Errorf("Files = %q, want %q: a reload applies them", c.Files, want)
 			}
 		}},
 		{"upstream-without-tls-section", "routes:\n  - path: /\n    upstream: https://10.0.0.1:8443\n", func(t *testing.T, c *Config) {

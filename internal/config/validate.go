@@ -98,6 +98,10 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	cfg.LoginPage = v.loginPage(&fc.LoginPage)
 	cfg.TLS = v.tls(&fc.TLS, cfg)
 	v.signInMethod(fc, len(cfg.Token.TrustedIssuers) > 0)
+	cfg.Reload.Watch = true
+	if b, set := scalarAs[bool](v, "reload.watch", &fc.Reload.Watch, "true or false"); set {
+		cfg.Reload.Watch = b
+	}
 	return cfg, v.plan
 }
 
@@ -709,9 +713,10 @@ var reservedHeaders = []string{
 
 func (v *validator) upstreamHeaders(fu *fileUpstream) UpstreamHeaders {
 	u := UpstreamHeaders{
-		Groups:       "X-Forwarded-Groups",
-		Email:        "X-Forwarded-Email",
-		AssertionTTL: v.duration("upstream_headers.assertion_ttl", &fu.AssertionTTL, time.Minute),
+		Groups:            "X-Forwarded-Groups",
+		Email:             "X-Forwarded-Email",
+		AssertionTTL:      v.duration("upstream_headers.assertion_ttl", &fu.AssertionTTL, time.Minute),
+		ForwardAuthCookie: v.flag("upstream_headers.forward_auth_cookie", &fu.ForwardAuthCookie),
 	}
 	for _, h := range []struct {
 		path string

@@ -72,6 +72,8 @@ func TestEveryKeyAcceptsGoodValues(t *testing.T) {
 		{"upstream_headers.token", "x-token", func(c *Config) any { return c.UpstreamHeaders.Token }, "X-Token"},
 		{"upstream_headers.assertion", "x-assertion", func(c *Config) any { return c.UpstreamHeaders.Assertion }, "X-Assertion"},
 		{"upstream_headers.assertion_ttl", "10m", func(c *Config) any { return c.UpstreamHeaders.AssertionTTL }, 10 * time.Minute},
+		{"upstream_headers.forward_auth_cookie", "true", func(c *Config) any { return c.UpstreamHeaders.ForwardAuthCookie }, true},
+		{"upstream_headers.forward_auth_cookie", "~", func(c *Config) any { return c.UpstreamHeaders.ForwardAuthCookie }, false},
 		{"token.algorithm", "ES256", func(c *Config) any { return c.Token.Keys[0].Algorithm }, "ES256"},
 		{"token.ttl", "1h", func(c *Config) any { return c.Token.TTL }, time.Hour},
 		{"token.leeway", "1m", func(c *Config) any { return c.Token.Leeway }, time.Minute},
@@ -133,6 +135,9 @@ func TestEveryKeyAcceptsGoodValues(t *testing.T) {
 		{"paths.verify", "/auth/verify", func(c *Config) any { return c.Paths.Verify }, "/auth/verify"},
 		{"paths.healthz", "/-/healthz", func(c *Config) any { return c.Paths.Healthz }, "/-/healthz"},
 		{"paths.readyz", "/-/readyz", func(c *Config) any { return c.Paths.Readyz }, "/-/readyz"},
+		{"reload.watch", "false", func(c *Config) any { return c.Reload.Watch }, false},
+		{"reload.watch", "true", func(c *Config) any { return c.Reload.Watch }, true},
+		{"reload.watch", "~", func(c *Config) any { return c.Reload.Watch }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path+"="+tt.value, func(t *testing.T) {
@@ -169,6 +174,7 @@ func TestEveryKeyRefusesBadValues(t *testing.T) {
 		{"default_deny", "maybe", "must be true or false, not text", ""},
 		{"default_deny", "1", "must be true or false, not a whole number", ""},
 		{"forward_authorization", "[true]", "must be true or false, not a list", ""},
+		{"reload.watch", "sometimes", "must be true or false, not text", ""},
 		{"identity_header", "Cookie", "must not be a header the gateway manages itself, such as Authorization, Cookie or Host", ""},
 		{"identity_header", "'bad header'", "must be a valid header name", ""},
 		{"upstream_headers.groups", "Host", "must be a header name the gateway does not manage itself", ""},

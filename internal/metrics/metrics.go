@@ -27,6 +27,13 @@ type Metrics struct {
 	jwksErrors      *prometheus.CounterVec
 	tlsExpiry       *prometheus.GaugeVec
 	tlsLoaded       *prometheus.GaugeVec
+	// The reload gauges follow the names of Prometheus's own
+	// (prometheus_config_last_reload_successful and
+	// ..._success_timestamp_seconds), so that alerts written for one fit.
+	reloadOK        prometheus.Gauge
+	reloadTime      prometheus.Gauge
+	reloads         *prometheus.CounterVec
+	restartRequired prometheus.Gauge
 }
 
 // New registers authgate's metrics, plus the Go runtime and process
@@ -78,13 +85,30 @@ func New(version string) *Metrics {
 		Help: "1 when the last load of the TLS certificate (from its files, or from the ACME CA) succeeded; 0 while the previous one stays in service (or, with ACME, none could be obtained yet).",
 	}, []string{"certificate"})
 	m.registry.MustRegister(m.tlsExpiry, m.tlsLoaded)
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgate_config_last_reload_successful",
+		Help: "1 when the last load of the config (at start, on SIGHUP or on a file change) succeeded; 0 while the last good config keeps serving after a failed one.",
+	})
+	m.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgate_config_last_reload_success_timestamp_seconds",
+		Help: "When the config serving now was loaded, in seconds since the Unix epoch.",
+	})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_config_reloads_total",
+		Help: "Reloads of the config (SIGHUP or a file change), by result: success or failure.",
+	}, []string{"result"})
+	m.restartRequired = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgate_config_restart_required",
+		Help: "1 when the loaded config changes a setting that only a restart applies (listen addresses, listener limits, log settings, login throttles); they keep their old values until then.",
+	})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "authgate_build_info",
 		Help:        "Always 1; the version label says which build is running.",
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	info.Set(1)
-	m.registry.MustRegister(m.requests, m.forwardAuth, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors, info,
+	m.registry.MustRegister(m.requests, m.forwardAuth, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors,
+		m.reloadOK, m.reloadTime, m.reloads, m.restartRequired, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -126,6 +150,38 @@ func (m *Metrics) TLSCertificateLoaded(name string, notAfter time.Time, ok bool)
 	}
 	m.tlsLoaded.WithLabelValues(name).Set(1)
 	m.tlsExpiry.WithLabelValues(name).Set(float64(notAfter.Unix()))
+}
+
+// ConfigLoaded records the config loaded at start, at.
+func (m *Metrics) ConfigLoaded(at time.Time) {
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+	// Both series exist from the start, so that increase() sees the first.
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+}
+
+// ConfigReloaded records a reload: whether it succeeded and, if so, when
+// (the config serving from then on).
+func (m *Metrics) ConfigReloaded(ok bool, at time.Time) {
+	if !ok {
+		m.reloadOK.Set(0)
+		m.reloads.WithLabelValues("failure").Inc()
+		return
+	}
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+	m.reloads.WithLabelValues("success").Inc()
+}
+
+// RestartRequired records whether the loaded config changes settings that
+// only a restart applies.
+func (m *Metrics) RestartRequired(required bool) {
+	v := 0.0
+	if required {
+		v = 1
+	}
+	m.restartRequired.Set(v)
 }
 
 // Route holds one route's metrics.

@@ -63,3 +63,27 @@ func TestTLSCertificateGauges(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigReloadGauges: a failed reload leaves the time of the last good
+// one, so an alert can say both "the last reload failed" and "since when
+// the config serving is old".
+func TestConfigReloadGauges(t *testing.T) {
+	m := New("test")
+	start := time.Unix(1_700_000_000, 500_000_000)
+	m.ConfigLoaded(start)
+	m.ConfigReloaded(true, start.Add(time.Minute))
+	m.ConfigReloaded(false, start.Add(2*time.Minute))
+	m.RestartRequired(true)
+	out := scrape(t, m)
+	for _, series := range []string{
+		"authgate_config_last_reload_successful 0",
+		"authgate_config_last_reload_success_timestamp_seconds 1.7000000605e+09",
+		`authgate_config_reloads_total{result="success"} 1`,
+		`authgate_config_reloads_total{result="failure"} 1`,
+		"authgate_config_restart_required 1",
+	} {
+		if !strings.Contains(out, series+"\n") {
+			t.Errorf("scrape lacks %q", series)
+		}
+	}
+}

@@ -166,12 +166,13 @@ func (g *Gateway) logout() http.Handler {
 }
 
 // refreshSession re-issues the cookie once it is past half its life, never
-// beyond the session's absolute limit from the login or its sid_exp.
-func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id principal) {
+// beyond the session's absolute limit from the login or its sid_exp, and
+// reports whether it did.
+func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id principal) bool {
 	now := g.now()
 	ttl := g.cfg.Session.TTL
 	if id.ExpiresAt.Sub(now) > ttl/2 {
-		return
+		return false
 	}
 	authTime := id.AuthTime
 	if authTime.IsZero() {
@@ -188,7 +189,7 @@ func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id prin
 		exp = id.SessionEnd
 	}
 	if !exp.After(id.ExpiresAt.Add(time.Second)) {
-		return
+		return false
 	}
 	// The account was looked up as the request was identified: the new
 	// cookie says what it says now.
@@ -198,9 +199,10 @@ func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id prin
 	issued, err := g.tokens.IssueUntil(s, exp)
 	if err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "refresh session", slog.String("error", err.Error()))
-		return
+		return false
 	}
 	g.cookie.Set(w, issued.Token, issued.ExpiresAt)
+	return true
 }
 
 // withReturn is the login page URL for a browser that should come back to

@@ -32,7 +32,7 @@ func TestRealBrowserThroughNginx(t *testing.T) {
 	f := newFixture(t, proxiedGatewayConfig+"login_page:\n  title: Sign in to Example Corp\n")
 	base := startNginx(t, nginx, f)
 
-	ctx := newBrowser(t, chromium)
+	ctx := chromiumContext(t, chromium)
 
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -108,9 +108,9 @@ func TestRealBrowserThroughNginx(t *testing.T) {
 	}
 }
 
-// newBrowser starts headless Chromium for the test, with the flags given
+// chromiumContext starts headless Chromium for the test, with the flags given
 // besides the usual ones, and returns its context, bounded in time.
-func newBrowser(t *testing.T, chromium string, flags ...chromedp.ExecAllocatorOption) context.Context {
+func chromiumContext(t *testing.T, chromium string, flags ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
@@ -148,7 +148,7 @@ func TestRealBrowserExplainsTheLoopOverPlainHTTP(t *testing.T) {
 		return nginxExample(t, f, addr, "$host;", "$host:$server_port;")
 	})
 	site := "http://app.example.com:" + base[strings.LastIndexByte(base, ':')+1:]
-	ctx := newBrowser(t, chromium,
+	ctx := chromiumContext(t, chromium,
 		chromedp.Flag("host-resolver-rules", "MAP app.example.com 127.0.0.1"),
 		// Chromium would first try https for a plain-HTTP address.
 		chromedp.Flag("disable-features", "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable"))
@@ -233,7 +233,7 @@ func TestRealBrowserOverHTTPS(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	base := "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 
-	ctx := newBrowser(t, chromium, chromedp.Env("HOME="+home))
+	ctx := chromiumContext(t, chromium, chromedp.Env("HOME="+home))
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/api/app"), chromedp.WaitVisible(chromedp.ID("username"))); err != nil {
 		t.Fatalf("open the app over HTTPS: %v", err)
 	}
@@ -255,5 +255,68 @@ func TestRealBrowserOverHTTPS(t *testing.T) {
 	}
 	if strings.Contains(f.logs.String(), "session cookie cannot work") {
 		t.Errorf("the gateway saw a login loop over HTTPS:\n%s", f.logs)
+	}
+}
+
+// TestRealBrowserSessionSlidesThroughCaddy: a real Chromium behind the
+// shipped Caddy example follows authgate's 307, keeps the renewed cookie
+// and stays signed in past session.ttl, for page loads and for a page's
+// scripts, until session.max_lifetime; the gateway's clock is moved
+// instead of waiting.
+func TestRealBrowserSessionSlidesThroughCaddy(t *testing.T) {
+	chromium := needBinary(t, "chromium", "chromium")
+	caddy := needBinary(t, "caddy", "caddy")
+	f := newFixture(t, slidingConfig)
+	base := startCaddy(t, caddy, f)
+	ctx := chromiumContext(t, chromium)
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(what string, a chromedp.Action[string]) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, a)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return v
+	}
+	page := func(when, path string) {
+		t.Helper()
+		run(when, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("body")))
+		if loc, body := text(when, chromedp.Location()), text(when, chromedp.Text(chromedp.CSS("body"))); loc != base+path || !strings.Contains(body, `"alice"`) {
+			t.Fatalf("%s: %s landed on %s showing:\n%.300s", when, path, loc, body)
+		}
+	}
+	script := func(when, path string) {
+		t.Helper()
+		got := text(when, chromedp.Evaluate[string](`fetch("`+path+`").then(async r => r.status + " " + r.url + "\n" + await r.text())`, chromedp.EvalAwaitPromise))
+		if !strings.HasPrefix(got, "200 "+base+path+"\n") || !strings.Contains(got, `"alice"`) {
+			t.Fatalf("%s: a script's fetch of %s got:\n%.300s", when, path, got)
+		}
+	}
+
+	run("log in",
+		chromedp.Navigate(base+"/api/app"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), alicePassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitNotPresent(chromedp.ID("password")))
+	page("just signed in", "/api/app")
+	f.advance(6 * time.Minute)
+	page("6m after login", "/api/app?at=6m")
+	f.advance(5 * time.Minute)
+	script("11m after login, past session.ttl", "/api/data?at=11m")
+	f.advance(6 * time.Minute)
+	script("17m after login", "/api/data?at=17m")
+	f.advance(7 * time.Minute)
+	page("24m after login", "/api/app?at=24m")
+	f.advance(90 * time.Second)
+	run("past session.max_lifetime", chromedp.Navigate(base+"/api/app?at=25m30s"), chromedp.WaitVisible(chromedp.ID("username")))
+	if loc := text("location", chromedp.Location()); !strings.HasPrefix(loc, base+"/login?rd=") {
+		t.Errorf("past session.max_lifetime the app is at %q, want the login page", loc)
 	}
 }

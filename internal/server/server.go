@@ -24,7 +24,6 @@ import (
 	"github.com/authgate/authgate/internal/route"
 	"github.com/authgate/authgate/internal/session"
 	"github.com/authgate/authgate/internal/store"
-	"github.com/authgate/authgate/internal/tlsconf"
 )
 
 // Gateway is a configured authgate instance.
@@ -61,15 +60,18 @@ type Gateway struct {
 	state   *State
 	// cookieProblems are the session-cookie problems already logged.
 	cookieProblems onceSet
+	// transport carries every route's requests upstream; a reloaded
+	// gateway with the same transport settings shares it, and its warm
+	// connections.
+	transport *http.Transport
 	// routeTransports are the transports of routes with TLS settings of
-	// their own.
+	// their own; never shared with another gateway.
 	routeTransports []*http.Transport
 	// hsts is the Strict-Transport-Security value of HTTPS answers; nil
 	// for none.
 	hsts []string
-	// certs are the public listener's certificates while Run serves
-	// HTTPS.
-	certs atomic.Pointer[tlsconf.Certs]
+	// stop ends what start began; set by start.
+	stop context.CancelFunc
 }
 
 // upstreamRoute is a config route with everything it needs at request time
@@ -98,6 +100,12 @@ type Options struct {
 	Now func() time.Time
 	// State is what outlives this config; nil means a fresh NewState.
 	State *State
+	// Previous is the gateway this one replaces on a reload; nil for the
+	// first. What it holds that is still valid under the new config
+	// carries over: its verified-token cache when no key or other setting
+	// it verified with has changed, and its upstream connections when the
+	// transport settings are the same.
+	Previous *Gateway
 }
 
 // New builds a Gateway from cfg.
@@ -194,6 +202,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if cfg.TLS != nil {
 		g.hsts = hstsHeader(int64(cfg.TLS.HSTSMaxAge.Seconds()))
 	}
+	if prev := opts.Previous; prev != nil {
+		if sameVerification(prev.cfg.Token, cfg.Token) {
+			g.verifier.KeepCache(prev.verifier)
+		}
+		if prev.cfg.Transport == cfg.Transport {
+			g.transport = prev.transport
+		}
+	}
 	g.buildRoutes()
 	g.handler = g.endpoints()
 	return g, nil
@@ -210,12 +226,14 @@ func (g *Gateway) buildRoutes() {
 		}
 	}
 	stripSet := proxy.NewHeaderSet(strip, g.cfg.StripHeaderPrefixes)
-	transport := proxy.NewTransport(g.transportOptions(nil))
+	if g.transport == nil {
+		g.transport = proxy.NewTransport(g.transportOptions(nil))
+	}
 	// One shared proxy for every route: what a route adds is its upstream
 	// and prefix; its name and metrics reach the proxy's hooks through the
 	// request's requestInfo, set when the route was matched.
 	shared := proxy.New(proxy.Options{
-		Transport: transport,
+		Transport: g.transport,
 		Strip:     stripSet,
 		// The session cookie is the gateway's; an upstream that logged or
 		// leaked it would hand out sessions.
@@ -322,7 +340,12 @@ type Addrs struct {
 // period and returns. ready, if set, is called once every listener is
 // serving and /readyz answers 200, with the addresses they are bound to; it
 // runs on Run's goroutine, which watches ctx only after ready returns.
-func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready func(Addrs)) error {
+//
+// The public listener serves whichever gateway is current (see Replace);
+// the listeners and their limits are those of the gateway current when
+// Run starts, the shutdown grace that of the one current at the end.
+func (l *Live) Run(ctx context.Context, metricsHandler http.Handler, ready func(Addrs)) error {
+	g := l.current.Load()
 	type served struct {
 		name string
 		srv  *http.Server
@@ -342,7 +365,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready fu
 	}
 	if certs != nil {
 		defer certs.Close()
-		g.certs.Store(certs)
+		l.certs.Store(certs)
 	}
 	listen := func(name, addr string, h http.Handler, public bool) (net.Addr, error) {
 		ln, err := net.Listen("tcp", addr)
@@ -361,7 +384,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready fu
 		return ln.Addr(), nil
 	}
 	var addrs Addrs
-	if addrs.Gateway, err = listen("gateway", g.cfg.Listen, g.handler, true); err != nil {
+	if addrs.Gateway, err = listen("gateway", g.cfg.Listen, l, true); err != nil {
 		return err
 	}
 	if certs != nil && g.cfg.TLS.RedirectHTTP != "" {
@@ -393,14 +416,11 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready fu
 			}
 		}()
 	}
-	for _, s := range g.sources {
-		s.Start(ctx)
-	}
+	g.start(ctx)
 	if certs != nil {
 		// Once the listeners serve: an ACME CA validates through them.
 		certs.Start(ctx)
 	}
-	g.SetReady(true)
 	if ready != nil {
 		ready(addrs)
 	}
@@ -412,7 +432,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready fu
 	case serveErr = <-errc:
 		g.logger.Error("listener failed; shutting down", "error", serveErr)
 	}
-	g.SetReady(false)
+	g = l.end()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Server.ShutdownGrace)
 	defer cancel()
 	var shutdownErr error

@@ -29,11 +29,11 @@ func (g *Gateway) newCerts() (*tlsconf.Certs, error) {
 }
 
 // ReloadCertificates re-reads the TLS certificate files of the running
-// gateway now, as SIGHUP does; a pair that cannot be used leaves the one
+// listener now, as SIGHUP does; a pair that cannot be used leaves the one
 // in service, and the error says why. It does nothing before Run or
 // without tls.
-func (g *Gateway) ReloadCertificates() error {
-	if c := g.certs.Load(); c != nil {
+func (l *Live) ReloadCertificates() error {
+	if c := l.certs.Load(); c != nil {
 		return c.Reload()
 	}
 	return nil

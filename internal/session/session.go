@@ -53,6 +53,15 @@ func (c Cookie) cookie(value string, expires time.Time, maxAge int) *http.Cookie
 	}
 }
 
+// StoredFor reports whether a browser keeps the cookie when it is set on
+// a response from scheme://host and sends it back there: a Secure cookie
+// only in a secure context (SecureContext), a cookie with a Domain only on
+// that domain or under it (UnderDomain). A host-only cookie belongs to
+// whichever host set it.
+func (c Cookie) StoredFor(scheme, host string) bool {
+	return (!c.Secure || SecureContext(scheme, host)) && (c.Domain == "" || UnderDomain(host, c.Domain))
+}
+
 // Read returns the cookie's value, "" when the request has none, or
 // ErrDuplicateCookie.
 func (c Cookie) Read(r *http.Request) (string, error) {
@@ -157,6 +166,10 @@ func SecureContext(scheme, host string) bool {
 // response for host sets it, and sends it with requests for host.
 func UnderDomain(host, domain string) bool {
 	name := hostName(host)
+	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
+		// A cookie with a Domain is never kept for an IP address.
+		return false
+	}
 	return name == domain || strings.HasSuffix(name, "."+domain)
 }
 
