@@ -26,6 +26,8 @@ import (
 
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/authgate/authgate/internal/watch"
 )
 
 // Options configure the certificates. Set CertFile and KeyFile, or ACME.
@@ -86,7 +88,7 @@ type Certs struct {
 	// mu serialises loading the files: the watch loop and Reload.
 	mu sync.Mutex
 	// loaded is what the files looked like when they were last read.
-	loaded stamps
+	loaded watch.Stamps
 
 	stop context.CancelFunc
 	done sync.WaitGroup
@@ -249,7 +251,7 @@ func (c *Certs) Reload() error {
 	defer c.mu.Unlock()
 	// Stamped before reading: a write during the read shows as a change
 	// at the next look instead of being taken for what was read.
-	c.loaded = stampFiles(c.opts.CertFile, c.opts.KeyFile)
+	c.loaded = watch.Take(c.files())
 	cert, err := tls.LoadX509KeyPair(c.opts.CertFile, c.opts.KeyFile)
 	if err != nil {
 		err = fmt.Errorf("tls: load the certificate files: %w", err)
@@ -281,27 +283,28 @@ func (c *Certs) report(name string, leaf *x509.Certificate, err error) {
 	}
 }
 
-// watchFiles reloads the files once a change to them has settled: a
-// change is applied when the next look finds nothing changed since, so
-// a certificate and key written one after the other are read as a pair.
+// watchFiles reloads the files once a change to them has settled (seen
+// by package watch, as the config's files are): a change is applied when
+// the next look finds nothing changed since, so a certificate and key
+// written one after the other are read as a pair.
 func (c *Certs) watchFiles(ctx context.Context) {
 	tick := time.NewTicker(c.interval(time.Second))
 	defer tick.Stop()
-	var seen stamps
+	var seen watch.Stamps
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		now := stampFiles(c.opts.CertFile, c.opts.KeyFile)
+		now := watch.Take(c.files())
 		c.mu.Lock()
-		changed := !now.same(c.loaded)
+		changed := !now.Same(c.loaded)
 		c.mu.Unlock()
 		switch {
 		case !changed:
 			seen = nil
-		case seen == nil || !now.same(seen):
+		case seen == nil || !now.Same(seen):
 			seen = now // wait for the writes to settle
 		default:
 			seen = nil
@@ -353,42 +356,11 @@ func helloFor(domain string) *tls.ClientHelloInfo {
 	}
 }
 
+func (c *Certs) files() []string { return []string{c.opts.CertFile, c.opts.KeyFile} }
+
 func (c *Certs) interval(def time.Duration) time.Duration {
 	if c.opts.PollInterval > 0 {
 		return c.opts.PollInterval
 	}
 	return def
-}
-
-// stamps are what os.Stat said of the files at one moment; a file that
-// could not be stat'ed is nil. A file rewritten in place (new size or
-// time) or replaced (renamed over, or a Kubernetes secret's symlink
-// swapped: Stat follows symlinks) shows as changed.
-type stamps []os.FileInfo
-
-func stampFiles(paths ...string) stamps {
-	s := make(stamps, len(paths))
-	for i, p := range paths {
-		s[i], _ = os.Stat(p)
-	}
-	return s
-}
-
-func (s stamps) same(t stamps) bool {
-	if len(s) != len(t) {
-		return false
-	}
-	for i, a := range s {
-		b := t[i]
-		if a == nil || b == nil {
-			if a != b {
-				return false
-			}
-			continue
-		}
-		if !os.SameFile(a, b) || a.Size() != b.Size() || !a.ModTime().Equal(b.ModTime()) {
-			return false
-		}
-	}
-	return true
 }
