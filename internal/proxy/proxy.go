@@ -144,9 +144,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	} else {
 		p.dropUntrusted.Remove(pr.Out.Header)
 	}
-	for _, name := range p.opts.StripCookies {
-		removeCookie(pr.Out.Header, name)
-	}
+	removeCookies(pr.Out.Header, p.opts.StripCookies)
 	if up := pr.Out.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
 		// Only WebSocket is tunnelled; h2c and others would let a
 		// client speak a protocol the gateway does not inspect.

@@ -273,11 +273,9 @@ func (g *Gateway) buildRoutes() {
 	// and prefix; its name and metrics reach the proxy's hooks through the
 	// request's requestInfo, set when the route was matched.
 	shared := proxy.New(proxy.Options{
-		Transport: g.transport,
-		Strip:     stripSet,
-		// The session cookie is the gateway's; an upstream that logged or
-		// leaked it would hand out sessions.
-		StripCookies: []string{g.cfg.Session.CookieName},
+		Transport:    g.transport,
+		Strip:        stripSet,
+		StripCookies: g.ownCookies(),
 		TrustedPeer:  g.trust.TrustedPeer,
 		Logger:       g.logger,
 		SetHeaders:   g.upstreamHeaders,
