@@ -152,7 +152,8 @@ func (g *Gateway) logout() http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.Login.MaxBodyBytes)
 		everywhere := r.FormValue("everywhere") == "true" || r.FormValue("everywhere") == "1"
-		if p, _, err := g.identify(r); err == nil {
+		if p, src, err := g.identify(r); err == nil && src != fromAPIKey {
+			// An API key has no session to end: deleting its line does.
 			requestInfoFrom(r.Context()).user = p.Username
 			if err := g.revoke(r.Context(), p, everywhere); err != nil {
 				g.logger.LogAttrs(r.Context(), slog.LevelError, "revoke session", slog.String("error", err.Error()))

@@ -29,6 +29,14 @@ func classifyDenial(err error) denial {
 		return denial{http.StatusForbidden, "method_override", slog.LevelInfo}
 	case errors.Is(err, errNoRoute):
 		return denial{http.StatusForbidden, "no_matching_route", slog.LevelInfo}
+	case errors.Is(err, errAPIKeyScope):
+		return denial{http.StatusForbidden, "api_key_not_allowed", slog.LevelInfo}
+	case errors.Is(err, errMFARequired):
+		return denial{http.StatusForbidden, "mfa_required", slog.LevelInfo}
+	case errors.Is(err, errAPIKeyUnknown):
+		return denial{http.StatusUnauthorized, "api_key_invalid", slog.LevelInfo}
+	case errors.Is(err, errAPIKeyExpired):
+		return denial{http.StatusUnauthorized, "api_key_expired", slog.LevelInfo}
 	case errors.Is(err, errUserGone):
 		return denial{http.StatusUnauthorized, "user_disabled", slog.LevelInfo}
 	case errors.Is(err, errProviderCookie):

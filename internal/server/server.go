@@ -82,6 +82,11 @@ type Gateway struct {
 	// namedGroups are the groups routes admit, which a provider's user
 	// keeps first when not all their groups fit the cookie.
 	namedGroups []string
+	// apiKeys are the users' API keys by SHA-256.
+	apiKeys map[[32]byte]*apiKey
+	// factors are the second factors and require_mfa of the users that
+	// have either, by username.
+	factors map[string]userFactors
 }
 
 // upstreamRoute is a config route with everything it needs at request time
@@ -94,6 +99,8 @@ type upstreamRoute struct {
 	methods []string
 	proxy   http.Handler
 	metrics *metrics.Route
+	// requireMFA refuses callers without a second factor.
+	requireMFA bool
 }
 
 // Options are what a Gateway needs besides its config.
@@ -154,6 +161,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
+	apiKeys, factors := buildAPIKeys(cfg.Users), buildFactors(cfg.Users)
 	// The users live in users from here on; the gateway keeps no second
 	// copy of them (at 100,000 users, one copy is megabytes).
 	c := *cfg
@@ -205,6 +213,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		userLimit:   st.Users,
 		clientLimit: st.Clients,
 		own:         map[string]*metrics.Route{},
+		apiKeys:     apiKeys,
+		factors:     factors,
 	}
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
@@ -291,7 +301,7 @@ func (g *Gateway) buildRoutes() {
 		},
 	})
 	for _, rc := range g.cfg.Routes {
-		ur := &upstreamRoute{name: rc.Name, public: rc.Public, groups: rc.AllowedGroups, methods: rc.Methods, metrics: g.metrics.Route(rc.Name)}
+		ur := &upstreamRoute{name: rc.Name, public: rc.Public, groups: rc.AllowedGroups, methods: rc.Methods, metrics: g.metrics.Route(rc.Name), requireMFA: rc.RequireMFA}
 		if len(rc.AllowedUsers) > 0 {
 			ur.allowed = map[string]struct{}{}
 			for _, u := range rc.AllowedUsers {
