@@ -37,6 +37,12 @@ type pageView struct {
 	Nonce         string
 	FocusPassword bool
 	SignedOut     bool
+	// OTP shows the code step: the password was right, the one-time code
+	// is asked for.
+	OTP bool
+	// MFA says the page the browser came from requires a second factor
+	// its session lacks.
+	MFA bool
 	// Password is set when the password form is a way to sign in: the
 	// config defines local users. Each login method the config enables
 	// adds its part of the page.
@@ -125,12 +131,15 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 func (g *Gateway) loginPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rd := g.redirects.Safe(r.URL.Query().Get("rd"), g.trust.Host(r))
-		if id, src, err := g.identify(r); err == nil && src == fromCookie {
+		// mfa=1: the page at rd requires a second factor. A session
+		// without one is not sent back there, which would loop.
+		mfa := r.URL.Query().Get("mfa") == "1"
+		if id, src, err := g.identify(r); err == nil && src == fromCookie && (!mfa || g.multiFactor(id)) {
 			requestInfoFrom(r.Context()).user = id.Username
 			http.Redirect(w, r, rd, http.StatusSeeOther)
 			return
 		}
-		g.render(w, r, http.StatusOK, pageView{RD: rd, CookieProblem: g.loginCookieProblem(r, rd)})
+		g.render(w, r, http.StatusOK, pageView{RD: rd, MFA: mfa, CookieProblem: g.loginCookieProblem(r, rd)})
 	})
 }
 

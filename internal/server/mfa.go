@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"net/http"
 	"slices"
 
 	"github.com/authgate/authgate/internal/config"
@@ -55,4 +56,24 @@ func (g *Gateway) multiFactor(p principal) bool {
 		}
 	}
 	return false
+}
+
+// toLogin reports whether a browser refused with err should be sent to the
+// login page: without valid credentials, or with a session cookie whose
+// sign-in lacked the second factor the route requires (the login page
+// then asks for one). mfa says which.
+func toLogin(err error, src source) (send, mfa bool) {
+	if errors.Is(err, errMFARequired) {
+		return src == fromCookie, true
+	}
+	return classifyDenial(err).status == http.StatusUnauthorized, false
+}
+
+// loginFor is the login page URL for a browser sent there by err.
+func loginFor(base string, mfa bool, rd string) string {
+	if mfa {
+		base = withReturn(base, rd)
+		return base + "&mfa=1"
+	}
+	return withReturn(base, rd)
 }

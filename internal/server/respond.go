@@ -118,7 +118,14 @@ const challenge = `Bearer realm="authgate", error="invalid_token"`
 // deny answers a request whose credentials were refused, counts it and
 // logs why. The client learns only the status and a stable code.
 func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, err error) {
+	g.denyAs(w, r, err, classifyDenial(err).status)
+}
+
+// denyAs is deny with another status than the table's: nginx's
+// auth_request sends a browser to the login page on a 401 alone.
+func (g *Gateway) denyAs(w http.ResponseWriter, r *http.Request, err error, status int) {
 	d := classifyDenial(err)
+	d.status = status
 	if info := requestInfoFrom(r.Context()); info != nil {
 		info.reason = d.reason
 	}

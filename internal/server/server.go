@@ -77,8 +77,9 @@ type Gateway struct {
 	// config order (the login page's buttons).
 	providers    map[string]*provider
 	providerList []*provider
-	// flow seals sign-ins through a provider into the browser.
-	flow flowCookie
+	// flow seals sign-ins through a provider into the browser; pending
+	// a correct password waiting for its second factor.
+	flow, pending flowCookie
 	// namedGroups are the groups routes admit, which a provider's user
 	// keeps first when not all their groups fit the cookie.
 	namedGroups []string
@@ -241,6 +242,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 // a reload leaves no moment without it.
 func (g *Gateway) buildProviders(prev *Gateway) {
 	g.flow = newFlowCookie(g.cfg.Token, g.cfg.Session.Secure)
+	g.pending = newSealedCookie(g.cfg.Token, g.cfg.Session.Secure, "authgate_mfa", "authgate pending second factor v1")
 	g.providers = map[string]*provider{}
 	for _, pc := range g.cfg.Providers {
 		p := newProvider(pc, g.logger, g.now, g.metrics.ProviderDiscoveryFailed(pc.ID))

@@ -6,9 +6,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 )
 
 // newAPIKey runs "authgate apikey new" as an operator does and returns
@@ -139,5 +145,70 @@ routes:
 	}
 	if got, _ := do("GET", "/ro", bearer(limited)...); got != 200 {
 		t.Errorf("a key still configured after the reload = %d, want 200", got)
+	}
+}
+
+// TestTOTPEnroll: totp-enroll writes a secret file of mode 0600 and never
+// over an existing one, prints the otpauth:// URI with a QR code, and the
+// file it wrote is a second factor the gateway asks for at login.
+func TestTOTPEnroll(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "alice.totp")
+	enroll := func() (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), []string{"authgate", "totp-enroll", "-user", "alice", "-out", file}, lookupIn(nil), strings.NewReader(""), &stdout, &stderr, nil, nil)
+		return stdout.String(), err
+	}
+	out, err := enroll()
+	if err != nil {
+		t.Fatalf("totp-enroll = %v", err)
+	}
+	info, err := os.Stat(file)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v, mode %v, want 0600", err, info)
+	}
+	secret, _ := os.ReadFile(file)
+	uri := out[strings.Index(out, "otpauth://"):]
+	if !strings.Contains(uri, "secret="+strings.TrimSpace(string(secret))) || !strings.Contains(out, "█") {
+		t.Errorf("totp-enroll printed %q, want a QR code and the URI with the file's secret", out)
+	}
+	if _, err := enroll(); err == nil {
+		t.Error("a second totp-enroll to the same file succeeded, want it refused")
+	}
+	if again, _ := os.ReadFile(file); string(again) != string(secret) {
+		t.Error("the second totp-enroll changed the secret file")
+	}
+
+	g := startGateway(t, bySignal+`
+users:
+  - username: alice
+    password_hash: "`+aliceHash+`"
+    totp_secret_file: `+file+`
+routes:
+  - {path: /api, upstream: "`+okUpstream(t).URL+`"}
+`, nil)
+	post := func(fields url.Values) int {
+		resp, err := http.PostForm(g.url("/login"), fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	code, _ := totp.GenerateCode(strings.TrimSpace(string(secret)), time.Now())
+	if got := post(url.Values{"username": {"alice"}, "password": {"alicepassword"}}); got != 401 {
+		t.Errorf("password alone = %d, want 401", got)
+	}
+	if got := post(url.Values{"username": {"alice"}, "password": {"alicepassword"}, "otp": {code}}); got != 200 {
+		t.Errorf("password and code = %d, want 200", got)
+	}
+
+	// A secret file others can read is refused.
+	os.Chmod(file, 0o644)
+	var stdout bytes.Buffer
+	err = run(t.Context(), []string{"authgate", "check", "-config", g.path}, lookupIn(nil), strings.NewReader(""), &stdout, io.Discard, nil, nil)
+	if err == nil || !strings.Contains(stdout.String(), "users[0].totp_secret_file") || !strings.Contains(stdout.String(), "chmod 600") {
+		t.Errorf("check with a 0644 secret file = %v\n%s", err, stdout.String())
 	}
 }
