@@ -120,16 +120,14 @@ func (g *Gateway) login() http.Handler {
 
 // loginSucceeded starts the session of a login that passed every check.
 func (g *Gateway) loginSucceeded(reply loginReply, account auth.Account, amr []string) {
-	w, r, creds := reply.w, reply.r, reply.creds
-	{
-		requestInfoFrom(r.Context()).user = account.Username
-		g.metrics.Login("success")
-		g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", account.Username), slog.Bool("browser", reply.browser))
-		rd := g.redirects.Safe(creds.rd, g.trust.Host(r))
-		if err := g.beginSession(w, r, account, amr, reply.browser, rd); err != nil {
-			g.logger.LogAttrs(r.Context(), slog.LevelError, "begin session", slog.String("error", err.Error()))
-			g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
-		}
+	w, r := reply.w, reply.r
+	requestInfoFrom(r.Context()).user = account.Username
+	g.metrics.Login("success")
+	g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", account.Username), slog.Bool("browser", reply.browser))
+	rd := g.redirects.Safe(reply.creds.rd, g.trust.Host(r))
+	if err := g.beginSession(w, r, account, amr, reply.browser, rd); err != nil {
+		g.logger.LogAttrs(r.Context(), slog.LevelError, "begin session", slog.String("error", err.Error()))
+		g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
 	}
 }
 

@@ -39,7 +39,7 @@ var (
 // accepted step is recorded with Add, which only one replica sharing the
 // store can win, until the step can no longer be accepted.
 func (g *Gateway) checkTOTP(ctx context.Context, username, secret, code string) error {
-	if len(code) != 6 {
+	if len(code) != 6 || secret == "" {
 		return errOTPInvalid
 	}
 	now := g.now().Unix() / totpPeriod
@@ -139,7 +139,9 @@ func (g *Gateway) afterPassword(reply loginReply, a auth.Account) ([]string, boo
 // user whose password was right.
 func (g *Gateway) codeStep(reply loginReply) {
 	p, ok := g.readPending(reply.r)
-	if !ok {
+	if !ok || !g.factors[p.User].enrolled() {
+		// Expired, forged, or the user's password or factor changed
+		// since: begin again.
 		g.loginFailed(reply, "otp_expired", http.StatusUnauthorized, "invalid_credentials", "The sign-in took too long. Please enter your username and password again.")
 		return
 	}
