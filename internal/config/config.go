@@ -81,6 +81,8 @@ type Config struct {
 	Providers []Provider
 	// APIKeys says how API keys are sent; the keys are the users'.
 	APIKeys APIKeys
+	// Passkeys, when not nil, enables WebAuthn sign-in and registration.
+	Passkeys *Passkeys
 	// Files are the files the config names, resolved against its folder:
 	// those Load read (key and secret files, htpasswd and groups files,
 	// the login template, providers' client_secret_file) and the trusted issuers' jwks_file, which the
@@ -237,6 +239,33 @@ type User struct {
 	// RequireMFA refuses the user any sign-in that does not end with a
 	// second factor; with none enrolled, the user cannot sign in.
 	RequireMFA bool
+	// Passkeys are the user's WebAuthn credentials (public keys).
+	Passkeys []Passkey
+}
+
+// Passkey is one WebAuthn credential a user registered.
+type Passkey struct {
+	// Name labels it for people; may be empty.
+	Name string
+	// ID is the credential ID; PublicKey its COSE public key.
+	ID, PublicKey []byte
+	// BackupEligible is the authenticator's BE flag at registration
+	// (a synced passkey); a sign-in whose flag differs is refused.
+	BackupEligible bool
+}
+
+// Passkeys configures WebAuthn sign-in.
+type Passkeys struct {
+	// RPID is the relying party ID: the host name passkeys are bound to.
+	RPID string
+	// RPName is shown by the browser; default "authgate".
+	RPName string
+	// Origins are the only origins ceremonies may come from
+	// (scheme://host[:port]).
+	Origins []string
+	// UserVerification is "required" (default), "preferred" or
+	// "discouraged".
+	UserVerification string
 }
 
 // APIKey is one key a machine signs in with as its user. Only its

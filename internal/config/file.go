@@ -66,6 +66,23 @@ type fileConfig struct {
 	Providers            []*fileProvider `yaml:"providers"`
 	TLS                  fileTLS         `yaml:"tls"`
 	APIKeys              fileAPIKeys     `yaml:"api_keys"`
+	Passkeys             filePasskeys    `yaml:"passkeys"`
+}
+
+type filePasskeys struct {
+	At               position `yaml:",inline"`
+	RPID             text     `yaml:"rp_id"`
+	RPName           text     `yaml:"rp_name"`
+	Origins          []text   `yaml:"origins"`
+	UserVerification text     `yaml:"user_verification"`
+}
+
+type filePasskey struct {
+	At             position `yaml:",inline"`
+	Name           text     `yaml:"name"`
+	ID             text     `yaml:"id"`
+	PublicKey      text     `yaml:"public_key"`
+	BackupEligible flag     `yaml:"backup_eligible"`
 }
 
 type fileAPIKeys struct {
@@ -159,16 +176,17 @@ type fileUpstream struct {
 }
 
 type fileUser struct {
-	At             position      `yaml:",inline"`
-	Username       text          `yaml:"username"`
-	PasswordHash   text          `yaml:"password_hash"`
-	Groups         []text        `yaml:"groups"`
-	Email          text          `yaml:"email"`
-	Disabled       flag          `yaml:"disabled"`
-	APIKeys        []*fileAPIKey `yaml:"api_keys"`
-	TOTPSecret     text          `yaml:"totp_secret"`
-	TOTPSecretFile text          `yaml:"totp_secret_file"`
-	RequireMFA     flag          `yaml:"require_mfa"`
+	At             position       `yaml:",inline"`
+	Username       text           `yaml:"username"`
+	PasswordHash   text           `yaml:"password_hash"`
+	Groups         []text         `yaml:"groups"`
+	Email          text           `yaml:"email"`
+	Disabled       flag           `yaml:"disabled"`
+	APIKeys        []*fileAPIKey  `yaml:"api_keys"`
+	TOTPSecret     text           `yaml:"totp_secret"`
+	TOTPSecretFile text           `yaml:"totp_secret_file"`
+	RequireMFA     flag           `yaml:"require_mfa"`
+	Passkeys       []*filePasskey `yaml:"passkeys"`
 }
 
 type fileRoute struct {

@@ -43,6 +43,9 @@ type plan struct {
 	// apiKeyRoutes are the routes the keys are limited to.
 	apiKeyNames  map[string]string
 	apiKeyRoutes []apiKeyRoute
+	// hasPasskeys says some user has passkeys, which need the passkeys
+	// section.
+	hasPasskeys bool
 }
 
 type keySlot struct {

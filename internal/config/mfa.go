@@ -3,7 +3,9 @@ package config
 import (
 	"encoding/base32"
 	"encoding/base64"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -55,6 +57,26 @@ func (v *validator) factors(p string, fu *fileUser, u *User) {
 	case fromFile:
 		name, _ := v.text(p+".username", &fu.Username)
 		v.plan.totp = append(v.plan.totp, plannedTOTP{username: name, src: v.fileRef(p+".totp_secret_file", &fu.TOTPSecretFile, file)})
+	}
+	for i, fp := range fu.Passkeys {
+		if fp == nil {
+			continue
+		}
+		pp := indexPath(p+".passkeys", i)
+		var k Passkey
+		k.Name, _ = v.text(pp+".name", &fp.Name)
+		id, _ := v.text(pp+".id", &fp.ID)
+		pub, _ := v.text(pp+".public_key", &fp.PublicKey)
+		var err error
+		if k.ID, err = base64.RawURLEncoding.DecodeString(id); err != nil || len(k.ID) == 0 || len(k.ID) > 1023 {
+			v.fail(pp+".id", where(&fp.ID, fp.At), "must be the credential ID in base64url, as the account page shows it")
+		}
+		if k.PublicKey, err = base64.RawURLEncoding.DecodeString(pub); err != nil || len(k.PublicKey) == 0 {
+			v.fail(pp+".public_key", where(&fp.PublicKey, fp.At), "must be the COSE public key in base64url, as the account page shows it")
+		}
+		k.BackupEligible = v.flag(pp+".backup_eligible", &fp.BackupEligible)
+		v.plan.hasPasskeys = true
+		u.Passkeys = append(u.Passkeys, k)
 	}
 	if v.plan.apiKeyNames == nil {
 		v.plan.apiKeyNames = map[string]string{}
@@ -205,8 +227,44 @@ func loadTOTP(r *report, planned []plannedTOTP, users []User) {
 // they cannot sign in until a factor is enrolled.
 func warnMFAWithoutFactor(r *report, users []User) {
 	for _, u := range users {
-		if u.RequireMFA && u.TOTPSecret == "" {
+		if u.RequireMFA && u.TOTPSecret == "" && len(u.Passkeys) == 0 {
 			r.warn("user %q has require_mfa but no second factor enrolled (totp_secret_file): they cannot sign in until one is", u.Username)
 		}
 	}
+}
+
+// passkeys checks the passkeys section: the relying party a user's
+// passkeys are bound to.
+func (v *validator) passkeys(fp *filePasskeys) *Passkeys {
+	rpID, set := v.text("passkeys.rp_id", &fp.RPID)
+	if !set && len(fp.Origins) == 0 {
+		if v.plan.hasPasskeys {
+			v.fail("passkeys", fp.At, "users have passkeys: set passkeys.rp_id and passkeys.origins")
+		}
+		return nil
+	}
+	p := &Passkeys{RPID: strings.ToLower(rpID), RPName: v.textOr("passkeys.rp_name", &fp.RPName, "authgate"),
+		UserVerification: v.textOr("passkeys.user_verification", &fp.UserVerification, "required")}
+	if h, ok := normalizeHost(p.RPID); !ok || h != p.RPID || strings.Contains(h, ":") || net.ParseIP(h) != nil {
+		v.fail("passkeys.rp_id", where(&fp.RPID, fp.At), "must be a host name without port (browsers refuse IP addresses), such as example.com")
+	}
+	v.each("passkeys.origins", fp.Origins, func(path string, at position, o string) {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			v.fail(path, at, "must be an origin such as https://app.example.com")
+			return
+		}
+		host := strings.ToLower(u.Hostname())
+		if host != p.RPID && !strings.HasSuffix(host, "."+p.RPID) {
+			v.fail(path, at, "must be passkeys.rp_id or a subdomain of it")
+		}
+		p.Origins = append(p.Origins, strings.ToLower(u.Scheme+"://"+u.Host))
+	})
+	if len(p.Origins) == 0 {
+		v.fail("passkeys.origins", fp.At, "is required: the origins sign-in pages are served from")
+	}
+	if !slices.Contains([]string{"required", "preferred", "discouraged"}, p.UserVerification) {
+		v.fail("passkeys.user_verification", at(&fp.UserVerification), "must be required, preferred or discouraged")
+	}
+	return p
 }

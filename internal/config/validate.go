@@ -91,6 +91,7 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	cfg.Routes = v.routes(fc.Routes, cfg.Paths)
 	v.apiKeyRoutesExist(cfg.Routes)
 	cfg.APIKeys, cfg.StripHeaders = v.apiKeysHeader(&fc.APIKeys, cfg.StripHeaders)
+	cfg.Passkeys = v.passkeys(&fc.Passkeys)
 	cfg.Log = v.log(&fc.Log)
 	cfg.Server = v.server(&fc.Server)
 	cfg.Transport = v.transport(&fc.Transport)

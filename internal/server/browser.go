@@ -43,6 +43,8 @@ type pageView struct {
 	// MFA says the page the browser came from requires a second factor
 	// its session lacks.
 	MFA bool
+	// Passkeys shows the passkey sign-in button (and its script).
+	Passkeys bool
 	// Password is set when the password form is a way to sign in: the
 	// config defines local users. Each login method the config enables
 	// adds its part of the page.
@@ -103,6 +105,12 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 		v.Providers = g.providerButtons(v.RD)
 	}
 	v.Certificate, _ = g.certificateAccount(r)
+	v.Passkeys = g.passkeys != nil && !v.SignedOut && !v.OTP
+	script := ""
+	if v.Passkeys {
+		// The passkey button needs the one script, and its fetches.
+		script = "; script-src 'nonce-" + v.Nonce + "'; connect-src 'self'"
+	}
 	var buf bytes.Buffer
 	if err := g.pages.tmpl.Execute(&buf, v); err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "render login page", slog.String("error", err.Error()))
@@ -113,7 +121,7 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+v.Nonce+"'; img-src "+g.pages.imgSrc+
-		"; form-action "+g.pages.formAction+"; frame-ancestors 'none'; base-uri 'none'")
+		"; form-action "+g.pages.formAction+"; frame-ancestors 'none'; base-uri 'none'"+script)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	// Not no-referrer: with it browsers send "Origin: null" on the form

@@ -18,9 +18,12 @@ type userFactors struct {
 	// totpSecret is the base32 RFC 6238 secret; empty for none.
 	totpSecret string
 	requireMFA bool
+	// passkey says the user has passkeys, which sign in on their own.
+	passkey bool
 }
 
-// enrolled reports whether the user has a second factor.
+// enrolled reports whether the user has a second factor to give after
+// their password.
 func (f userFactors) enrolled() bool { return f.totpSecret != "" }
 
 // buildFactors keeps the factors of the users that have any; an htpasswd
@@ -28,8 +31,8 @@ func (f userFactors) enrolled() bool { return f.totpSecret != "" }
 func buildFactors(users []config.User) map[string]userFactors {
 	out := map[string]userFactors{}
 	for _, u := range users {
-		if u.TOTPSecret != "" || u.RequireMFA {
-			out[u.Username] = userFactors{totpSecret: u.TOTPSecret, requireMFA: u.RequireMFA}
+		if u.TOTPSecret != "" || u.RequireMFA || len(u.Passkeys) > 0 {
+			out[u.Username] = userFactors{totpSecret: u.TOTPSecret, requireMFA: u.RequireMFA, passkey: len(u.Passkeys) > 0}
 		}
 	}
 	return out

@@ -33,6 +33,14 @@ func classifyDenial(err error) denial {
 		return denial{http.StatusForbidden, "api_key_not_allowed", slog.LevelInfo}
 	case errors.Is(err, errMFARequired):
 		return denial{http.StatusForbidden, "mfa_required", slog.LevelInfo}
+	case errors.Is(err, errPasskeyCloned):
+		return denial{http.StatusUnauthorized, "passkey_cloned", slog.LevelWarn}
+	case errors.Is(err, errPasskeyInvalid):
+		return denial{http.StatusUnauthorized, "passkey_invalid", slog.LevelInfo}
+	case errors.Is(err, errPasskeyCeremony):
+		return denial{http.StatusBadRequest, "passkey_ceremony", slog.LevelInfo}
+	case errors.Is(err, errSignInRequired):
+		return denial{http.StatusUnauthorized, "session_required", slog.LevelInfo}
 	case errors.Is(err, errAPIKeyUnknown):
 		return denial{http.StatusUnauthorized, "api_key_invalid", slog.LevelInfo}
 	case errors.Is(err, errAPIKeyExpired):

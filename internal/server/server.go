@@ -80,6 +80,10 @@ type Gateway struct {
 	// flow seals sign-ins through a provider into the browser; pending
 	// a correct password waiting for its second factor.
 	flow, pending flowCookie
+	// ceremony seals passkey ceremonies in progress; passkeys is nil
+	// unless the config has a passkeys section.
+	ceremony flowCookie
+	passkeys *passkeys
 	// namedGroups are the groups routes admit, which a provider's user
 	// keeps first when not all their groups fit the cookie.
 	namedGroups []string
@@ -163,6 +167,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("users: %w", err)
 	}
 	apiKeys, factors := buildAPIKeys(cfg.Users), buildFactors(cfg.Users)
+	pks, err := buildPasskeys(cfg.Passkeys, cfg.Users)
+	if err != nil {
+		return nil, err
+	}
 	// The users live in users from here on; the gateway keeps no second
 	// copy of them (at 100,000 users, one copy is megabytes).
 	c := *cfg
@@ -216,6 +224,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		own:         map[string]*metrics.Route{},
 		apiKeys:     apiKeys,
 		factors:     factors,
+		passkeys:    pks,
 	}
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
@@ -242,6 +251,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 // a reload leaves no moment without it.
 func (g *Gateway) buildProviders(prev *Gateway) {
 	g.flow = newFlowCookie(g.cfg.Token, g.cfg.Session.Secure)
+	g.ceremony = newSealedCookie(g.cfg.Token, g.cfg.Session.Secure, "authgate_webauthn", "authgate passkey ceremony v1")
 	g.pending = newSealedCookie(g.cfg.Token, g.cfg.Session.Secure, "authgate_mfa", "authgate pending second factor v1")
 	g.providers = map[string]*provider{}
 	for _, pc := range g.cfg.Providers {

@@ -126,6 +126,10 @@ func (g *Gateway) afterPassword(reply loginReply, a auth.Account) ([]string, boo
 		// (SECURITY.md).
 		g.loginFailed(reply, "otp_required", http.StatusUnauthorized, "otp_required", "")
 		return nil, false
+	case f.requireMFA && f.passkey:
+		g.loginFailed(reply, "mfa_required", http.StatusForbidden, "mfa_required",
+			"This account requires a second factor: sign in with your passkey.")
+		return nil, false
 	case f.requireMFA:
 		g.metrics.SecondFactor("totp", "not_enrolled")
 		g.loginFailed(reply, "mfa_not_enrolled", http.StatusForbidden, "mfa_not_enrolled",
