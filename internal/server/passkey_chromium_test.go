@@ -40,7 +40,7 @@ func TestRealBrowserPasskey(t *testing.T) {
 	chromium := needBinary(t, "chromium", "chromium")
 	var lns []net.Listener
 	var ports []int
-	for range 2 {
+	for range 4 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -48,7 +48,7 @@ func TestRealBrowserPasskey(t *testing.T) {
 		lns = append(lns, ln)
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	before := newFixtureOn(t, passkeyConfig(ports, ""), nil, lns[0])
+	before := newFixtureOn(t, passkeyConfig(ports[:2], ""), nil, lns[0])
 	ctx := chromiumContext(t, chromium)
 	authenticator, err := chromedp.Run(ctx, chromedp.Action[cdpwebauthn.AddVirtualAuthenticatorResult](func(ctx context.Context, tg *chromedp.Target) (cdpwebauthn.AddVirtualAuthenticatorResult, error) {
 		if _, err := cdp.Call(ctx, tg, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
@@ -97,7 +97,7 @@ func TestRealBrowserPasskey(t *testing.T) {
 
 	// The operator adds the line; the new config serves on the second
 	// port, over the same state.
-	after := newFixtureOn(t, passkeyConfig(ports, "    passkeys:\n      "+line+"\n"), before.gw.State(), lns[1])
+	after := newFixtureOn(t, passkeyConfig(ports[:2], "    passkeys:\n      "+line+"\n"), before.gw.State(), lns[1])
 	base = fmt.Sprintf("http://localhost:%d", ports[1])
 	signIn := func() {
 		t.Helper()
@@ -132,5 +132,25 @@ func TestRealBrowserPasskey(t *testing.T) {
 	step("refused", chromedp.WaitVisible(chromedp.CSS(".error")))
 	if want := `authgate_token_rejections_total{reason="passkey_cloned"} 1`; !strings.Contains(metricsText(after), want) {
 		t.Errorf("metrics lack %s", want)
+	}
+
+	// Refused: a page on an origin the config does not list, and the
+	// passkey under another user's name.
+	for i, c := range []struct{ name, doc string }{
+		{"origin-not-listed", passkeyConfig(ports[:2], "    passkeys:\n      "+line+"\n")},
+		{"another-users-passkey", strings.Replace(passkeyConfig(ports, ""), "  - username: bob\n    password_hash: \""+bobHash+"\"\n",
+			"  - username: bob\n    password_hash: \""+bobHash+"\"\n    passkeys:\n      "+line+"\n", 1)},
+	} {
+		f := newFixtureOn(t, c.doc, nil, lns[2+i])
+		base = fmt.Sprintf("http://localhost:%d", ports[2+i])
+		step(c.name+": forget the session", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, network.ClearBrowserCookies, cdp.Empty{})
+			return err
+		}))
+		signIn()
+		step(c.name+": refused", chromedp.WaitVisible(chromedp.CSS(".error")))
+		if want := `authgate_token_rejections_total{reason="passkey_invalid"} 1`; !strings.Contains(metricsText(f), want) {
+			t.Errorf("%s: metrics lack %s", c.name, want)
+		}
 	}
 }
