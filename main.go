@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/authgate/authgate/internal/server"
 )
@@ -52,6 +53,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			return healthcheck(ctx, rest[1:], lookupEnv, stderr)
 		case "keygen":
 			return keygen(rest[1:], stdout, stderr)
+		case "totp-enroll":
+			return totpEnroll(rest[1:], stdout, stderr)
+		case "apikey":
+			return apikey(rest[1:], time.Now(), stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, "authgate", buildVersion())
 			return nil
@@ -85,5 +90,9 @@ Usage:
                                    exit 0 if the gateway's /healthz answers 200
   authgate keygen [--alg ALG] [-id ID] [-out DIR]
                                    write a new RS256, ES256 or EdDSA (default) key pair, print its JWK
+  authgate totp-enroll -user NAME [-out FILE] [-issuer NAME]
+                                   write a new TOTP secret file (0600), print its otpauth:// URI and QR code
+  authgate apikey new -user NAME [-name LABEL] [-expires 90d]
+                                   print a new API key once, and the line to add under users[].api_keys
   authgate version                 print the version
 `

@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -151,6 +152,16 @@ func BenchmarkProxy(b *testing.B) {
 	b.Run("authgate-eddsa", func(b *testing.B) {
 		h, _ := gateway(b, edConfig(b), up.URL)
 		run(b, h, login(b, h))
+	})
+
+	// An API key (Authorization: Bearer ag_…): one SHA-256 and a map
+	// lookup per request, no bcrypt.
+	b.Run("authgate-apikey", func(b *testing.B) {
+		key, hash := auth.NewAPIKey()
+		line := fmt.Sprintf("    api_keys:\n      - {name: bench, hash: %s%s}\n", config.APIKeyHashPrefix, base64.RawURLEncoding.EncodeToString(hash[:]))
+		doc := strings.Replace(hsConfig, "bss.S8EBdvmvbO\"\n", "bss.S8EBdvmvbO\"\n"+line, 1)
+		h, _ := gateway(b, doc, up.URL)
+		run(b, h, key)
 	})
 }
 

@@ -79,6 +79,10 @@ type Config struct {
 	// Providers are the OpenID Connect providers people may sign in with,
 	// each a button on the login page (providers.go).
 	Providers []Provider
+	// APIKeys says how API keys are sent; the keys are the users'.
+	APIKeys APIKeys
+	// Passkeys, when not nil, enables WebAuthn sign-in and registration.
+	Passkeys *Passkeys
 	// Files are the files the config names, resolved against its folder:
 	// those Load read (key and secret files, htpasswd and groups files,
 	// the login template, providers' client_secret_file) and the trusted issuers' jwks_file, which the
@@ -226,6 +230,65 @@ type User struct {
 	Email string
 	// Disabled users cannot log in and their tokens stop working.
 	Disabled bool
+	// APIKeys are the user's keys for machines, each stored as a hash.
+	APIKeys []APIKey
+	// TOTPSecret is the user's RFC 6238 secret (base32, as authenticator
+	// apps take it) from totp_secret or totp_secret_file; empty for none.
+	// It is a secret: never log it.
+	TOTPSecret string
+	// RequireMFA refuses the user any sign-in that does not end with a
+	// second factor; with none enrolled, the user cannot sign in.
+	RequireMFA bool
+	// Passkeys are the user's WebAuthn credentials (public keys).
+	Passkeys []Passkey
+}
+
+// Passkey is one WebAuthn credential a user registered.
+type Passkey struct {
+	// Name labels it for people; may be empty.
+	Name string
+	// ID is the credential ID; PublicKey its COSE public key.
+	ID, PublicKey []byte
+	// BackupEligible is the authenticator's BE flag at registration
+	// (a synced passkey); a sign-in whose flag differs is refused.
+	BackupEligible bool
+}
+
+// Passkeys configures WebAuthn sign-in.
+type Passkeys struct {
+	// RPID is the relying party ID: the host name passkeys are bound to.
+	RPID string
+	// RPName is shown by the browser; default "authgate".
+	RPName string
+	// Origins are the only origins ceremonies may come from
+	// (scheme://host[:port]).
+	Origins []string
+	// UserVerification is "required" (default), "preferred" or
+	// "discouraged".
+	UserVerification string
+}
+
+// APIKey is one key a machine signs in with as its user. Only its
+// SHA-256 is known: the key itself was shown once, when it was made.
+type APIKey struct {
+	// Name labels the key in metrics and logs; unique in the config.
+	Name string
+	// Hash is the SHA-256 of the whole key ("ag_…").
+	Hash [32]byte
+	// Expires is when the key stops working; zero for never.
+	Expires time.Time
+	// Routes, when non-empty, are the names of the only routes the key
+	// may be used on.
+	Routes []string
+	// Methods, when non-empty, are the only methods it may be used with.
+	Methods []string
+}
+
+// APIKeys configures how API keys are sent.
+type APIKeys struct {
+	// Header, when set, is a header API keys may be sent in besides
+	// Authorization: Bearer; it is stripped before proxying.
+	Header string
 }
 
 // Route is one proxied prefix.
@@ -254,6 +317,9 @@ type Route struct {
 	// client certificate is shown to it; nil verifies against the
 	// system's roots and shows none.
 	TLS *UpstreamTLS
+	// RequireMFA refuses (403 mfa_required) callers whose sign-in had no
+	// second factor: TOTP, a passkey, or a provider marked mfa.
+	RequireMFA bool
 }
 
 // UpstreamTLS is how the gateway speaks TLS to one route's upstream.

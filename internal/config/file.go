@@ -65,6 +65,37 @@ type fileConfig struct {
 	Reload               fileReload      `yaml:"reload"`
 	Providers            []*fileProvider `yaml:"providers"`
 	TLS                  fileTLS         `yaml:"tls"`
+	APIKeys              fileAPIKeys     `yaml:"api_keys"`
+	Passkeys             filePasskeys    `yaml:"passkeys"`
+}
+
+type filePasskeys struct {
+	At               position `yaml:",inline"`
+	RPID             text     `yaml:"rp_id"`
+	RPName           text     `yaml:"rp_name"`
+	Origins          []text   `yaml:"origins"`
+	UserVerification text     `yaml:"user_verification"`
+}
+
+type filePasskey struct {
+	At             position `yaml:",inline"`
+	Name           text     `yaml:"name"`
+	ID             text     `yaml:"id"`
+	PublicKey      text     `yaml:"public_key"`
+	BackupEligible flag     `yaml:"backup_eligible"`
+}
+
+type fileAPIKeys struct {
+	Header text `yaml:"header"`
+}
+
+type fileAPIKey struct {
+	At      position `yaml:",inline"`
+	Name    text     `yaml:"name"`
+	Hash    text     `yaml:"hash"`
+	Expires text     `yaml:"expires"`
+	Routes  []text   `yaml:"routes"`
+	Methods []text   `yaml:"methods"`
 }
 
 // Lists of mappings hold pointers: the decoder keeps a null element as a
@@ -145,12 +176,17 @@ type fileUpstream struct {
 }
 
 type fileUser struct {
-	At           position `yaml:",inline"`
-	Username     text     `yaml:"username"`
-	PasswordHash text     `yaml:"password_hash"`
-	Groups       []text   `yaml:"groups"`
-	Email        text     `yaml:"email"`
-	Disabled     flag     `yaml:"disabled"`
+	At             position       `yaml:",inline"`
+	Username       text           `yaml:"username"`
+	PasswordHash   text           `yaml:"password_hash"`
+	Groups         []text         `yaml:"groups"`
+	Email          text           `yaml:"email"`
+	Disabled       flag           `yaml:"disabled"`
+	APIKeys        []*fileAPIKey  `yaml:"api_keys"`
+	TOTPSecret     text           `yaml:"totp_secret"`
+	TOTPSecretFile text           `yaml:"totp_secret_file"`
+	RequireMFA     flag           `yaml:"require_mfa"`
+	Passkeys       []*filePasskey `yaml:"passkeys"`
 }
 
 type fileRoute struct {
@@ -165,6 +201,7 @@ type fileRoute struct {
 	AllowedGroups []text          `yaml:"allowed_groups"`
 	Methods       []text          `yaml:"methods"`
 	TLS           fileUpstreamTLS `yaml:"tls"`
+	RequireMFA    flag            `yaml:"require_mfa"`
 }
 
 type filePaths struct {

@@ -37,6 +37,15 @@ type plan struct {
 	providerSecrets []providerSecret
 	// tls names the certificates, keys and CAs of the tls sections.
 	tls tlsPlan
+	// totp are the users' totp_secret_file.
+	totp []plannedTOTP
+	// apiKeyNames maps each API key's name to its YAML path;
+	// apiKeyRoutes are the routes the keys are limited to.
+	apiKeyNames  map[string]string
+	apiKeyRoutes []apiKeyRoute
+	// hasPasskeys says some user has passkeys, which need the passkeys
+	// section.
+	hasPasskeys bool
 }
 
 type keySlot struct {
@@ -105,6 +114,8 @@ func load(cfg *Config, p *plan, r *report) {
 	if p.groups.file != "" {
 		loadGroups(r, p.groups, cfg.Users)
 	}
+	loadTOTP(r, p.totp, cfg.Users)
+	warnMFAWithoutFactor(r, cfg.Users)
 	known := map[string]bool{}
 	for _, u := range cfg.Users {
 		known[u.Username] = true
@@ -155,6 +166,9 @@ func (p *plan) files(issuers []TrustedIssuer) []string {
 	}
 	for _, ps := range p.providerSecrets {
 		add(ps.src.file)
+	}
+	for _, t := range p.totp {
+		add(t.src.file)
 	}
 	// The routes' upstream TLS files apply with the config. The listener's
 	// certificate files are watched by the listener itself, and the rest

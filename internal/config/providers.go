@@ -41,6 +41,10 @@ type Provider struct {
 	// in as that local user. False (the default) refuses them: an outside
 	// identity never acts as a local one unless the operator says so.
 	MapToLocal bool
+	// MFA says the provider's own sign-in asks for a second factor, so a
+	// session it began satisfies routes[].require_mfa. False (the default):
+	// authgate cannot see how the provider checked the person.
+	MFA bool
 }
 
 // LogValue keeps the client secret out of logs.
@@ -60,6 +64,7 @@ type fileProvider struct {
 	AllowedGroups       []text   `yaml:"allowed_groups"`
 	AllowedEmailDomains []text   `yaml:"allowed_email_domains"`
 	MapToLocal          flag     `yaml:"map_to_local"`
+	MFA                 flag     `yaml:"mfa"`
 }
 
 // providerSecret is a provider's client_secret_file, for load to read into
@@ -101,6 +106,7 @@ func (v *validator) providers(list []*fileProvider, paths Paths, fp *filePaths, 
 			UsernameClaim: v.textOr(path+".username_claim", &fp.UsernameClaim, "preferred_username"),
 			GroupsClaim:   v.textOr(path+".groups_claim", &fp.GroupsClaim, ""),
 			MapToLocal:    v.flag(path+".map_to_local", &fp.MapToLocal),
+			MFA:           v.flag(path+".mfa", &fp.MFA),
 		}
 		p.Name = v.textOr(path+".name", &fp.Name, p.ID)
 		switch prev, dup := ids[p.ID]; {

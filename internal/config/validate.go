@@ -89,6 +89,9 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	cfg.TrustedProxies = v.trustedProxies(fc.TrustedProxies)
 	cfg.Paths = v.paths(&fc.Paths)
 	cfg.Routes = v.routes(fc.Routes, cfg.Paths)
+	v.apiKeyRoutesExist(cfg.Routes)
+	cfg.APIKeys, cfg.StripHeaders = v.apiKeysHeader(&fc.APIKeys, cfg.StripHeaders)
+	cfg.Passkeys = v.passkeys(&fc.Passkeys)
 	cfg.Log = v.log(&fc.Log)
 	cfg.Server = v.server(&fc.Server)
 	cfg.Transport = v.transport(&fc.Transport)
@@ -646,6 +649,7 @@ func (v *validator) users(fc *fileConfig) {
 			}
 			u.Groups = append(u.Groups, g)
 		})
+		v.factors(p, fu, &u)
 		u.Email, _ = v.text(p+".email", &fu.Email)
 		if u.Email != "" && (!printable(u.Email) || !strings.Contains(u.Email, "@") || strings.ContainsAny(u.Email, ", ;\"")) {
 			v.fail(p+".email", at(&fu.Email), "must be an email address")
@@ -923,6 +927,10 @@ func (v *validator) routes(frs []*fileRoute, paths Paths) []Route {
 				v.fail(p+".host", at(&fr.Host), "must be a host name, optionally with :port")
 			}
 			r.Host = host
+		}
+		r.RequireMFA = v.flag(p+".require_mfa", &fr.RequireMFA)
+		if r.Public && r.RequireMFA {
+			v.fail(p+".require_mfa", at(&fr.RequireMFA), "contradicts public: a public route asks nobody to sign in")
 		}
 		r.Upstream = v.upstream(p+".upstream", &fr.Upstream, fr.At)
 		v.upstreamTLS(p, &fr.TLS, &r)

@@ -29,8 +29,13 @@ type Metrics struct {
 	// OpenID Connect providers and failures to reach them.
 	providerSignins *prometheus.CounterVec
 	providerErrors  *prometheus.CounterVec
-	tlsExpiry       *prometheus.GaugeVec
-	tlsLoaded       *prometheus.GaugeVec
+	// apiKeys counts requests made with an API key, by the key's name
+	// (from the config) and outcome; never the key.
+	apiKeys *prometheus.CounterVec
+	// secondFactors counts second-factor checks at sign-in.
+	secondFactors *prometheus.CounterVec
+	tlsExpiry     *prometheus.GaugeVec
+	tlsLoaded     *prometheus.GaugeVec
 	// The reload gauges follow the names of Prometheus's own
 	// (prometheus_config_last_reload_successful and
 	// ..._success_timestamp_seconds), so that alerts written for one fit.
@@ -85,6 +90,14 @@ func New(version string) *Metrics {
 			Name: "authgate_provider_discovery_errors_total",
 			Help: "Failed fetches of an OpenID Connect provider's discovery document, by provider id (sign-in with it waits for a retry).",
 		}, []string{"provider"}),
+		apiKeys: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_api_key_requests_total",
+			Help: "Requests made with a known API key, by the key's name and outcome (admitted, expired, not_allowed, mfa_required).",
+		}, []string{"key", "outcome"}),
+		secondFactors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_second_factor_attempts_total",
+			Help: "Second-factor checks at sign-in, by factor (totp) and outcome (success, invalid, replayed, required, not_enrolled, error).",
+		}, []string{"factor", "outcome"}),
 	}
 	m.tlsExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authgate_tls_certificate_expiry_timestamp_seconds",
@@ -120,7 +133,7 @@ func New(version string) *Metrics {
 	})
 	info.Set(1)
 	m.registry.MustRegister(m.requests, m.forwardAuth, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors,
-		m.providerSignins, m.providerErrors,
+		m.providerSignins, m.providerErrors, m.apiKeys, m.secondFactors,
 		m.reloadOK, m.reloadTime, m.reloads, m.restartRequired, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -144,6 +157,16 @@ func (m *Metrics) Login(outcome string) { m.logins.WithLabelValues(outcome).Inc(
 
 // TokenRejected counts a request refused for its credentials.
 func (m *Metrics) TokenRejected(reason string) { m.tokenRejections.WithLabelValues(reason).Inc() }
+
+// APIKey counts one request made with the API key called name (a config
+// name, a fixed set) that ended with outcome.
+func (m *Metrics) APIKey(name, outcome string) { m.apiKeys.WithLabelValues(name, outcome).Inc() }
+
+// SecondFactor counts one check of factor ("totp") at sign-in that ended
+// with outcome.
+func (m *Metrics) SecondFactor(factor, outcome string) {
+	m.secondFactors.WithLabelValues(factor, outcome).Inc()
+}
 
 // JWKSRefreshFailed returns a counter for a trusted issuer's failed key
 // fetches; issuer comes from the config, a fixed set.

@@ -18,6 +18,8 @@ const (
 	fromNothing source = iota
 	fromBearer
 	fromCookie
+	// fromAPIKey is an API key, in Authorization or api_keys.header.
+	fromAPIKey
 )
 
 // target is what an access decision is about: in proxy mode the request
@@ -56,15 +58,41 @@ func (g *Gateway) decide(r *http.Request, t target, rt *upstreamRoute) (decision
 		return decision{src: src}, err
 	}
 	d := decision{caller: &p, src: src}
+	err = g.authorize(r, t, rt, p, src)
+	if p.key != nil {
+		g.metrics.APIKey(p.key.name, apiKeyOutcome(err))
+	}
+	return d, err
+}
+
+// authorize is decide's part after the credentials: may p do this
+// request on rt?
+func (g *Gateway) authorize(r *http.Request, t target, rt *upstreamRoute, p principal, src source) error {
 	switch {
 	case rt == nil && g.cfg.DefaultDeny:
-		return d, errNoRoute
+		return errNoRoute
 	case rt != nil && !rt.admits(p):
-		return d, errForbidden
+		return errForbidden
+	case rt != nil && rt.requireMFA && !g.multiFactor(p):
+		return errMFARequired
+	case p.key != nil && !p.key.allows(rt, t.method):
+		return errAPIKeyScope
 	case src == fromCookie:
-		return d, checkOrigin(r, t.method, t.scheme, t.host)
+		return checkOrigin(r, t.method, t.scheme, t.host)
 	}
-	return d, nil
+	return nil
+}
+
+// apiKeyOutcome is the metric outcome of a request made with a known key.
+func apiKeyOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "admitted"
+	case errors.Is(err, errMFARequired):
+		return "mfa_required"
+	default:
+		return "not_allowed"
+	}
 }
 
 // admits applies the route's allowed_users and allowed_groups.

@@ -37,6 +37,14 @@ type pageView struct {
 	Nonce         string
 	FocusPassword bool
 	SignedOut     bool
+	// OTP shows the code step: the password was right, the one-time code
+	// is asked for.
+	OTP bool
+	// MFA says the page the browser came from requires a second factor
+	// its session lacks.
+	MFA bool
+	// Passkeys shows the passkey sign-in button (and its script).
+	Passkeys bool
 	// Password is set when the password form is a way to sign in: the
 	// config defines local users. Each login method the config enables
 	// adds its part of the page.
@@ -97,6 +105,12 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 		v.Providers = g.providerButtons(v.RD)
 	}
 	v.Certificate, _ = g.certificateAccount(r)
+	v.Passkeys = g.passkeys != nil && !v.SignedOut && !v.OTP
+	script := ""
+	if v.Passkeys {
+		// The passkey button needs the one script, and its fetches.
+		script = "; script-src 'nonce-" + v.Nonce + "'; connect-src 'self'"
+	}
 	var buf bytes.Buffer
 	if err := g.pages.tmpl.Execute(&buf, v); err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "render login page", slog.String("error", err.Error()))
@@ -107,7 +121,7 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+v.Nonce+"'; img-src "+g.pages.imgSrc+
-		"; form-action "+g.pages.formAction+"; frame-ancestors 'none'; base-uri 'none'")
+		"; form-action "+g.pages.formAction+"; frame-ancestors 'none'; base-uri 'none'"+script)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	// Not no-referrer: with it browsers send "Origin: null" on the form
@@ -125,12 +139,15 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 func (g *Gateway) loginPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rd := g.redirects.Safe(r.URL.Query().Get("rd"), g.trust.Host(r))
-		if id, src, err := g.identify(r); err == nil && src == fromCookie {
+		// mfa=1: the page at rd requires a second factor. A session
+		// without one is not sent back there, which would loop.
+		mfa := r.URL.Query().Get("mfa") == "1"
+		if id, src, err := g.identify(r); err == nil && src == fromCookie && (!mfa || g.multiFactor(id)) {
 			requestInfoFrom(r.Context()).user = id.Username
 			http.Redirect(w, r, rd, http.StatusSeeOther)
 			return
 		}
-		g.render(w, r, http.StatusOK, pageView{RD: rd, CookieProblem: g.loginCookieProblem(r, rd)})
+		g.render(w, r, http.StatusOK, pageView{RD: rd, MFA: mfa, CookieProblem: g.loginCookieProblem(r, rd)})
 	})
 }
 
@@ -152,7 +169,8 @@ func (g *Gateway) logout() http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.Login.MaxBodyBytes)
 		everywhere := r.FormValue("everywhere") == "true" || r.FormValue("everywhere") == "1"
-		if p, _, err := g.identify(r); err == nil {
+		if p, src, err := g.identify(r); err == nil && src != fromAPIKey {
+			// An API key has no session to end: deleting its line does.
 			requestInfoFrom(r.Context()).user = p.Username
 			if err := g.revoke(r.Context(), p, everywhere); err != nil {
 				g.logger.LogAttrs(r.Context(), slog.LevelError, "revoke session", slog.String("error", err.Error()))

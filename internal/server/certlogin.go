@@ -64,6 +64,13 @@ func (g *Gateway) certificateLogin(reply loginReply, rd string) {
 			"Your certificate does not name a user who may sign in here.")
 		return
 	}
+	if g.factors[username].requireMFA {
+		// A certificate is one factor; users[].require_mfa asks for the
+		// password and its second factor.
+		g.loginFailed(reply, "mfa_required", http.StatusForbidden, "mfa_required",
+			"Your account requires a second factor: sign in with your password and code.")
+		return
+	}
 	requestInfoFrom(r.Context()).user = username
 	g.metrics.Login("success")
 	g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", username),

@@ -20,6 +20,13 @@ func (g *Gateway) endpoints() http.Handler {
 		mux.Handle("GET "+p.Login+"/{provider}", g.endpoint("login", g.providerStart()))
 		mux.Handle("GET "+p.Login+"/{provider}/callback", g.endpoint("login", g.providerCallback()))
 	}
+	if g.passkeys != nil {
+		mux.Handle("GET "+p.Login+"/account", g.endpoint("login", g.accountPage()))
+		mux.Handle("POST "+p.Login+"/passkey/register/begin", g.endpoint("login", g.passkeyRegisterBegin()))
+		mux.Handle("POST "+p.Login+"/passkey/register/finish", g.endpoint("login", g.passkeyRegisterFinish()))
+		mux.Handle("POST "+p.Login+"/passkey/login/begin", g.endpoint("login", g.passkeyLoginBegin()))
+		mux.Handle("POST "+p.Login+"/passkey/login/finish", g.endpoint("login", g.passkeyLoginFinish()))
+	}
 	mux.Handle("POST "+p.Refresh, g.endpoint("refresh", g.refresh()))
 	mux.Handle(p.Refresh, g.endpoint("refresh", allow("POST")))
 	mux.Handle("POST "+p.Logout, g.endpoint("logout", g.logout()))

@@ -39,6 +39,13 @@ type flowCookie struct {
 }
 
 func newFlowCookie(t config.Token, secure bool) flowCookie {
+	return newSealedCookie(t, secure, flowCookieBase, "authgate oidc flow cookie v1")
+}
+
+// newSealedCookie is a flowCookie called name, whose MAC key derives from
+// the signing key under label: each use has a key of its own, so that one
+// cookie can never pass for another.
+func newSealedCookie(t config.Token, secure bool, name, label string) flowCookie {
 	var material []byte
 	for _, k := range t.Keys {
 		if k.ID != t.SigningKey {
@@ -50,26 +57,38 @@ func newFlowCookie(t config.Token, secure bool) flowCookie {
 			material = der
 		}
 	}
-	mac := hmac.New(sha256.New, []byte("authgate oidc flow cookie v1"))
+	mac := hmac.New(sha256.New, []byte(label))
 	mac.Write(material)
-	return flowCookie{name: flowCookieName(secure), secure: secure, key: mac.Sum(nil)}
+	return flowCookie{name: sealedCookieName(name, secure), secure: secure, key: mac.Sum(nil)}
 }
 
-// flowCookieName names the flow cookie. Secure, it has the __Host- prefix:
-// only this host over HTTPS can set it, so a sibling subdomain cannot
-// plant a flow of its own (login CSRF).
-func flowCookieName(secure bool) string {
+// sealedCookieName is the name a sealed cookie called name goes by.
+// Secure, it has the __Host- prefix: only this host over HTTPS can set
+// it, so a sibling subdomain cannot plant a flow of its own (login CSRF).
+func sealedCookieName(name string, secure bool) string {
 	if secure {
-		return "__Host-authgate_oidc"
+		return "__Host-" + name
 	}
-	return "authgate_oidc"
+	return name
 }
+
+// The names newSealedCookie is called with.
+const (
+	flowCookieBase     = "authgate_oidc"
+	ceremonyCookieBase = "authgate_webauthn"
+	pendingCookieBase  = "authgate_mfa"
+)
 
 // ownCookies are the cookies the gateway sets, which no application behind
 // it is given: the session (an upstream that logged or leaked it would
-// hand out sessions) and the flow cookie (a sign-in's PKCE verifier).
+// hand out sessions) and the sealed ones (a sign-in's PKCE verifier, a
+// ceremony's challenge, a half-done login).
 func (g *Gateway) ownCookies() []string {
-	return []string{g.cfg.Session.CookieName, flowCookieName(g.cfg.Session.Secure)}
+	own := []string{g.cfg.Session.CookieName}
+	for _, n := range []string{flowCookieBase, ceremonyCookieBase, pendingCookieBase} {
+		own = append(own, sealedCookieName(n, g.cfg.Session.Secure))
+	}
+	return own
 }
 
 func (c flowCookie) mac(payload string) string {
@@ -80,13 +99,31 @@ func (c flowCookie) mac(payload string) string {
 
 // set stores f in the browser. SameSite=Lax: the provider sends the
 // browser back with a top-level GET, which carries it.
-func (c flowCookie) set(w http.ResponseWriter, f flow) {
-	b, _ := json.Marshal(f)
+func (c flowCookie) set(w http.ResponseWriter, f flow) { c.seal(w, f, flowTTL) }
+
+// seal stores v, as JSON under the MAC, in the browser for ttl.
+func (c flowCookie) seal(w http.ResponseWriter, v any, ttl time.Duration) {
+	b, _ := json.Marshal(v)
 	payload := base64.RawURLEncoding.EncodeToString(b)
 	http.SetCookie(w, &http.Cookie{
-		Name: c.name, Value: payload + "." + c.mac(payload), Path: "/", MaxAge: int(flowTTL / time.Second),
+		Name: c.name, Value: payload + "." + c.mac(payload), Path: "/", MaxAge: int(ttl / time.Second),
 		Secure: c.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// open decodes into v the value the request's cookie holds, if the
+// gateway sealed it; the caller checks its expiry.
+func (c flowCookie) open(r *http.Request, v any) bool {
+	found := r.CookiesNamed(c.name)
+	if len(found) != 1 {
+		return false
+	}
+	payload, mac, ok := strings.Cut(found[0].Value, ".")
+	if !ok || !hmac.Equal([]byte(mac), []byte(c.mac(payload))) {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	return err == nil && json.Unmarshal(b, v) == nil
 }
 
 // clear deletes the cookie: each flow is used once.
@@ -97,17 +134,8 @@ func (c flowCookie) clear(w http.ResponseWriter) {
 // read returns the flow the request carries if the gateway sealed it, it
 // has not expired and it is for provider.
 func (c flowCookie) read(r *http.Request, provider string, now time.Time) (flow, bool) {
-	found := r.CookiesNamed(c.name)
-	if len(found) != 1 {
-		return flow{}, false
-	}
-	payload, mac, ok := strings.Cut(found[0].Value, ".")
-	if !ok || !hmac.Equal([]byte(mac), []byte(c.mac(payload))) {
-		return flow{}, false
-	}
-	b, err := base64.RawURLEncoding.DecodeString(payload)
 	var f flow
-	if err != nil || json.Unmarshal(b, &f) != nil || f.Provider != provider || now.Unix() > f.Expires || f.State == "" {
+	if !c.open(r, &f) || f.Provider != provider || now.Unix() > f.Expires || f.State == "" {
 		return flow{}, false
 	}
 	return f, true

@@ -26,8 +26,8 @@ func (g *Gateway) gate() http.Handler {
 		info.route, info.metrics = rt.name, rt.metrics
 		d, err := g.decide(r, target{method: r.Method, query: r.URL.RawQuery, scheme: g.trust.Proto(r), host: host}, rt)
 		if err != nil {
-			if classifyDenial(err).status == http.StatusUnauthorized && session.IsNavigation(r, r.Method) {
-				g.redirectToLogin(w, r, err, withReturn(g.cfg.Paths.Login, r.URL.RequestURI()))
+			if send, mfa := toLogin(err, d.src); send && session.IsNavigation(r, r.Method) {
+				g.redirectToLogin(w, r, err, loginFor(g.cfg.Paths.Login, mfa, r.URL.RequestURI()))
 				return
 			}
 			g.deny(w, r, err)

@@ -47,8 +47,10 @@ type principal struct {
 	auth.Identity
 	groups []string
 	email  string
-	// token is the verified bearer or cookie token.
+	// token is the verified bearer or cookie token; empty for an API key.
 	token string
+	// key is the API key the request was made with; nil for a token.
+	key *apiKey
 }
 
 // subject is what a new token of a's session says: sid names the
@@ -105,16 +107,29 @@ func tokenKey(p principal) string {
 	return deniedToken("", p.TokenID)
 }
 
-// identify verifies the request's credentials: the bearer token when there
-// is an Authorization header, else the session cookie. An invalid bearer
-// token never falls back to the cookie: explicit credentials that fail,
-// fail the request.
+// identify verifies the request's credentials: an API key in
+// api_keys.header, else the bearer credential when there is an
+// Authorization header (an API key when it starts with ag_, else a
+// token), else the session cookie. Invalid explicit credentials never
+// fall back to the cookie: explicit credentials that fail, fail the
+// request.
 func (g *Gateway) identify(r *http.Request) (principal, source, error) {
+	if key, present, err := g.apiKeyCredential(r.Header); present {
+		if err != nil {
+			return principal{}, fromAPIKey, err
+		}
+		p, err := g.identifyAPIKey(key)
+		return p, fromAPIKey, err
+	}
 	src := fromBearer
 	var raw string
 	var err error
 	if _, present := r.Header["Authorization"]; present {
 		raw, err = auth.BearerToken(r.Header)
+		if err == nil && auth.LooksLikeAPIKey(raw) {
+			p, err := g.identifyAPIKey(raw)
+			return p, fromAPIKey, err
+		}
 	} else {
 		src = fromCookie
 		raw, err = g.cookie.Read(r)

@@ -30,6 +30,11 @@ type credentials struct {
 	username string
 	password string
 	rd       string // where a browser goes next; forms only
+	// otp is the one-time code, beside the password or alone (otpOnly:
+	// a browser's code step, whose password the pending cookie vouches
+	// for).
+	otp     string
+	otpOnly bool
 	// none says the body named neither a username nor a password: a
 	// sign-in with the client certificate, if one was shown.
 	none bool
@@ -97,19 +102,33 @@ func (g *Gateway) login() http.Handler {
 			return
 		}
 		reply.creds = creds
+		if creds.otpOnly {
+			g.codeStep(reply)
+			return
+		}
 		account, ok := g.checkPassword(reply)
 		if !ok {
 			return
 		}
-		requestInfoFrom(r.Context()).user = creds.username
-		g.metrics.Login("success")
-		g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", creds.username), slog.Bool("browser", reply.browser))
-		rd := g.redirects.Safe(creds.rd, g.trust.Host(r))
-		if err := g.beginSession(w, r, account, []string{"pwd"}, reply.browser, rd); err != nil {
-			g.logger.LogAttrs(r.Context(), slog.LevelError, "begin session", slog.String("error", err.Error()))
-			g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
+		amr, ok := g.afterPassword(reply, account)
+		if !ok {
+			return
 		}
+		g.loginSucceeded(reply, account, amr)
 	})
+}
+
+// loginSucceeded starts the session of a login that passed every check.
+func (g *Gateway) loginSucceeded(reply loginReply, account auth.Account, amr []string) {
+	w, r := reply.w, reply.r
+	requestInfoFrom(r.Context()).user = account.Username
+	g.metrics.Login("success")
+	g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", account.Username), slog.Bool("browser", reply.browser))
+	rd := g.redirects.Safe(reply.creds.rd, g.trust.Host(r))
+	if err := g.beginSession(w, r, account, amr, reply.browser, rd); err != nil {
+		g.logger.LogAttrs(r.Context(), slog.LevelError, "begin session", slog.String("error", err.Error()))
+		g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
+	}
 }
 
 // checkPassword applies the throttles and checks the password, answering
@@ -136,8 +155,13 @@ func (g *Gateway) checkPassword(reply loginReply) (auth.Account, bool) {
 	account, err := g.users.CheckPassword(r.Context(), creds.username, creds.password)
 	switch {
 	case err == nil:
-		g.userLimit.Reset(userKey)
-		g.clientLimit.Refund(clientKey)
+		if !g.factors[account.Username].enrolled() {
+			g.userLimit.Reset(userKey)
+			g.clientLimit.Refund(clientKey)
+		}
+		// Else the charges stay until the second factor succeeds: one
+		// who knows the password must not earn a fresh bucket of code
+		// guesses with each correct password.
 		return account, true
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrPasswordTooLong):
 		outcome := "invalid"
@@ -247,11 +271,13 @@ func parseLoginForm(body []byte) (credentials, error) {
 	if err != nil {
 		return credentials{}, errBadLoginBody
 	}
-	user, pass, rd := values["username"], values["password"], values["rd"]
+	user, pass, rd, code := values["username"], values["password"], values["rd"], values["otp"]
 	var c credentials
 	switch {
-	case len(rd) > 1:
+	case len(rd) > 1 || len(code) > 1:
 		return credentials{}, errBadLoginBody
+	case len(user) == 0 && len(pass) == 0 && len(code) == 1:
+		c.otpOnly = true
 	case len(user) == 0 && len(pass) == 0:
 		c.none = true
 	case len(user) != 1 || len(pass) != 1:
@@ -262,16 +288,20 @@ func parseLoginForm(body []byte) (credentials, error) {
 	if len(rd) == 1 {
 		c.rd = rd[0]
 	}
+	if len(code) == 1 {
+		c.otp = code[0]
+	}
 	return c, nil
 }
 
-// parseLoginJSON accepts exactly {"username": string, "password": string}.
+// parseLoginJSON accepts exactly {"username": string, "password": string}
+// and perhaps "otp": string.
 func parseLoginJSON(body []byte) (credentials, error) {
-	fields, err := parseStrictJSON(body, []string{"username", "password"}, nil)
+	fields, err := parseStrictJSON(body, []string{"username", "password"}, []string{"otp"})
 	if err != nil {
 		return credentials{}, err
 	}
-	return credentials{username: fields["username"], password: fields["password"]}, nil
+	return credentials{username: fields["username"], password: fields["password"], otp: fields["otp"]}, nil
 }
 
 // parseStrictJSON reads a flat JSON object of string values with every

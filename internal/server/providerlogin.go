@@ -116,6 +116,12 @@ func (g *Gateway) providerCallback() http.Handler {
 			g.providerFailed(w, r, p, f.RD, err)
 			return
 		}
+		if a.Provider == "" && g.factors[a.Username].requireMFA && !p.cfg.MFA {
+			// Mapped to a local user whose require_mfa this provider's
+			// sign-in, not marked mfa, does not meet.
+			g.providerFailed(w, r, p, f.RD, errMFARequired)
+			return
+		}
 		requestInfoFrom(r.Context()).user = a.Username
 		if err := g.beginSession(w, r, a, []string{p.cfg.ID}, true, f.RD); err != nil {
 			g.providerFailed(w, r, p, f.RD, fmt.Errorf("%w: %v", errSignInBroken, err))

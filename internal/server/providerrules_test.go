@@ -69,7 +69,7 @@ func TestSessionCookieWithSpaceBeforeEqualsIsStripped(t *testing.T) {
 	f := newFixture(t, "")
 	tok := f.token(t, "alice")
 	name := f.gw.cfg.Session.CookieName
-	resp, body := f.do(t, "GET", "/api/x", http.Header{"Cookie": {"theme=dark; " + name + " =" + tok + "; " + flowCookieName(f.gw.cfg.Session.Secure) + "=flow"}}, "")
+	resp, body := f.do(t, "GET", "/api/x", http.Header{"Cookie": {"theme=dark; " + name + " =" + tok + "; " + sealedCookieName(flowCookieBase, f.gw.cfg.Session.Secure) + "=flow"}}, "")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: the gateway did not read the cookie", resp.StatusCode)
 	}

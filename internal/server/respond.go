@@ -29,6 +29,22 @@ func classifyDenial(err error) denial {
 		return denial{http.StatusForbidden, "method_override", slog.LevelInfo}
 	case errors.Is(err, errNoRoute):
 		return denial{http.StatusForbidden, "no_matching_route", slog.LevelInfo}
+	case errors.Is(err, errAPIKeyScope):
+		return denial{http.StatusForbidden, "api_key_not_allowed", slog.LevelInfo}
+	case errors.Is(err, errMFARequired):
+		return denial{http.StatusForbidden, "mfa_required", slog.LevelInfo}
+	case errors.Is(err, errPasskeyCloned):
+		return denial{http.StatusUnauthorized, "passkey_cloned", slog.LevelWarn}
+	case errors.Is(err, errPasskeyInvalid):
+		return denial{http.StatusUnauthorized, "passkey_invalid", slog.LevelInfo}
+	case errors.Is(err, errPasskeyCeremony):
+		return denial{http.StatusBadRequest, "passkey_ceremony", slog.LevelInfo}
+	case errors.Is(err, errSignInRequired):
+		return denial{http.StatusUnauthorized, "session_required", slog.LevelInfo}
+	case errors.Is(err, errAPIKeyUnknown):
+		return denial{http.StatusUnauthorized, "api_key_invalid", slog.LevelInfo}
+	case errors.Is(err, errAPIKeyExpired):
+		return denial{http.StatusUnauthorized, "api_key_expired", slog.LevelInfo}
 	case errors.Is(err, errUserGone):
 		return denial{http.StatusUnauthorized, "user_disabled", slog.LevelInfo}
 	case errors.Is(err, errProviderCookie):
@@ -110,7 +126,14 @@ const challenge = `Bearer realm="authgate", error="invalid_token"`
 // deny answers a request whose credentials were refused, counts it and
 // logs why. The client learns only the status and a stable code.
 func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, err error) {
+	g.denyAs(w, r, err, classifyDenial(err).status)
+}
+
+// denyAs is deny with another status than the table's: nginx's
+// auth_request sends a browser to the login page on a 401 alone.
+func (g *Gateway) denyAs(w http.ResponseWriter, r *http.Request, err error, status int) {
 	d := classifyDenial(err)
+	d.status = status
 	if info := requestInfoFrom(r.Context()); info != nil {
 		info.reason = d.reason
 	}

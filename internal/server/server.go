@@ -77,11 +77,21 @@ type Gateway struct {
 	// config order (the login page's buttons).
 	providers    map[string]*provider
 	providerList []*provider
-	// flow seals sign-ins through a provider into the browser.
-	flow flowCookie
+	// flow seals sign-ins through a provider into the browser; pending
+	// a correct password waiting for its second factor.
+	flow, pending flowCookie
+	// ceremony seals passkey ceremonies in progress; passkeys is nil
+	// unless the config has a passkeys section.
+	ceremony flowCookie
+	passkeys *passkeys
 	// namedGroups are the groups routes admit, which a provider's user
 	// keeps first when not all their groups fit the cookie.
 	namedGroups []string
+	// apiKeys are the users' API keys by SHA-256.
+	apiKeys map[[32]byte]*apiKey
+	// factors are the second factors and require_mfa of the users that
+	// have either, by username.
+	factors map[string]userFactors
 }
 
 // upstreamRoute is a config route with everything it needs at request time
@@ -94,6 +104,8 @@ type upstreamRoute struct {
 	methods []string
 	proxy   http.Handler
 	metrics *metrics.Route
+	// requireMFA refuses callers without a second factor.
+	requireMFA bool
 }
 
 // Options are what a Gateway needs besides its config.
@@ -154,6 +166,11 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
+	apiKeys, factors := buildAPIKeys(cfg.Users), buildFactors(cfg.Users)
+	pks, err := buildPasskeys(cfg.Passkeys, cfg.Users)
+	if err != nil {
+		return nil, err
+	}
 	// The users live in users from here on; the gateway keeps no second
 	// copy of them (at 100,000 users, one copy is megabytes).
 	c := *cfg
@@ -205,6 +222,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		userLimit:   st.Users,
 		clientLimit: st.Clients,
 		own:         map[string]*metrics.Route{},
+		apiKeys:     apiKeys,
+		factors:     factors,
+		passkeys:    pks,
 	}
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
@@ -231,6 +251,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 // a reload leaves no moment without it.
 func (g *Gateway) buildProviders(prev *Gateway) {
 	g.flow = newFlowCookie(g.cfg.Token, g.cfg.Session.Secure)
+	g.ceremony = newSealedCookie(g.cfg.Token, g.cfg.Session.Secure, ceremonyCookieBase, "authgate passkey ceremony v1")
+	g.pending = newSealedCookie(g.cfg.Token, g.cfg.Session.Secure, pendingCookieBase, "authgate pending second factor v1")
 	g.providers = map[string]*provider{}
 	for _, pc := range g.cfg.Providers {
 		p := newProvider(pc, g.logger, g.now, g.metrics.ProviderDiscoveryFailed(pc.ID))
@@ -289,7 +311,7 @@ func (g *Gateway) buildRoutes() {
 		},
 	})
 	for _, rc := range g.cfg.Routes {
-		ur := &upstreamRoute{name: rc.Name, public: rc.Public, groups: rc.AllowedGroups, methods: rc.Methods, metrics: g.metrics.Route(rc.Name)}
+		ur := &upstreamRoute{name: rc.Name, public: rc.Public, groups: rc.AllowedGroups, methods: rc.Methods, metrics: g.metrics.Route(rc.Name), requireMFA: rc.RequireMFA}
 		if len(rc.AllowedUsers) > 0 {
 			ur.allowed = map[string]struct{}{}
 			for _, u := range rc.AllowedUsers {

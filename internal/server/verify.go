@@ -84,14 +84,22 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			d, err = g.decide(r, target{method: method, query: orig.query(), scheme: orig.schemeOr(connScheme(r)), host: orig.host}, rt)
 		}
 		if err != nil {
-			if base := g.browserBase(r, orig); base != "" && classifyDenial(err).status == http.StatusUnauthorized {
-				login := withReturn(g.loginBase(base), base+orig.uriOrRoot())
-				switch {
-				case mode == verifyNginx:
-					w.Header().Set("X-Authgate-Login-Url", login)
-				case mode == verifyRedirect && session.IsNavigation(r, method):
-					g.redirectToLogin(w, r, err, login)
-					return
+			if send, mfa := toLogin(err, d.src); send {
+				if base := g.browserBase(r, orig); base != "" {
+					login := loginFor(g.loginBase(base), mfa, base+orig.uriOrRoot())
+					switch {
+					case mode == verifyNginx && mfa:
+						// nginx's error_page sends browsers to the login
+						// page on a 401; a 403 would be shown as it is.
+						w.Header().Set("X-Authgate-Login-Url", login)
+						g.denyAs(w, r, err, http.StatusUnauthorized)
+						return
+					case mode == verifyNginx:
+						w.Header().Set("X-Authgate-Login-Url", login)
+					case mode == verifyRedirect && session.IsNavigation(r, method):
+						g.redirectToLogin(w, r, err, login)
+						return
+					}
 				}
 			}
 			g.deny(w, r, err)
