@@ -69,6 +69,8 @@ type Config struct {
 	Session Session
 	// LoginPage brands the login form.
 	LoginPage LoginPage
+	// State says where revocations, refresh families and throttles live.
+	State State
 	// Warnings are problems that do not stop the gateway but that an operator
 	// must see at start-up.
 	Warnings []string

@@ -62,6 +62,7 @@ type fileConfig struct {
 	Login                fileLogin     `yaml:"login"`
 	Session              fileSession   `yaml:"session"`
 	LoginPage            fileLoginPage `yaml:"login_page"`
+	State                fileState     `yaml:"state"`
 }
 
 // Lists of mappings hold pointers: the decoder keeps a null element as a

@@ -33,6 +33,8 @@ type plan struct {
 	// allowed are the routes' allowed_users, checked against every user
 	// once the htpasswd file is read.
 	allowed []allowedUser
+	// redisPassword is state.redis.password_file.
+	redisPassword fileRef
 }
 
 type keySlot struct {
@@ -107,6 +109,7 @@ func load(cfg *Config, p *plan, r *report) {
 			}
 		}
 	}
+	loadState(cfg, p, r)
 	if len(r.problems) > 0 {
 		return
 	}

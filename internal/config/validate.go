@@ -93,6 +93,7 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	cfg.Login = v.login(&fc.Login)
 	cfg.Session = v.session(&fc.Session, cfg.Paths)
 	cfg.LoginPage = v.loginPage(&fc.LoginPage)
+	cfg.State = v.state(&fc.State)
 	return cfg, v.plan
 }
 
