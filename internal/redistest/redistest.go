@@ -1,0 +1,181 @@
+// Package redistest runs a real redis-server for tests, on a free loopback
+// port in a temporary directory, without persistence. A test that needs
+// one is skipped, naming the Debian package, when redis-server is missing,
+// and fails instead under AUTHGATE_REQUIRE_INTEGRATION=1 (as CI runs).
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is a redis-server process owned by one test.
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	args []string
+	// Addr is the host:port it listens on, the same across Restart.
+	Addr   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	admin  *redis.Client
+}
+
+// Start runs redis-server until the test ends; args are added to its
+// command line.
+func Start(t testing.TB, args ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: binary(t), dir: t.TempDir(), args: args, Addr: freeAddr(t)}
+	s.start()
+	s.admin = redis.NewClient(&redis.Options{Addr: s.Addr, ClientName: "redistest", MaxRetries: -1})
+	t.Cleanup(func() {
+		s.admin.Close()
+		s.Kill()
+	})
+	return s
+}
+
+// binary finds redis-server or skips (fails in CI) naming its package.
+func binary(t testing.TB) string {
+	t.Helper()
+	for _, candidate := range []string{"redis-server", "/usr/bin/redis-server", "/usr/sbin/redis-server"} {
+		if path, err := exec.LookPath(candidate); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("AUTHGATE_REQUIRE_INTEGRATION") != "" {
+		t.Fatal("redis-server not found: install the Debian package \"redis-server\"")
+	}
+	t.Skip("redis-server not found: install the Debian package \"redis-server\" to run this test")
+	return ""
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log")}, s.args...)
+	s.cmd = exec.Command(s.bin, args...)
+	s.cmd.Dir = s.dir
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	s.exited = exited
+	go func() { s.cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			s.t.Fatalf("redis-server exited before listening:\n%s", log)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	s.t.Fatalf("redis-server did not listen on %s", s.Addr)
+}
+
+// URL is the server's redis:// URL, database 0.
+func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+
+// Kill stops the server at once (SIGKILL), as a crash would; it is a
+// no-op when it is not running.
+func (s *Server) Kill() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same address and directory.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	s.start()
+}
+
+// Do runs one command on an administrative connection (named
+// "redistest"), failing the test on error.
+func (s *Server) Do(args ...any) any {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, err := s.admin.Do(ctx, args...).Result()
+	if err != nil && err != redis.Nil {
+		s.t.Fatalf("redis %v: %v", args[0], err)
+	}
+	return v
+}
+
+// Info returns the fields of INFO section as name → value.
+func (s *Server) Info(section string) map[string]string {
+	s.t.Helper()
+	out := map[string]string{}
+	text, _ := s.Do("INFO", section).(string)
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":"); ok && !strings.HasPrefix(k, "#") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// CommandCalls returns how often each command ran since the server
+// started, from INFO commandstats ("get", "evalsha", ...).
+func (s *Server) CommandCalls() map[string]int64 {
+	s.t.Helper()
+	calls := map[string]int64{}
+	for k, v := range s.Info("commandstats") {
+		name, ok := strings.CutPrefix(k, "cmdstat_")
+		if !ok {
+			continue
+		}
+		for f := range strings.SplitSeq(v, ",") {
+			if n, ok := strings.CutPrefix(f, "calls="); ok {
+				calls[name], _ = strconv.ParseInt(n, 10, 64)
+			}
+		}
+	}
+	return calls
+}
+
+// Clients counts the connections whose client name is name.
+func (s *Server) Clients(name string) int {
+	s.t.Helper()
+	list, _ := s.Do("CLIENT", "LIST").(string)
+	n := 0
+	for line := range strings.SplitSeq(list, "\n") {
+		if strings.Contains(" "+line+" ", " name="+name+" ") {
+			n++
+		}
+	}
+	return n
+}
