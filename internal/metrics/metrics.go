@@ -24,6 +24,7 @@ type Metrics struct {
 	logins          *prometheus.CounterVec
 	tokenRejections *prometheus.CounterVec
 	jwksErrors      *prometheus.CounterVec
+	stateSyncErrors prometheus.Counter
 }
 
 // New registers authgate's metrics, plus the Go runtime and process
@@ -56,6 +57,10 @@ func New(version string) *Metrics {
 			Name: "authgate_jwks_refresh_errors_total",
 			Help: "Failed fetches of a trusted issuer's keys (the previous keys stay in use), by issuer.",
 		}, []string{"issuer"}),
+		stateSyncErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authgate_state_sync_errors_total",
+			Help: "Lost links to the shared state (Redis) and failed attempts to resynchronise the copy of the revocations.",
+		}),
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "authgate_build_info",
@@ -63,7 +68,7 @@ func New(version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	info.Set(1)
-	m.registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors, info,
+	m.registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors, m.stateSyncErrors, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -92,6 +97,32 @@ func (m *Metrics) TokenRejected(reason string) { m.tokenRejections.WithLabelValu
 func (m *Metrics) JWKSRefreshFailed(issuer string) func() {
 	c := m.jwksErrors.WithLabelValues(issuer)
 	return c.Inc
+}
+
+// StateSyncFailed counts a lost link to the shared state or a failed
+// resynchronisation.
+func (m *Metrics) StateSyncFailed() { m.stateSyncErrors.Inc() }
+
+// WatchState exports the state's health, read at every scrape: up (1 when
+// the state can be trusted: always for the in-process state; with Redis,
+// while the link is alive and the copy of the revocations in step) and
+// the age of that copy. Call it once per Metrics.
+func (m *Metrics) WatchState(up func() bool, syncAge func() time.Duration) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "authgate_state_up",
+			Help: "1 while the shared state is reachable and the copy of the revocations is in step; always 1 in process.",
+		}, func() float64 {
+			if up() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "authgate_state_sync_age_seconds",
+			Help: "How long ago the copy of the revocations was last known complete; token-bearing requests are refused once it exceeds state.max_staleness. Always 0 in process.",
+		}, func() float64 { return syncAge().Seconds() }),
+	)
 }
 
 // Route holds one route's metrics.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -133,75 +131,16 @@ func TestMirrorFollowsWrites(t *testing.T) {
 	}
 }
 
-// relay forwards TCP connections to target until cut; a cut closes every
-// connection and refuses new ones until healed, as a network partition
-// would for one replica only.
-type relay struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  []net.Conn
-}
-
-func newRelay(t *testing.T, target string) *relay {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &relay{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close(); r.setCut(true) })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r.mu.Lock()
-			if r.cut {
-				r.mu.Unlock()
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				r.mu.Unlock()
-				c.Close()
-				continue
-			}
-			r.conns = append(r.conns, c, up)
-			r.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-	return r
-}
-
-func (r *relay) url() string { return "redis://" + r.ln.Addr().String() + "/0" }
-
-func (r *relay) setCut(cut bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cut = cut
-	if cut {
-		for _, c := range r.conns {
-			c.Close()
-		}
-		r.conns = nil
-	}
-}
-
 // TestResyncCatchesUpAfterAPartition: what was revoked while a replica
 // was cut off reaches it when it reconnects; while cut off, its copy
 // answers for MaxStaleness, then refuses with store.ErrUnavailable.
 func TestResyncCatchesUpAfterAPartition(t *testing.T) {
 	srv := redistest.Start(t)
-	link := newRelay(t, srv.Addr)
+	link := redistest.NewRelay(t, srv.Addr)
 	a := open(t, srv.URL(), 30*time.Second)
-	b := open(t, link.url(), 2*time.Second)
+	b := open(t, link.URL(), 2*time.Second)
 	ctx := context.Background()
-	link.setCut(true)
+	link.Cut()
 	if err := a.Set(ctx, "deny:jti:away", nil, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +155,7 @@ func TestResyncCatchesUpAfterAPartition(t *testing.T) {
 	if b.Up() {
 		t.Errorf("Up() = true while cut off")
 	}
-	link.setCut(false)
+	link.Heal()
 	eventually(t, "the replica resynchronises", func() bool {
 		_, ok, err := b.Mirror().Get(ctx, "deny:jti:away")
 		return ok && err == nil

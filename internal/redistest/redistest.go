@@ -7,12 +7,15 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,12 +36,16 @@ type Server struct {
 }
 
 // Start runs redis-server until the test ends; args are added to its
-// command line.
+// command line (with --requirepass, Do and the others use the password).
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: binary(t), dir: t.TempDir(), args: args, Addr: freeAddr(t)}
 	s.start()
-	s.admin = redis.NewClient(&redis.Options{Addr: s.Addr, ClientName: "redistest", MaxRetries: -1})
+	var password string
+	if i := slices.Index(args, "--requirepass"); i >= 0 && i+1 < len(args) {
+		password = args[i+1]
+	}
+	s.admin = redis.NewClient(&redis.Options{Addr: s.Addr, Password: password, ClientName: "redistest", MaxRetries: -1})
 	t.Cleanup(func() {
 		s.admin.Close()
 		s.Kill()
@@ -178,4 +185,74 @@ func (s *Server) Clients(name string) int {
 		}
 	}
 	return n
+}
+
+// Relay forwards TCP connections to a Redis address until Cut, which
+// closes every connection it carries and refuses new ones until Heal: a
+// network partition between one client and the server, the others
+// unaffected.
+type Relay struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+// NewRelay listens on a free loopback port and relays to target until
+// the test ends.
+func NewRelay(t testing.TB, target string) *Relay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Relay{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); r.Cut() })
+	go r.serve()
+	return r
+}
+
+func (r *Relay) serve() {
+	for {
+		c, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		var up net.Conn
+		if !r.cut {
+			up, err = net.DialTimeout("tcp", r.target, time.Second)
+		}
+		if r.cut || err != nil {
+			r.mu.Unlock()
+			c.Close()
+			continue
+		}
+		r.conns = append(r.conns, c, up)
+		r.mu.Unlock()
+		go func() { io.Copy(up, c); up.Close() }()
+		go func() { io.Copy(c, up); c.Close() }()
+	}
+}
+
+// URL is the relay's redis:// URL, database 0.
+func (r *Relay) URL() string { return "redis://" + r.ln.Addr().String() + "/0" }
+
+// Cut closes every relayed connection and refuses new ones.
+func (r *Relay) Cut() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cut = true
+	for _, c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
+}
+
+// Heal relays new connections again.
+func (r *Relay) Heal() {
+	r.mu.Lock()
+	r.cut = false
+	r.mu.Unlock()
 }

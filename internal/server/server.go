@@ -37,6 +37,8 @@ type Gateway struct {
 	sources   []*jwks.Source
 	users     users
 	store     store.Store
+	// revocations answers checkRevoked from memory (State.Revocations).
+	revocations reader
 	// userLimit and clientLimit throttle failed logins per username and
 	// per client address.
 	userLimit   limiter
@@ -153,13 +155,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		st = NewState(cfg.Login, now)
 	}
 	g := &Gateway{
-		verifier:  auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
-		sources:   sources,
-		ids:       newRequestIDs(),
-		accessLog: opts.AccessLog,
-		store:     st.Store,
-		pages:     pg,
-		now:       now,
+		verifier:    auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
+		sources:     sources,
+		ids:         newRequestIDs(),
+		accessLog:   opts.AccessLog,
+		store:       st.Store,
+		revocations: st.revocations(),
+		pages:       pg,
+		now:         now,
 		cookie: session.Cookie{
 			Name: cfg.Session.CookieName, Domain: cfg.Session.CookieDomain, Secure: cfg.Session.Secure,
 		},
