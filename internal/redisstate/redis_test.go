@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,5 +248,83 @@ func TestMessages(t *testing.T) {
 	}
 	if got := escapeGlob(`a*b?[c]\`); got != `a\*b\?\[c\]\\` {
 		t.Errorf("escapeGlob = %q", got)
+	}
+}
+
+// TestThrottleFloodIsBounded: 100,000 distinct usernames and 100,000
+// distinct client addresses, each failing once, as a flood from many
+// addresses would: every bucket expires within its interval, and each
+// costs the same whatever the length of its name. Run with -v for the
+// figures (README: Several replicas).
+func TestThrottleFloodIsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a flood of 200,000 requests to redis")
+	}
+	srv := redistest.Start(t)
+	r := open(t, srv.URL(), 30*time.Second)
+	// The defaults of login.throttle.
+	users, clients := r.Limiter("user", 10, 30*time.Second), r.Limiter("client", 30, 2*time.Second)
+	memory := func() int64 {
+		n, _ := strconv.ParseInt(srv.Info("memory")["used_memory"], 10, 64)
+		return n
+	}
+	before := memory()
+	const n = 100_000
+	long := strings.Repeat("x", 1000)
+	ctx := context.Background()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < n; i += 16 {
+				name := fmt.Sprint("u:user", i)
+				if i%2 == 0 {
+					name += long // a name of any length costs one hash
+				}
+				if _, err := users.Take(ctx, name); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := clients.Take(ctx, fmt.Sprintf("c:10.%d.%d.%d", i>>16, i>>8&255, i&255)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	keys, _ := srv.Do("DBSIZE").(int64)
+	bytes := memory() - before
+	t.Logf("after %d distinct usernames and %d distinct addresses in %v: %d keys, %d bytes (%.0f per key)", n, n, took.Round(time.Millisecond), keys, bytes, float64(bytes)/float64(keys))
+	if keys > 2*n {
+		t.Errorf("%d keys for %d buckets", keys, 2*n)
+	}
+	if per := float64(bytes) / float64(keys); per > 250 {
+		t.Errorf("%.0f bytes per bucket, want at most 250 whatever the name's length", per)
+	}
+	for _, k := range []string{users.key("u:user1"), users.key("u:user2" + long)} {
+		if ttl, _ := srv.Do("PTTL", k).(int64); ttl <= 0 || ttl > 30_000+1 {
+			t.Errorf("a bucket one failure down expires in %d ms, want within the 30s interval", ttl)
+		}
+	}
+	// Redis drops expired keys in the background, a sample at a time, and
+	// whenever a key is touched: a SCAN touches them all.
+	time.Sleep(2100 * time.Millisecond)
+	var live int
+	for cursor := uint64(0); ; {
+		keys, next, err := r.client.Scan(ctx, cursor, "t:th:*", 10_000).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		live += len(keys)
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	left, _ := srv.Do("DBSIZE").(int64)
+	t.Logf("2.1 s later (the client interval is 2s): %d live buckets, DBSIZE %d, %d bytes", live, left, memory()-before)
+	if live > n {
+		t.Errorf("%d live buckets once the client buckets were full again, want at most the %d user buckets", live, n)
 	}
 }
