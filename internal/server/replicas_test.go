@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/authgate/authgate/internal/config"
 	"github.com/authgate/authgate/internal/keys"
 	"github.com/authgate/authgate/internal/redistest"
@@ -453,5 +455,89 @@ func TestRedisDownUnderLoad(t *testing.T) {
 	}
 	if left := redisGoroutines(); len(left) > 0 {
 		t.Errorf("%d redis goroutines left after Close:\n%s", len(left), strings.Join(left, "\n\n"))
+	}
+}
+
+// TestShippedReplicaExamples: the compose example's and the Kubernetes
+// example's gateway.yaml load, put the state on Redis, and run against a
+// real one; the compose file runs three replicas that mount the config as
+// a directory and publishes neither Redis nor the app.
+func TestShippedReplicaExamples(t *testing.T) {
+	srv := redistest.Start(t, "--requirepass", "example-password")
+	dir := t.TempDir()
+	_, private, _, err := keys.Generate("ed-2026", keys.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "ed-2026.pem"), private, 0o600)
+	os.WriteFile(filepath.Join(dir, "password"), []byte("example-password\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("alice:"+aliceHash+"\n"), 0o600)
+	local := strings.NewReplacer(
+		"redis://redis:6379/0", srv.URL(),
+		"/etc/authgate/keys/", dir+"/",
+		"/run/secrets/redis_password", filepath.Join(dir, "password"),
+		"/etc/authgate/redis/password", filepath.Join(dir, "password"),
+		"/etc/authgate/users/htpasswd", filepath.Join(dir, "htpasswd"),
+	)
+	var k8s string
+	dec := yaml.NewDecoder(strings.NewReader(example(t, "kubernetes/replicas.yaml")))
+	for {
+		var doc struct {
+			Kind string            `yaml:"kind"`
+			Data map[string]string `yaml:"data"`
+		}
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		if doc.Kind == "ConfigMap" {
+			k8s = doc.Data["gateway.yaml"]
+		}
+	}
+	for name, doc := range map[string]string{"replicas/config/gateway.yaml": example(t, "replicas/config/gateway.yaml"), "kubernetes/replicas.yaml": k8s} {
+		cfg, err := config.Parse([]byte(local.Replace(doc)), dir, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if cfg.State.Redis == nil {
+			t.Errorf("%s: no state.redis", name)
+			continue
+		}
+		st, err := OpenState(cfg, StateOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := st.WaitSynced(ctx); err != nil {
+			t.Errorf("%s: the state did not synchronise with redis: %v", name, err)
+		}
+		cancel()
+		st.Close()
+	}
+
+	var compose struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+			Volumes []string `yaml:"volumes"`
+			Ports   []string `yaml:"ports"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal([]byte(example(t, "replicas/docker-compose.yaml")), &compose); err != nil {
+		t.Fatal(err)
+	}
+	replicas := 0
+	for name, s := range compose.Services {
+		if strings.HasPrefix(name, "authgate") {
+			replicas++
+			if !slices.Contains(s.Volumes, "./config:/etc/authgate/config:ro") || !slices.Contains(s.Command, "/etc/authgate/config/gateway.yaml") {
+				t.Errorf("%s: volumes %v, command %v; want config/ mounted as a directory and its gateway.yaml loaded", name, s.Volumes, s.Command)
+			}
+		}
+		if (name == "redis" || name == "app" || strings.HasPrefix(name, "authgate")) && len(s.Ports) > 0 {
+			t.Errorf("%s publishes %v: only the balancer should be reachable", name, s.Ports)
+		}
+	}
+	if replicas != 3 {
+		t.Errorf("%d authgate services, want 3", replicas)
 	}
 }
