@@ -328,3 +328,30 @@ func TestThrottleFloodIsBounded(t *testing.T) {
 		t.Errorf("%d live buckets once the client buckets were full again, want at most the %d user buckets", live, n)
 	}
 }
+
+// TestSentinel: a URL with master_name reaches the master through a real
+// Sentinel, mirror and all.
+func TestSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master)
+	r, err := New(Options{URL: "redis://" + sentinel.Addr + "/0?master_name=mymaster", Sentinel: true,
+		KeyPrefix: "t:", Mirror: []string{"deny:"}, MaxStaleness: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.WaitSynced(ctx); err != nil {
+		t.Fatalf("WaitSynced through the Sentinel: %v", err)
+	}
+	if err := r.Set(ctx, "deny:jti:x", nil, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := master.Do("EXISTS", "t:deny:jti:x").(int64); n != 1 {
+		t.Errorf("the write did not reach the master")
+	}
+	if _, ok, _ := r.Mirror().Get(ctx, "deny:jti:x"); !ok {
+		t.Errorf("the copy lacks the write")
+	}
+}

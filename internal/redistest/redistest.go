@@ -28,6 +28,8 @@ type Server struct {
 	bin  string
 	dir  string
 	args []string
+	// sentinel is the config file of a Sentinel; empty for a server.
+	sentinel string
 	// Addr is the host:port it listens on, the same across Restart.
 	Addr   string
 	cmd    *exec.Cmd
@@ -78,11 +80,35 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// StartSentinel runs a Sentinel that watches master under the name
+// "mymaster", until the test ends.
+func StartSentinel(t testing.TB, master *Server) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: binary(t), dir: t.TempDir(), Addr: freeAddr(t)}
+	host, port, _ := net.SplitHostPort(master.Addr)
+	s.sentinel = filepath.Join(s.dir, "sentinel.conf")
+	// Sentinel rewrites its config file, so it is one of its own.
+	if err := os.WriteFile(s.sentinel, []byte("sentinel monitor mymaster "+host+" "+port+" 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	s.admin = redis.NewClient(&redis.Options{Addr: s.Addr, ClientName: "redistest", MaxRetries: -1})
+	t.Cleanup(func() {
+		s.admin.Close()
+		s.Kill()
+	})
+	return s
+}
+
 func (s *Server) start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log")}, s.args...)
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log")}
+	if s.sentinel != "" {
+		args = append([]string{s.sentinel, "--sentinel"}, args...)
+	} else {
+		args = append(append(args, "--save", "", "--appendonly", "no"), s.args...)
+	}
 	s.cmd = exec.Command(s.bin, args...)
 	s.cmd.Dir = s.dir
 	if err := s.cmd.Start(); err != nil {
