@@ -50,7 +50,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer, ready func(server.Addrs)) error {
+// serve runs the gateway until ctx ends. Each value from hup reloads the
+// config, as do changes to the files it names while reload.watch is on.
+func serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer, hup <-chan os.Signal, ready func(server.Addrs)) error {
 	fs := newFlags("authgate", stderr)
 	configPath := fs.String("config", "gateway.yaml", "config file")
 	if err := parseFlags(fs, args); err != nil {
@@ -87,16 +89,43 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	defer state.Close()
 	m.WatchState(state.Up, state.SyncAge)
 	waitForState(ctx, state, logger)
-	gw, err := server.New(cfg, server.Options{Logger: logger, AccessLog: accessLog, Metrics: m, State: state})
+	opts := server.Options{Logger: logger, AccessLog: accessLog, Metrics: m, State: state}
+	gw, err := server.New(cfg, opts)
 	if err != nil {
 		return err
 	}
+	m.ConfigLoaded(time.Now())
+	live := server.NewLive(gw)
+	reloads := newReloader(*configPath, lookupEnv, cfg, opts, live)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serving := make(chan struct{})
+	reloaderDone := make(chan struct{})
+	go func() {
+		defer close(reloaderDone)
+		// Reloads begin once Run serves: Replace needs the first gateway
+		// started. A SIGHUP sent before waits in hup.
+		select {
+		case <-serving:
+			reloads.loop(ctx, hup)
+		case <-ctx.Done():
+		}
+	}()
 	// Parsing a large config leaves several times its size in garbage
 	// (100,000 htpasswd users: ~60 MiB, against ~40 MiB kept); returning it
 	// once, before serving, keeps the idle RSS near what is live (measured:
 	// 121 → 53 MiB). It changes no runtime setting.
 	debug.FreeOSMemory()
-	return gw.Run(ctx, m.Handler(), ready)
+	err = live.Run(ctx, m.Handler(), func(a server.Addrs) {
+		close(serving)
+		if ready != nil {
+			ready(a)
+		}
+	})
+	cancel()
+	<-reloaderDone
+	return err
 }
 
 // stateWait bounds how long serving waits for the first copy of the
@@ -140,7 +169,13 @@ func check(args []string, lookupEnv func(string) (string, bool), stdout, stderr 
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stdout, "warning: %s\n", w)
 	}
-	fmt.Fprintf(stdout, "%s is valid: %d routes, %d users\n", *configPath, len(cfg.Routes), len(cfg.Users))
+	providers := ""
+	if n := len(cfg.Providers); n > 0 {
+		// Not fetched: a provider's discovery is the running gateway's
+		// business, so check works offline and never waits on one.
+		providers = fmt.Sprintf(", %d identity providers (not contacted)", n)
+	}
+	fmt.Fprintf(stdout, "%s is valid: %d routes, %d users%s\n", *configPath, len(cfg.Routes), len(cfg.Users), providers)
 	return nil
 }
 

@@ -8,9 +8,12 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -203,6 +206,10 @@ routes:
     upstream: http://127.0.0.1:1
     surprise: true
 `)
+	loop := writeFile(t, "loop.yaml", "token:\n  secret: \"Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA\"\n"+
+		"session:\n  login_url: https://auth.example.com/login\n"+
+		"users:\n  - username: alice\n    password_hash: \""+aliceHash+"\"\n")
+	nobody := writeFile(t, "nobody.yaml", "\nlisten: 127.0.0.1:8080\n")
 	tests := []struct {
 		name     string
 		args     []string
@@ -214,6 +221,10 @@ routes:
 			"listen:", "token.secret:", "token.ttl:", "users[0].username:", "routes[0].path:", "routes[0].upstream:", "routes[1].surprise: unknown key",
 		}},
 		{"missing-file", []string{"check", "-config", filepath.Join(dir, "absent.yaml")}, 1, []string{"absent.yaml"}},
+		{"login-loop-warned", []string{"check", "-config", loop}, 0, []string{
+			"warning: session.login_url is on auth.example.com and session.cookie_domain is not set", "is valid",
+		}},
+		{"no-way-to-sign-in", []string{"check", "-config", nobody}, 1, []string{nobody + ":2:1: no way to sign in is configured"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,6 +242,24 @@ routes:
 				t.Errorf("output echoes the secret:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestCheckFetchesNothing: checking a config with an identity provider
+// does not contact it; the provider's own problems show when the gateway
+// runs (its button says so).
+func TestCheckFetchesNothing(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int32
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked.Add(1) }))
+	defer idp.Close()
+	path := writeFile(t, "gateway.yaml", "providers:\n  - {id: corp, issuer: \""+idp.URL+"\", client_id: authgate}\n")
+	r := runCommand(t, nil, "", "check", "-config", path)
+	if r.code != 0 || !strings.Contains(r.stdout, "is valid: 0 routes, 0 users, 1 identity providers (not contacted)") {
+		t.Fatalf("check: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("check sent the provider %d requests", n)
 	}
 }
 
@@ -274,7 +303,8 @@ func TestHashPasswordAndVersion(t *testing.T) {
 func TestHealthcheckFollowsTheConfiguredListener(t *testing.T) {
 	t.Parallel()
 	_, p, _ := net.SplitHostPort(freePort(t))
-	doc := "listen: \"127.0.0.1:" + p + "\"\nmetrics_listen: \"\"\npaths:\n  healthz: /alive\ntoken:\n  secret: \"Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA\"\n"
+	doc := "listen: \"127.0.0.1:" + p + "\"\nmetrics_listen: \"\"\npaths:\n  healthz: /alive\ntoken:\n  secret: \"Zt7pQ2rW9xL4mN8vB3cK6yH1jF5gD0sA\"\n" +
+		"users:\n  - username: alice\n    password_hash: \"" + aliceHash + "\"\n"
 	path := writeFile(t, "gateway.yaml", doc)
 	g := startGateway(t, doc, nil)
 	if r := runCommand(t, nil, "", "healthcheck", "-config", path); r.code != 0 {

@@ -20,21 +20,27 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.LookupEnv, os.Stdin, os.Stdout, os.Stderr, nil)
+	// SIGHUP reloads the config instead of ending the process. The channel
+	// holds one: SIGHUPs that arrive during a reload make one more.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	err := run(ctx, os.Args, os.LookupEnv, os.Stdin, os.Stdout, os.Stderr, hup, nil)
 	stop()
 	os.Exit(exitStatus(err, os.Stderr))
 }
 
 // run is the whole program behind main, with what it takes from the process
-// passed in so that tests can drive it directly. ready, if not nil, is
-// called with the bound addresses once the gateway serves; main passes nil
-// (a process's readiness is /readyz) and the other commands never call it.
+// passed in so that tests can drive it directly. Each value from hup
+// (main's SIGHUPs) makes a serving gateway reload its config; nil never
+// does. ready, if not nil, is called with the bound addresses once the
+// gateway serves; main passes nil (a process's readiness is /readyz) and
+// the other commands never call it.
 //
 // The hook is one more parameter rather than a struct of the process's
 // environment: with parameters every caller must say what it passes for
 // stdin, stdout and stderr, where a struct would let one be left nil and run
 // would have to guess a default.
-func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer, ready func(server.Addrs)) error {
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer, hup <-chan os.Signal, ready func(server.Addrs)) error {
 	rest := args[1:]
 	if len(rest) > 0 {
 		switch rest[0] {
@@ -54,7 +60,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			return nil
 		}
 	}
-	return serve(ctx, rest, lookupEnv, stderr, ready)
+	return serve(ctx, rest, lookupEnv, stderr, hup, ready)
 }
 
 // exitStatus prints err as the command line reports it, unless the command

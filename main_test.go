@@ -58,7 +58,7 @@ func runCommand(t *testing.T, env map[string]string, stdin string, args ...strin
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	err := run(ctx, append([]string{"authgate"}, args...), lookupIn(env), strings.NewReader(stdin), &stdout, &stderr, nil)
+	err := run(ctx, append([]string{"authgate"}, args...), lookupIn(env), strings.NewReader(stdin), &stdout, &stderr, nil, nil)
 	code := exitStatus(err, &stderr)
 	return ran{stdout: stdout.String(), stderr: stderr.String(), err: err, code: code}
 }
@@ -67,6 +67,8 @@ func runCommand(t *testing.T, env map[string]string, stdin string, args ...strin
 type gateway struct {
 	addrs  server.Addrs
 	logs   *lockedBuffer // run's stderr
+	path   string        // the config file
+	hup    chan os.Signal
 	cancel context.CancelFunc
 	done   chan struct{} // closed once run has returned
 	err    error         // what run returned, once done is closed
@@ -95,14 +97,19 @@ func (l *lockedBuffer) String() string {
 // the gateway is stopped if it still runs, and must have returned nil.
 func startGateway(t *testing.T, configText string, env map[string]string) *gateway {
 	t.Helper()
-	path := writeFile(t, "gateway.yaml", configText)
+	return startGatewayAt(t, writeFile(t, "gateway.yaml", configText), env)
+}
+
+// startGatewayAt is startGateway on the config file at path.
+func startGatewayAt(t *testing.T, path string, env map[string]string) *gateway {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	g := &gateway{logs: &lockedBuffer{}, cancel: cancel, done: make(chan struct{})}
+	g := &gateway{logs: &lockedBuffer{}, path: path, hup: make(chan os.Signal, 1), cancel: cancel, done: make(chan struct{})}
 	ready := make(chan server.Addrs, 1)
 	go func() {
 		defer close(g.done)
 		g.err = run(ctx, []string{"authgate", "-config", path}, lookupIn(env), strings.NewReader(""), io.Discard, g.logs,
-			func(a server.Addrs) { ready <- a })
+			g.hup, func(a server.Addrs) { ready <- a })
 	}()
 	t.Cleanup(func() {
 		if err := g.stop(t); err != nil && !t.Failed() {
@@ -337,6 +344,9 @@ listen: 127.0.0.1:0
 metrics_listen: ""
 server:
   shutdown_grace: 10s
+users:
+  - username: alice
+    password_hash: "`+aliceHash+`"
 routes:
   - path: /
     upstream: `+upstream.URL+`
@@ -549,7 +559,8 @@ users:
 
 // TestBinary is the one test of the built binary, for what only a process
 // shows: the version the linker stamps in, the exit status and message of
-// a refused config, and SIGTERM's graceful shutdown with exit status 0. A
+// a refused config, SIGHUP's reload (the process lives on), and SIGTERM's
+// graceful shutdown with exit status 0. A
 // process reports readiness only on /readyz, so the test chooses the port
 // and polls it, as an orchestrator's probe does.
 func TestBinary(t *testing.T) {
@@ -586,6 +597,41 @@ func TestBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("reloads-on-sighup", func(t *testing.T) {
+		up := okUpstream(t)
+		addr := freePort(t)
+		config := func(routes string) string {
+			return `
+listen: ` + addr + `
+metrics_listen: ""
+reload:
+  watch: false
+users:
+  - {username: alice, password_hash: "` + aliceHash + `"}
+routes:
+  - {path: /a, upstream: "` + up.URL + `", public: true}
+` + routes
+		}
+		path := writeFile(t, "gateway.yaml", config(""))
+		p := startBinary(t, binary, path)
+		p.waitFor(t, "http://"+addr+"/readyz", "/readyz did not answer 200")
+		replace(t, path, config("  - {path: /b, upstream: \""+up.URL+"\", public: true}\n"))
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		p.waitFor(t, "http://"+addr+"/b", "the route added before SIGHUP did not serve")
+		if resp, _ := get(t, "http://"+addr+"/a", ""); resp.StatusCode != 200 {
+			t.Errorf("GET /a after the reload = %d, want 200", resp.StatusCode)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-p.exited; err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0\n%s", err, p.logs)
+		}
+		p.exited <- nil
+	})
+
 	t.Run("serves-then-stops-on-sigterm", func(t *testing.T) {
 		upstream, arrived, release := slowUpstream(t)
 		addr := freePort(t)
@@ -603,37 +649,10 @@ routes:
   - path: /
     upstream: `+upstream.URL+`
 `)
-		cmd := exec.Command(binary, "-config", path)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "AUTHGATE_SECRET=" + testSecret}
-		logs := &lockedBuffer{}
-		cmd.Stderr = logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-exited
-		})
+		p := startBinary(t, binary, path, "AUTHGATE_SECRET="+testSecret)
+		cmd, logs, exited := p.cmd, p.logs, p.exited
 		base := "http://" + addr
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if resp, err := http.Get(base + "/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			select {
-			case err := <-exited:
-				exited <- err
-				t.Fatalf("authgate exited before it was ready: %v\n%s", err, logs)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz did not answer 200 within 15s\n%s", logs)
-			}
-		}
+		p.waitFor(t, base+"/readyz", "/readyz did not answer 200")
 
 		token := login(t, base+"/login", "alice", "alicepassword")
 		if resp, body := get(t, base+"/whoami", token, "X-Forwarded-User", "admin"); resp.StatusCode != 200 || body != "alice" {
@@ -667,4 +686,55 @@ routes:
 			t.Errorf("logs contain the token or the password")
 		}
 	})
+}
+
+// process is the built binary serving a config.
+type process struct {
+	cmd  *exec.Cmd
+	logs *lockedBuffer // its stderr
+	// exited receives what Wait returned; a reader that does not end the
+	// test puts it back.
+	exited chan error
+}
+
+// startBinary starts binary on the config at path with env (beside PATH)
+// as its whole environment; it is killed when the test ends.
+func startBinary(t *testing.T, binary, path string, env ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(binary, "-config", path), logs: &lockedBuffer{}, exited: make(chan error, 1)}
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+	})
+	return p
+}
+
+// waitFor polls rawURL until it answers 200, as an orchestrator's probe
+// does; it fails the test with what, when the process exits first or 15s
+// pass.
+func (p *process) waitFor(t *testing.T, rawURL, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(rawURL); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			t.Fatalf("%s: authgate exited: %v\n%s", what, err, p.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s within 15s\n%s", what, p.logs)
+		}
+	}
 }

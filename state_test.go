@@ -2,8 +2,6 @@ package main
 
 import (
 	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,26 +49,28 @@ state:
 		return resp.StatusCode == 401
 	})
 
-	metric := func(g *gateway, name string) float64 {
-		_, body := get(t, "http://"+g.addrs.Metrics.String()+"/metrics", "")
-		m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(body)
-		if m == nil {
-			t.Fatalf("no %s in the metrics", name)
-		}
-		v, _ := strconv.ParseFloat(m[1], 64)
-		return v
-	}
-	if up, age := metric(a, "authgate_state_up"), metric(a, "authgate_state_sync_age_seconds"); up != 1 || age > 2 {
+	if up, age := a.metric(t, "authgate_state_up"), a.metric(t, "authgate_state_sync_age_seconds"); up != 1 || age > 2 {
 		t.Errorf("linked: authgate_state_up = %v, sync age = %vs; want 1 and at most 2s", up, age)
 	}
 	srv.Kill()
-	eventually(t, "authgate_state_up drops", func() bool { return metric(a, "authgate_state_up") == 0 })
-	if n := metric(a, "authgate_state_sync_errors_total"); n < 1 {
+	eventually(t, "authgate_state_up drops", func() bool { return a.metric(t, "authgate_state_up") == 0 })
+	if n := a.metric(t, "authgate_state_sync_errors_total"); n < 1 {
 		t.Errorf("authgate_state_sync_errors_total = %v after redis died, want at least 1", n)
 	}
-	eventually(t, "the sync age passes max_staleness", func() bool { return metric(b, "authgate_state_sync_age_seconds") > 2 })
+	eventually(t, "the sync age passes max_staleness", func() bool { return b.metric(t, "authgate_state_sync_age_seconds") > 2 })
 	srv.Restart()
-	eventually(t, "authgate_state_up returns", func() bool { return metric(a, "authgate_state_up") == 1 && metric(b, "authgate_state_up") == 1 })
+	eventually(t, "authgate_state_up returns", func() bool { return a.metric(t, "authgate_state_up") == 1 && b.metric(t, "authgate_state_up") == 1 })
+
+	// The state is opened once: a reload that changes it applies the rest
+	// and says a restart is needed.
+	replace(t, a.path, strings.Replace(doc, "max_staleness: 2s", "max_staleness: 5s", 1))
+	a.reload(t)
+	if got := a.metric(t, "authgate_config_restart_required"); got != 1 {
+		t.Errorf("authgate_config_restart_required after changing state.max_staleness = %v, want 1", got)
+	}
+	if !strings.Contains(a.logs.String(), `settings=state`) {
+		t.Errorf("no warning naming state as needing a restart:\n%s", a.logs)
+	}
 
 	for _, g := range []*gateway{a, b} {
 		if err := g.stop(t); err != nil {

@@ -46,3 +46,29 @@ func TestVerifiedCache(t *testing.T) {
 		t.Errorf("cache holds %d entries, want at most 32", n)
 	}
 }
+
+// TestKeepCache: a verifier built for a reloaded config answers from the
+// old one's cache (so the caller must keep it only while every cached
+// token would still verify), and one without a cache keeps none.
+func TestKeepCache(t *testing.T) {
+	opts := TokenOptions{Keys: []keys.Key{keys.Secret("k1", secret)}, SigningKey: "k1", Issuer: "authgate", Audience: "authgate", TTL: time.Minute}
+	tokens, _ := NewTokens(opts)
+	old := NewVerifier(tokens, 32)
+	issued, _ := tokens.Issue(Subject{Username: "alice"})
+	if _, err := old.Verify(context.Background(), issued.Token); err != nil {
+		t.Fatal(err)
+	}
+	// Another key only: the token is known from the cache alone.
+	opts.Keys, opts.SigningKey = []keys.Key{keys.Secret("k2", secret)}, "k2"
+	other, _ := NewTokens(opts)
+	kept := NewVerifier(other, 32)
+	kept.KeepCache(old)
+	if _, err := kept.Verify(context.Background(), issued.Token); err != nil {
+		t.Errorf("a verifier that kept the cache: %v, want the cached identity", err)
+	}
+	uncached := NewVerifier(other, 0)
+	uncached.KeepCache(old)
+	if _, err := uncached.Verify(context.Background(), issued.Token); err == nil {
+		t.Error("a verifier configured without a cache took one over")
+	}
+}

@@ -36,6 +36,9 @@ type claims struct {
 	// AMR says how the user proved who they are (RFC 8176 values such as
 	// "pwd"); routes may later ask for a second factor by it.
 	AMR []string `json:"amr,omitempty"`
+	// Provider (idp) is the id of the OpenID Connect provider that
+	// vouched for the user; absent for a local account's session.
+	Provider string `json:"idp,omitempty"`
 }
 
 // numericDate is an RFC 7519 NumericDate that must be a JSON number.

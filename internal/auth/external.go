@@ -156,6 +156,17 @@ func NewVerifier(own *Tokens, cacheSize int, external ...*External) *Verifier {
 	return v
 }
 
+// KeepCache makes v remember what old had verified, so that a reload does
+// not cost every token in use a second signature check. Call it only when
+// every token old accepted would verify the same way with v (no key old
+// used is gone or changed, nor any other setting of verification); a v
+// or old without a cache keeps none.
+func (v *Verifier) KeepCache(old *Verifier) {
+	if v.cache != nil && old.cache != nil {
+		v.cache = old.cache
+	}
+}
+
 // Verify checks raw with the verifier its issuer calls for.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	if v.cache != nil {

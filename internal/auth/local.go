@@ -38,6 +38,10 @@ type Account struct {
 	// made is the source's business: for a local user it fingerprints the
 	// password hash, so a new password ends the old sessions.
 	Generation string
+	// Provider is the id of the OpenID Connect provider that vouched for
+	// the account; empty for a local account. Its sessions are the
+	// provider's user's, never a local user's of the same name.
+	Provider string
 }
 
 // LocalUser is a user the config defines, in its file or an htpasswd

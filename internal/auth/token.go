@@ -74,6 +74,9 @@ type Subject struct {
 	// "pwd", later "otp", "hwk" or a provider's id); every token of the
 	// session carries it.
 	AMR []string
+	// Provider is the id of the OpenID Connect provider whose user this
+	// is, not a local account's; empty for a local account.
+	Provider string
 }
 
 // Identity is what a verified token says about its bearer.
@@ -105,6 +108,9 @@ type Identity struct {
 	SessionEnd time.Time
 	// AMR is the token's amr claim.
 	AMR []string
+	// Provider is the token's idp claim: the OpenID Connect provider whose
+	// user this is; empty for a local account.
+	Provider string
 }
 
 // Issued is a freshly signed token.
@@ -204,6 +210,7 @@ func (t *Tokens) sign(s Subject, audience string, exp time.Time) (Issued, error)
 		ID:         id,
 		Epoch:      s.Epoch,
 		AMR:        s.AMR,
+		Provider:   s.Provider,
 	}
 	if !s.SessionEnd.IsZero() {
 		c.SessionEnd = &numericDate{*jwt.NewNumericDate(s.SessionEnd.Truncate(time.Second))}
@@ -236,12 +243,12 @@ func (t *Tokens) Verify(raw string) (Identity, error) {
 			return Identity{}, ErrTokenClaims
 		}
 	}
-	if len(c.AMR) > 8 || slices.ContainsFunc(c.AMR, func(m string) bool { return !methodName(m) }) {
+	if len(c.AMR) > 8 || slices.ContainsFunc(c.AMR, func(m string) bool { return !methodName(m) }) || c.Provider != "" && !methodName(c.Provider) {
 		return Identity{}, ErrTokenClaims
 	}
 	id := Identity{Username: c.Subject, Groups: c.Groups, Generation: c.Generation, SessionID: c.SessionID,
 		TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time, AuthTime: c.GetAuthTime(), Epoch: c.Epoch, SessionEnd: c.getSessionEnd(),
-		AMR: c.AMR}
+		AMR: c.AMR, Provider: c.Provider}
 	if c.IssuedAt != nil {
 		id.IssuedAt = c.IssuedAt.Time
 	}

@@ -69,6 +69,17 @@ type Config struct {
 	Session Session
 	// LoginPage brands the login form.
 	LoginPage LoginPage
+	// Reload says how a running gateway learns that its config changed.
+	Reload Reload
+	// Providers are the OpenID Connect providers people may sign in with,
+	// each a button on the login page (providers.go).
+	Providers []Provider
+	// Files are the files the config names, resolved against its folder:
+	// those Load read (key and secret files, htpasswd and groups files,
+	// the login template, providers' client_secret_file) and the trusted issuers' jwks_file, which the
+	// gateway reads itself. A reload watches them; Validate leaves it
+	// empty.
+	Files []string
 	// State says where revocations, refresh families and throttles live.
 	State State
 	// Warnings are problems that do not stop the gateway but that an operator
@@ -139,6 +150,13 @@ type UpstreamHeaders struct {
 	// Assertion carries a short-lived JWT the gateway signs per request.
 	Assertion    string
 	AssertionTTL time.Duration
+	// ForwardAuthCookie makes every 2xx forward-auth answer carry Cookie:
+	// the request's cookies without the session cookie, for a proxy that
+	// copies answer headers over the request it passes on (Traefik,
+	// ingress-nginx), so that the application never receives the session
+	// cookie. Off by default: the answer would show a script that can
+	// reach /verify on its own site that site's cookies, HttpOnly ones too.
+	ForwardAuthCookie bool
 }
 
 // User is a local account.
@@ -223,6 +241,13 @@ type LoginPage struct {
 	// Template, when not nil, replaces the built-in page; it is parsed
 	// from login_page.template_file.
 	Template *template.Template
+}
+
+// Reload configures live reloading. SIGHUP always reloads.
+type Reload struct {
+	// Watch reloads when the config file or a file it names changes;
+	// true unless the file says false.
+	Watch bool
 }
 
 // Log configures logging.

@@ -40,29 +40,31 @@ func (p *position) UnmarshalYAML(n *yaml.Node) error {
 }
 
 type fileConfig struct {
-	At                   position      `yaml:",inline"`
-	Listen               text          `yaml:"listen"`
-	MetricsListen        text          `yaml:"metrics_listen"`
-	EchoListen           text          `yaml:"echo_listen"`
-	Token                fileToken     `yaml:"token"`
-	Users                []*fileUser   `yaml:"users"`
-	HtpasswdFile         text          `yaml:"htpasswd_file"`
-	HtpasswdGroupsFile   text          `yaml:"htpasswd_groups_file"`
-	DefaultDeny          flag          `yaml:"default_deny"`
-	UpstreamHeaders      fileUpstream  `yaml:"upstream_headers"`
-	IdentityHeader       text          `yaml:"identity_header"`
-	StripHeaders         []text        `yaml:"strip_headers"`
-	ForwardAuthorization flag          `yaml:"forward_authorization"`
-	TrustedProxies       []text        `yaml:"trusted_proxies"`
-	Routes               []*fileRoute  `yaml:"routes"`
-	Paths                filePaths     `yaml:"paths"`
-	Log                  fileLog       `yaml:"log"`
-	Server               fileServer    `yaml:"server"`
-	Transport            fileTransport `yaml:"transport"`
-	Login                fileLogin     `yaml:"login"`
-	Session              fileSession   `yaml:"session"`
-	LoginPage            fileLoginPage `yaml:"login_page"`
-	State                fileState     `yaml:"state"`
+	At                   position        `yaml:",inline"`
+	Listen               text            `yaml:"listen"`
+	MetricsListen        text            `yaml:"metrics_listen"`
+	EchoListen           text            `yaml:"echo_listen"`
+	Token                fileToken       `yaml:"token"`
+	Users                []*fileUser     `yaml:"users"`
+	HtpasswdFile         text            `yaml:"htpasswd_file"`
+	HtpasswdGroupsFile   text            `yaml:"htpasswd_groups_file"`
+	DefaultDeny          flag            `yaml:"default_deny"`
+	UpstreamHeaders      fileUpstream    `yaml:"upstream_headers"`
+	IdentityHeader       text            `yaml:"identity_header"`
+	StripHeaders         []text          `yaml:"strip_headers"`
+	ForwardAuthorization flag            `yaml:"forward_authorization"`
+	TrustedProxies       []text          `yaml:"trusted_proxies"`
+	Routes               []*fileRoute    `yaml:"routes"`
+	Paths                filePaths       `yaml:"paths"`
+	Log                  fileLog         `yaml:"log"`
+	Server               fileServer      `yaml:"server"`
+	Transport            fileTransport   `yaml:"transport"`
+	Login                fileLogin       `yaml:"login"`
+	Session              fileSession     `yaml:"session"`
+	LoginPage            fileLoginPage   `yaml:"login_page"`
+	Reload               fileReload      `yaml:"reload"`
+	Providers            []*fileProvider `yaml:"providers"`
+	State                fileState       `yaml:"state"`
 }
 
 // Lists of mappings hold pointers: the decoder keeps a null element as a
@@ -79,6 +81,10 @@ type fileSession struct {
 	AllowedRedirectHosts []text   `yaml:"allowed_redirect_hosts"`
 	LoginURL             text     `yaml:"login_url"`
 	LogoutRedirect       text     `yaml:"logout_redirect"`
+}
+
+type fileReload struct {
+	Watch flag `yaml:"watch"`
 }
 
 type fileLoginPage struct {
@@ -130,11 +136,12 @@ type fileRefresh struct {
 }
 
 type fileUpstream struct {
-	Groups       text     `yaml:"groups"`
-	Email        text     `yaml:"email"`
-	Token        text     `yaml:"token"`
-	Assertion    text     `yaml:"assertion"`
-	AssertionTTL duration `yaml:"assertion_ttl"`
+	Groups            text     `yaml:"groups"`
+	Email             text     `yaml:"email"`
+	Token             text     `yaml:"token"`
+	Assertion         text     `yaml:"assertion"`
+	AssertionTTL      duration `yaml:"assertion_ttl"`
+	ForwardAuthCookie flag     `yaml:"forward_auth_cookie"`
 }
 
 type fileUser struct {

@@ -33,6 +33,8 @@ type plan struct {
 	// allowed are the routes' allowed_users, checked against every user
 	// once the htpasswd file is read.
 	allowed []allowedUser
+	// providerSecrets are the providers' client_secret_file.
+	providerSecrets []providerSecret
 	// redisPassword is state.redis.password_file.
 	redisPassword fileRef
 }
@@ -62,6 +64,17 @@ type allowedUser struct{ path, name string }
 // a config that is otherwise valid.
 func load(cfg *Config, p *plan, r *report) {
 	t := &cfg.Token
+	cfg.Files = p.files(t.TrustedIssuers)
+	for _, ps := range p.providerSecrets {
+		if data, ok := readFile(r, ps.src, 64<<10); ok {
+			s := strings.TrimRight(string(data), "\r\n")
+			if strings.TrimSpace(s) == "" {
+				r.fail(ps.src.path, ps.src.at, "the file is empty")
+				continue
+			}
+			cfg.Providers[ps.index].ClientSecret = s
+		}
+	}
 	for _, ks := range p.keys {
 		if ks.src.file == "" {
 			t.Keys = append(t.Keys, ks.key)
@@ -83,9 +96,12 @@ func load(cfg *Config, p *plan, r *report) {
 			t.Keys = append(t.Keys, secretKey(ks.id, s))
 		}
 	}
-	loadHtpasswd(r, p)
+	empty := loadHtpasswd(r, p)
 	p.accounts.warnLowCost(r)
 	cfg.Users = p.accounts.users
+	if empty && len(cfg.Users) == 0 && len(t.TrustedIssuers) == 0 && len(cfg.Providers) == 0 {
+		r.fail(p.htpasswd.path, p.htpasswd.at, "the file holds no user, and nothing else lets anyone sign in: %s", signInWays)
+	}
 	if p.groups.file != "" {
 		loadGroups(r, p.groups, cfg.Users)
 	}
@@ -117,6 +133,31 @@ func load(cfg *Config, p *plan, r *report) {
 		ephemeralKey(r, t)
 	}
 	signingKey(r, t, p)
+}
+
+// files lists, once each, the files the document names: those load reads
+// and the trusted issuers' key sets.
+func (p *plan) files(issuers []TrustedIssuer) []string {
+	var out []string
+	add := func(f string) {
+		if f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	for _, ks := range p.keys {
+		add(ks.src.file)
+	}
+	add(p.htpasswd.file)
+	add(p.groups.file)
+	add(p.template.file)
+	for _, ti := range issuers {
+		add(ti.JWKSFile)
+	}
+	for _, ps := range p.providerSecrets {
+		add(ps.src.file)
+	}
+	add(p.redisPassword.file)
+	return out
 }
 
 // signingKey picks the key new tokens are signed with, or checks the one
@@ -158,13 +199,15 @@ func ephemeralKey(r *report, t *Token) {
 	r.warn("no token.keys configured: using a random %s key pair, so tokens will not survive a restart; make one with: authgate keygen --alg %s", t.Algorithm, t.Algorithm)
 }
 
-func loadHtpasswd(r *report, p *plan) {
+// loadHtpasswd adds the users of the htpasswd file, if one is named, and
+// reports whether it was read and holds no entry at all.
+func loadHtpasswd(r *report, p *plan) (empty bool) {
 	if p.htpasswd.file == "" {
-		return
+		return false
 	}
 	data, ok := readFile(r, p.htpasswd, 16<<20)
 	if !ok {
-		return
+		return false
 	}
 	entries, problems := parseHtpasswd(data)
 	for _, msg := range problems {
@@ -175,6 +218,7 @@ func loadHtpasswd(r *report, p *plan) {
 		d := definition{path: p.htpasswd.path, at: p.htpasswd.at, line: e.line, user: e.username}
 		p.accounts.add(r, d, d, e.username, e.hash, User{Source: "htpasswd"})
 	}
+	return len(entries) == 0 && len(problems) == 0
 }
 
 // loadGroups reads an Apache AuthGroupFile ("group: user user ...") and

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/authgate/authgate/internal/keys"
 )
 
@@ -57,7 +59,7 @@ func TestShippedGatewayYAMLLoads(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	cfg, err := Parse([]byte("token:\n  secret: "+secret+"\n"), ".", env(nil))
+	cfg, err := Parse(withUser("token:\n  secret: "+secret+"\n"), ".", env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +83,8 @@ func TestDefaults(t *testing.T) {
 		{"algorithm", cfg.Token.Algorithm, "HS256"},
 		{"shed_delay", cfg.Login.ShedDelay, time.Second},
 		{"flush_interval", cfg.Log.FlushInterval, time.Duration(0)},
+		{"reload.watch", cfg.Reload.Watch, true},
+		{"files", len(cfg.Files), 0},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -92,7 +96,7 @@ func TestDefaults(t *testing.T) {
 // TestRetiredKeysWarn: keys that only tuned removed machinery are still
 // accepted, with a warning naming what replaced them, so no config breaks.
 func TestRetiredKeysWarn(t *testing.T) {
-	cfg, err := Parse([]byte("token:\n  secret: "+secret+"\nserver:\n  gc_headroom_mib: 32\n"), ".", env(nil))
+	cfg, err := Parse(withUser("token:\n  secret: "+secret+"\nserver:\n  gc_headroom_mib: 32\n"), ".", env(nil))
 	if err != nil {
 		t.Fatalf("a config with server.gc_headroom_mib = %v, want it accepted", err)
 	}
@@ -125,7 +129,7 @@ func TestEnvironmentExpansion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := "token:\n  secret: '" + strings.ReplaceAll(tt.value, "'", "''") + "'\n"
-			cfg, err := Parse([]byte(doc), ".", env(tt.vars))
+			cfg, err := Parse(withUser(doc), ".", env(tt.vars))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Parse = %v, want error containing %q", err, tt.wantErr)
@@ -220,7 +224,7 @@ func TestProblemsAreAllReportedWithPaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.doc), ".", env(nil))
+			_, err := Parse(withUser(tt.doc), ".", env(nil))
 			if err == nil {
 				t.Fatalf("Parse succeeded, want errors %q", tt.want)
 			}
@@ -242,12 +246,12 @@ func TestSecretNeverInErrors(t *testing.T) {
 		"token:\n  secret: tooshortsecret-XYZ\n",
 		"token:\n  secret: change-me-XYZ-but-it-is-long-enough-now\n",
 	} {
-		_, err := Parse([]byte(doc), ".", env(nil))
+		_, err := Parse(withUser(doc), ".", env(nil))
 		if err == nil || strings.Contains(err.Error(), "XYZ") {
 			t.Errorf("Parse(%q) = %v; want an error that does not echo the secret", doc, err)
 		}
 	}
-	cfg, err := Parse([]byte("token:\n  secret: "+secret+"\n"), ".", env(nil))
+	cfg, err := Parse(withUser("token:\n  secret: "+secret+"\n"), ".", env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +325,7 @@ var misplacedSecrets = []struct {
 func TestConfigErrorsNeverEchoValues(t *testing.T) {
 	for _, tt := range misplacedSecrets {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.doc), ".", env(map[string]string{"AUTHGATE_SECRET": envSecret}))
+			_, err := Parse(withUser(tt.doc), ".", env(map[string]string{"AUTHGATE_SECRET": envSecret}))
 			if err == nil {
 				t.Fatalf("Parse succeeded, want %q", tt.want)
 			}
@@ -348,7 +352,7 @@ dave:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=
 erin:plaintext
 `), 0o600)
 	doc := "token:\n  secret_file: secret\nhtpasswd_file: users.htpasswd\n"
-	_, err := Parse([]byte(doc), dir, env(nil))
+	_, err := Parse(withUser(doc), dir, env(nil))
 	for _, w := range []string{
 		`line 4: user "carol": Apache MD5 ($apr1$) hashes are not accepted`,
 		`line 5: user "dave": SHA-1 ({SHA}) hashes are not accepted`,
@@ -359,7 +363,7 @@ erin:plaintext
 		}
 	}
 	os.WriteFile(filepath.Join(dir, "users.htpasswd"), []byte("bob:"+hash10+"\n"), 0o600)
-	cfg, err := Parse([]byte(doc), dir, env(nil))
+	cfg, err := Parse(withUser(doc), dir, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,6 +372,52 @@ erin:plaintext
 	}
 	if len(cfg.Users) != 1 || cfg.Users[0].Username != "bob" || cfg.Users[0].Source != "htpasswd" {
 		t.Errorf("users = %+v, want bob from htpasswd", cfg.Users)
+	}
+}
+
+// TestFilesListsEveryNamedFile: Config.Files is what a reload watches, so
+// it names every file the config makes the gateway read, once each,
+// resolved against the config's folder.
+func TestFilesListsEveryNamedFile(t *testing.T) {
+	dir := t.TempDir()
+	pub, private := filepath.Join(dir, "old.pub.pem"), filepath.Join(dir, "new.pem")
+	_, priv, pubPEM, err := keys.Generate("k", keys.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		private: priv, pub: pubPEM,
+		filepath.Join(dir, "users.htpasswd"): []byte("bob:" + hash10 + "\n"),
+		filepath.Join(dir, "groups"):         []byte("staff: bob\n"),
+		filepath.Join(dir, "login.html"):     []byte("<form></form>"),
+	} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := `token:
+  algorithm: EdDSA
+  keys:
+    - {id: new, key_file: new.pem}
+    - {id: old, key_file: ` + pub + `}
+  trusted_issuers:
+    - {issuer: https://idp.example, audience: a, jwks_file: idp.json, algorithms: [RS256]}
+htpasswd_file: users.htpasswd
+htpasswd_groups_file: groups
+login_page:
+  template_file: login.html
+routes:
+  - {path: /a, upstream: "http://127.0.0.1:1", allowed_users: [bob]}
+  - {path: /b, upstream: "http://127.0.0.1:1", allowed_users: [bob]}
+`
+	cfg, err := Parse([]byte(doc), dir, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{private, pub, filepath.Join(dir, "users.htpasswd"), filepath.Join(dir, "groups"),
+		filepath.Join(dir, "login.html"), filepath.Join(dir, "idp.json")}
+	if !slices.Equal(cfg.Files, want) {
+		t.Errorf("Files = %q, want %q", cfg.Files, want)
 	}
 }
 
@@ -383,7 +433,7 @@ routes:
     upstream: https://127.0.0.1:2/base
     host: example.com:8443
 `
-	cfg, err := Parse([]byte(doc), ".", env(nil))
+	cfg, err := Parse(withUser(doc), ".", env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +468,7 @@ func TestSessionAndLoginPage(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "page.html"), []byte(`<h1>{{.Title}}</h1>`), 0o600)
 	os.WriteFile(filepath.Join(dir, "broken.html"), []byte(`<h1>{{.Title</h1>`), 0o600)
-	cfg, err := Parse([]byte("session:\n  cookie_domain: Example.COM\n  allowed_redirect_hosts: [App.Example.org]\nlogin_page:\n  template_file: page.html\n"), dir, env(nil))
+	cfg, err := Parse(withUser("session:\n  cookie_domain: Example.COM\n  allowed_redirect_hosts: [App.Example.org]\nlogin_page:\n  template_file: page.html\n"), dir, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,11 +489,11 @@ func TestSessionAndLoginPage(t *testing.T) {
 	if !warned {
 		t.Errorf("no warning that subdomains can read the cookie: %q", cfg.Warnings)
 	}
-	cfg, err = Parse([]byte("token:\n  secret: "+secret+"\n"), dir, env(nil))
+	cfg, err = Parse(withUser("token:\n  secret: "+secret+"\n"), dir, env(nil))
 	if err != nil || cfg.Session.CookieName != "__Host-authgate" {
 		t.Errorf("default cookie = %q, %v; want __Host-authgate", cfg.Session.CookieName, err)
 	}
-	_, err = Parse([]byte(`session:
+	_, err = Parse(withUser(`session:
   cookie_name: "__Secure-x"
   ttl: 2h
   max_lifetime: 1h
@@ -474,7 +524,7 @@ func TestTokenKeys(t *testing.T) {
 	write("ec.pem", ecPriv)
 	write("junk.pem", []byte("not a key"))
 
-	cfg, err := Parse([]byte(`token:
+	cfg, err := Parse(withUser(`token:
   algorithm: EdDSA
   keys:
     - id: new
@@ -488,7 +538,7 @@ func TestTokenKeys(t *testing.T) {
 	if cfg.Token.SigningKey != "new" || len(cfg.Token.Keys) != 2 || cfg.Token.Keys[1].CanSign() {
 		t.Errorf("token = %+v, want new signing and old verify-only", cfg.Token)
 	}
-	cfg, err = Parse([]byte("token:\n  algorithm: ES256\n"), dir, env(nil))
+	cfg, err = Parse(withUser("token:\n  algorithm: ES256\n"), dir, env(nil))
 	if err != nil || !cfg.Token.SecretGenerated || cfg.Token.Keys[0].Algorithm != keys.ES256 {
 		t.Errorf("no keys for ES256 = %+v, %v; want an ephemeral key pair", cfg.Token, err)
 	}
@@ -512,7 +562,7 @@ func TestTokenKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.doc), dir, env(nil))
+			_, err := Parse(withUser(tt.doc), dir, env(nil))
 			for _, w := range tt.want {
 				if err == nil || !strings.Contains(err.Error(), w) {
 					t.Errorf("errors lack %q; got %v", w, err)
@@ -526,7 +576,7 @@ func TestHtpasswdGroupsFile(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "users"), []byte("bob:"+hash10+"\ncarol:"+hash10+"\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "groups"), []byte("# teams\nstaff: bob carol\nadmins: carol ghost\n\n"), 0o600)
-	cfg, err := Parse([]byte("token:\n  secret: "+secret+"\nhtpasswd_file: users\nhtpasswd_groups_file: groups\n"), dir, env(nil))
+	cfg, err := Parse(withUser("token:\n  secret: "+secret+"\nhtpasswd_file: users\nhtpasswd_groups_file: groups\n"), dir, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -545,7 +595,7 @@ func TestHtpasswdGroupsFile(t *testing.T) {
 		t.Errorf("no warning for a group member who is not a user: %q", cfg.Warnings)
 	}
 	os.WriteFile(filepath.Join(dir, "groups"), []byte("bad group line\n"), 0o600)
-	if _, err := Parse([]byte("token:\n  secret: "+secret+"\nhtpasswd_file: users\nhtpasswd_groups_file: groups\n"), dir, env(nil)); err == nil || !strings.Contains(err.Error(), "line 1") {
+	if _, err := Parse(withUser("token:\n  secret: "+secret+"\nhtpasswd_file: users\nhtpasswd_groups_file: groups\n"), dir, env(nil)); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("a malformed groups line = %v, want an error naming line 1", err)
 	}
 }
@@ -622,7 +672,7 @@ func TestLoadProblemsNameTheKey(t *testing.T) {
 		{"token:\n  secret_file: /dev/zero\n", "2:16: token.secret_file: the file is larger than 65536 bytes"},
 	}
 	for _, tt := range tests {
-		_, err := Parse([]byte(tt.doc), dir, env(nil))
+		_, err := Parse(withUser(tt.doc), dir, env(nil))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Parse(%q) = %v, want %q", tt.doc, err, tt.want)
 		}
@@ -631,7 +681,7 @@ func TestLoadProblemsNameTheKey(t *testing.T) {
 		}
 	}
 	// One run reports the document's problems and the files' together.
-	_, err := Parse([]byte("token:\n  secret_file: absent\nlisten: nope\n"), dir, env(nil))
+	_, err := Parse(withUser("token:\n  secret_file: absent\nlisten: nope\n"), dir, env(nil))
 	for _, want := range []string{"3:9: listen: must be host:port", "2:16: token.secret_file: cannot read the file"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse = %v, want %q", err, want)
@@ -642,7 +692,7 @@ func TestLoadProblemsNameTheKey(t *testing.T) {
 // TestEmptySecretFileIsAnError: an empty secret_file names no file; it is
 // refused, not taken for "no secret" (which starts with a random key).
 func TestEmptySecretFileIsAnError(t *testing.T) {
-	_, err := Parse([]byte("token:\n  secret_file: \"${F}\"\n"), ".", env(map[string]string{"F": ""}))
+	_, err := Parse(withUser("token:\n  secret_file: \"${F}\"\n"), ".", env(map[string]string{"F": ""}))
 	if err == nil || !strings.Contains(err.Error(), "token.secret_file: is empty") {
 		t.Errorf("Parse = %v, want token.secret_file: is empty", err)
 	}
@@ -671,4 +721,28 @@ func TestValidateReadsNoNamedFile(t *testing.T) {
 	if _, err := Validate(filepath.Join(dir, "absent.yaml"), env(nil)); err == nil {
 		t.Errorf("Validate of a missing config succeeded")
 	}
+}
+
+// aUser is a local user for documents about something else: a config
+// with no way to sign in is refused.
+const aUser = "users:\n  - username: tester\n    password_hash: \"" + hash10 + "\"\n"
+
+// withUser is doc with aUser added at its end, after every line it has,
+// unless doc already says how anyone signs in or is not one mapping (a
+// syntax error, a list, an empty document or two documents stay as
+// they are).
+func withUser(doc string) []byte {
+	var root yaml.Node
+	if yaml.Unmarshal([]byte(doc), &root) != nil || len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode || strings.Contains(doc, "\n---") {
+		return []byte(doc)
+	}
+	for _, way := range []string{"users:", "htpasswd_file:", "trusted_issuers:", "providers:"} {
+		if strings.HasPrefix(doc, way) || strings.Contains(doc, "\n"+way) || strings.Contains(doc, " "+way) {
+			return []byte(doc)
+		}
+	}
+	if !strings.HasSuffix(doc, "\n") {
+		doc += "\n"
+	}
+	return []byte(doc + aUser)
 }

@@ -2,11 +2,13 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -53,6 +55,9 @@ func Parse(data []byte, baseDir string, lookupEnv func(string) (string, bool)) (
 
 func parse(file string, data []byte, baseDir string, lookupEnv func(string) (string, bool), loadFiles bool) (*Config, error) {
 	fc, structural, err := decode(data)
+	if p, ok := err.(*Problem); ok {
+		p.File = file
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +82,15 @@ func parse(file string, data []byte, baseDir string, lookupEnv func(string) (str
 			problems = append(problems, p)
 		}
 	}
+	// In the order they are written, as a reader fixes them; problems of
+	// no one place last.
+	slices.SortStableFunc(problems, func(a, b error) int {
+		pa, pb := a.(*Problem), b.(*Problem)
+		if (pa.Line == 0) != (pb.Line == 0) {
+			return cmp.Compare(pb.Line, pa.Line)
+		}
+		return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Column, pb.Column))
+	})
 	return nil, errors.Join(problems...)
 }
 
@@ -191,6 +205,9 @@ func decode(data []byte) (fc *fileConfig, structural []*Problem, err error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
+		if p := tabIndent(data); p != nil {
+			return nil, nil, p
+		}
 		return nil, nil, fmt.Errorf("parse config: %w", err)
 	}
 	structural = locate(&root)
@@ -207,6 +224,35 @@ func decode(data []byte) (fc *fileConfig, structural []*Problem, err error) {
 		return nil, structural, nil
 	}
 	return fc, structural, nil
+}
+
+// tabIndent finds the tab in a line's indentation that keeps data from
+// parsing, the commonest YAML mistake, which the parser reports on the
+// line before (where the token it was reading began) and in its own
+// words. The parser stays the judge: the tab is blamed only when the
+// lines before it parse and the document up to the end of its line does
+// not. A few candidates are tried: a tab inside a block scalar's text is
+// no mistake.
+func tabIndent(data []byte) *Problem {
+	const maxCandidates = 8
+	offset, candidates := 0, 0
+	for i, line := range bytes.SplitAfter(data, []byte("\n")) {
+		start := offset
+		offset += len(line)
+		indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
+		tab := bytes.IndexByte(indent, '\t')
+		if tab < 0 {
+			continue
+		}
+		if candidates++; candidates > maxCandidates {
+			return nil
+		}
+		var n yaml.Node
+		if yaml.Unmarshal(data[:start], &n) == nil && yaml.Unmarshal(data[:offset], &n) != nil {
+			return &Problem{Line: i + 1, Column: tab + 1, Msg: "a tab indents this line: YAML indents with spaces only"}
+		}
+	}
+	return nil
 }
 
 // shapeWalk locates what the decoder refused: keys the file types do not

@@ -10,7 +10,7 @@ import (
 
 func TestStateSection(t *testing.T) {
 	t.Run("absent-means-in-process", func(t *testing.T) {
-		cfg, err := Parse([]byte("token:\n  secret: "+secret+"\n"), t.TempDir(), env(nil))
+		cfg, err := Parse(withUser("token:\n  secret: "+secret+"\n"), t.TempDir(), env(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +31,7 @@ func TestStateSection(t *testing.T) {
 			Redis{URL: "redis://sentinel-1:26379/0?master_name=mymaster&addr=sentinel-2:26379", Sentinel: true, KeyPrefix: "authgate:"}, 30 * time.Second},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := Parse([]byte("token:\n  secret: "+secret+"\n"+tt.doc), t.TempDir(), env(map[string]string{"PW": "s3cret"}))
+			cfg, err := Parse(withUser("token:\n  secret: "+secret+"\n"+tt.doc), t.TempDir(), env(map[string]string{"PW": "s3cret"}))
 			if err != nil {
 				t.Fatalf("Parse = %v", err)
 			}
@@ -46,7 +46,7 @@ func TestStatePasswordFile(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "redis-password"), []byte("p@ss word\n"), 0o600)
 	doc := "token:\n  secret: " + secret + "\nstate:\n  redis:\n    url: redis://127.0.0.1/0\n    password_file: redis-password\n"
-	cfg, err := Parse([]byte(doc), dir, env(nil))
+	cfg, err := Parse(withUser(doc), dir, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestStatePasswordFile(t *testing.T) {
 	}
 	// Validate reads no file, as the health check needs.
 	path := filepath.Join(dir, "gateway.yaml")
-	os.WriteFile(path, []byte(doc), 0o600)
+	os.WriteFile(path, withUser(doc), 0o600)
 	os.Remove(filepath.Join(dir, "redis-password"))
 	if _, err := Validate(path, env(nil)); err != nil {
 		t.Errorf("Validate with the password file gone = %v, want it unread", err)
@@ -105,7 +105,7 @@ func TestRedisPasswordNeverEchoed(t *testing.T) {
 		"redis://u:" + pw + "@redis:port" + pw,
 		"redis://:" + pw + "@redis/0?master_name=m&dial_timeout=" + pw,
 	} {
-		_, err := Parse([]byte("token:\n  secret: "+secret+"\nstate:\n  redis:\n    url: \"${URL}\"\n"), t.TempDir(), env(map[string]string{"URL": url}))
+		_, err := Parse(withUser("token:\n  secret: "+secret+"\nstate:\n  redis:\n    url: \"${URL}\"\n"), t.TempDir(), env(map[string]string{"URL": url}))
 		if err == nil {
 			t.Errorf("a bad URL was accepted")
 			continue
@@ -121,7 +121,7 @@ func TestPlainRedisToAnotherHostWarns(t *testing.T) {
 		url  string
 		warn bool
 	}{{"redis://127.0.0.1:6379/0", false}, {"rediss://redis.internal/0", false}, {"redis://redis.internal/0", true}} {
-		cfg, err := Parse([]byte("token:\n  secret: "+secret+"\nstate:\n  redis:\n    url: "+tt.url+"\n"), t.TempDir(), env(nil))
+		cfg, err := Parse(withUser("token:\n  secret: "+secret+"\nstate:\n  redis:\n    url: "+tt.url+"\n"), t.TempDir(), env(nil))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/authgate/authgate/internal/keys"
 	"github.com/authgate/authgate/internal/names"
+	"github.com/authgate/authgate/internal/session"
 )
 
 // Limits and defaults that operators see in the reference.
@@ -92,9 +94,40 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	cfg.Transport = v.transport(&fc.Transport)
 	cfg.Login = v.login(&fc.Login)
 	cfg.Session = v.session(&fc.Session, cfg.Paths)
+	v.cookieReach(cfg.Session, cfg.Routes)
 	cfg.LoginPage = v.loginPage(&fc.LoginPage)
+	cfg.Providers = v.providers(fc.Providers, cfg.Paths, &fc.Paths, fc.At)
+	v.signInMethod(fc, len(cfg.Token.TrustedIssuers) > 0 || len(cfg.Providers) > 0)
+	cfg.Reload.Watch = true
+	if b, set := scalarAs[bool](v, "reload.watch", &fc.Reload.Watch, "true or false"); set {
+		cfg.Reload.Watch = b
+	}
 	cfg.State = v.state(&fc.State)
 	return cfg, v.plan
+}
+
+// signInWays says what a config without any way to sign in lacks.
+const signInWays = "define users (or htpasswd_file) for the password form, " +
+	"providers for sign-in with an OpenID Connect provider, " +
+	"or token.trusted_issuers for a forward-auth-only gateway that accepts an identity provider's tokens"
+
+// signInMethod refuses a document with no way to sign in: no local user,
+// no htpasswd file, no provider and no trusted issuer (elsewhere says
+// whether there is one of the last two). Such a gateway starts and then
+// answers every request 401, which looks like a bug in whatever is in
+// front of it. Naming trusted issuers is how a forward-auth-only
+// deployment for outside issuers says so. Whether an htpasswd file holds
+// any user is checked once it is read.
+func (v *validator) signInMethod(fc *fileConfig, elsewhere bool) {
+	if elsewhere || v.plan.htpasswd.file != "" || len(v.plan.accounts.users) > 0 {
+		return
+	}
+	for _, u := range fc.Users {
+		if u != nil {
+			return // defined, but wrong: that is reported where it is
+		}
+	}
+	v.fail("", fc.At, "no way to sign in is configured: %s", signInWays)
 }
 
 // where is the position n was written at, or parent's when n is absent.
@@ -155,6 +188,16 @@ func scalarAs[T any](v *validator, path string, n *yaml.Node, want string) (T, b
 	if p, ok := any(&x).(*string); ok && s.ShortTag() == "!!str" {
 		*p = s.Value // what Decode would do, without its cost
 		return x, true
+	}
+	if _, ok := any(&x).(*int); ok && s.ShortTag() != "!!int" {
+		// The decoder would truncate a decimal (1.5 becomes 1); digits
+		// alone that are no !!int are too many for one.
+		if s.ShortTag() == "!!float" && strings.Trim(s.Value, "+-0123456789_") == "" {
+			v.fail(path, at(n), "is too large")
+		} else {
+			v.fail(path, at(n), "must be %s, not %s", want, describe(s))
+		}
+		return x, false
 	}
 	// The decoder's error quotes the value, so only whether it failed is used.
 	if err := s.Decode(&x); err != nil {
@@ -364,11 +407,14 @@ func (v *validator) keys(ft *fileToken, t *Token) {
 	// An empty secret is a mistake (AUTHGATE_SECRET set but empty, say),
 	// not a request for a random key: that would start, and every restart
 	// and every other replica would refuse the tokens of this one.
-	if secretSet && secret == "" {
-		v.fail("token.secret", at(&ft.Secret), "is empty: set a secret of 32 bytes or more, or leave the key out for a random one that dies with the process")
+	// Whitespace alone is as empty: a variable set to a space or a newline.
+	if secretSet && strings.TrimSpace(secret) == "" {
+		v.fail("token.secret", at(&ft.Secret), "is empty or only whitespace: set a secret of 32 bytes or more, or leave the key out for a random one that dies with the process")
+		secret = ""
 	}
-	if fileSet && secretFile == "" {
-		v.fail("token.secret_file", at(&ft.SecretFile), "is empty: name the file that holds the secret")
+	if fileSet && strings.TrimSpace(secretFile) == "" {
+		v.fail("token.secret_file", at(&ft.SecretFile), "is empty or only whitespace: name the file that holds the secret")
+		secretFile = ""
 	}
 	legacy := secret != "" || secretFile != ""
 	// usable says the keys can be planned: the algorithm is known and the
@@ -467,6 +513,10 @@ func validKeyID(id string) bool { return plainToken(id, 64) }
 
 // secret checks key material without ever echoing it.
 func (r *report) secret(path string, at position, s []byte) []byte {
+	if len(bytes.TrimSpace(s)) == 0 {
+		r.fail(path, at, "is empty or only whitespace; generate a secret with: openssl rand -base64 48")
+		return nil
+	}
 	if len(s) < MinSecretBytes {
 		r.fail(path, at, "must be at least %d bytes (it has %d); generate one with: openssl rand -base64 48", MinSecretBytes, len(s))
 		return nil
@@ -666,9 +716,10 @@ var reservedHeaders = []string{
 
 func (v *validator) upstreamHeaders(fu *fileUpstream) UpstreamHeaders {
 	u := UpstreamHeaders{
-		Groups:       "X-Forwarded-Groups",
-		Email:        "X-Forwarded-Email",
-		AssertionTTL: v.duration("upstream_headers.assertion_ttl", &fu.AssertionTTL, time.Minute),
+		Groups:            "X-Forwarded-Groups",
+		Email:             "X-Forwarded-Email",
+		AssertionTTL:      v.duration("upstream_headers.assertion_ttl", &fu.AssertionTTL, time.Minute),
+		ForwardAuthCookie: v.flag("upstream_headers.forward_auth_cookie", &fu.ForwardAuthCookie),
 	}
 	for _, h := range []struct {
 		path string
@@ -1123,6 +1174,50 @@ func (v *validator) session(fs *fileSession, paths Paths) Session {
 		v.fail("session.logout_redirect", at(&fs.LogoutRedirect), "must be a path such as /login or an absolute http(s) URL")
 	}
 	return s
+}
+
+// cookieReach warns about session settings that send browsers round a
+// login loop: the sign-in sets a cookie the browser refuses, or never
+// sends where it is needed, and the browser is back at the login page
+// with no error. The gateway explains the same on its login page when it
+// sees it happen, by the same browser rules (package session); this says
+// it before anyone tries.
+func (v *validator) cookieReach(s Session, routes []Route) {
+	if u, err := url.Parse(s.LoginURL); s.LoginURL != "" && err == nil && u.Host != "" {
+		host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+		switch {
+		case s.Secure && !session.SecureContext(u.Scheme, u.Host):
+			v.warn("session.login_url is plain HTTP, but the session cookie is Secure: browsers drop it, and every sign-in ends back at the login page; serve the login page over HTTPS (or, for local development only, set session.insecure_cookie: true)")
+		case s.CookieDomain != "" && !session.UnderDomain(host, s.CookieDomain):
+			v.warn("session.login_url's host %s is not under session.cookie_domain %s: browsers refuse the session cookie it sets, and every sign-in ends back at the login page; set cookie_domain to a domain the login page and the applications share", host, s.CookieDomain)
+		case s.CookieDomain == "" && !onlyHost(routes, host):
+			v.warn("session.login_url is on %s and session.cookie_domain is not set: the session cookie is for %s alone, so an application on any other host never receives it and sends the browser back to the login page; set session.cookie_domain to a domain they share (as example.com), or leave login_url empty to sign in on each application's own host", host, host)
+		}
+	}
+	if s.CookieDomain == "" {
+		return
+	}
+	for i, r := range routes {
+		if r.Host != "" && !r.Public && !session.UnderDomain(r.Host, s.CookieDomain) {
+			v.warn("routes[%d].host %s is not under session.cookie_domain %s: browsers never send the session cookie there, so a browser that signs in comes back to the login page; name a host under %s, or change cookie_domain", i, r.Host, s.CookieDomain, s.CookieDomain)
+		}
+	}
+}
+
+// onlyHost reports whether some route names a host and every protected
+// route is on host, so a cookie for host alone reaches all of them.
+func onlyHost(routes []Route, host string) bool {
+	named := false
+	for _, r := range routes {
+		switch {
+		case r.Public:
+		case !session.SameHost(r.Host, host):
+			return false
+		default:
+			named = true
+		}
+	}
+	return named
 }
 
 func validCookieName(s string) bool {

@@ -72,6 +72,8 @@ func TestEveryKeyAcceptsGoodValues(t *testing.T) {
 		{"upstream_headers.token", "x-token", func(c *Config) any { return c.UpstreamHeaders.Token }, "X-Token"},
 		{"upstream_headers.assertion", "x-assertion", func(c *Config) any { return c.UpstreamHeaders.Assertion }, "X-Assertion"},
 		{"upstream_headers.assertion_ttl", "10m", func(c *Config) any { return c.UpstreamHeaders.AssertionTTL }, 10 * time.Minute},
+		{"upstream_headers.forward_auth_cookie", "true", func(c *Config) any { return c.UpstreamHeaders.ForwardAuthCookie }, true},
+		{"upstream_headers.forward_auth_cookie", "~", func(c *Config) any { return c.UpstreamHeaders.ForwardAuthCookie }, false},
 		{"token.algorithm", "ES256", func(c *Config) any { return c.Token.Keys[0].Algorithm }, "ES256"},
 		{"token.ttl", "1h", func(c *Config) any { return c.Token.TTL }, time.Hour},
 		{"token.leeway", "1m", func(c *Config) any { return c.Token.Leeway }, time.Minute},
@@ -133,11 +135,14 @@ func TestEveryKeyAcceptsGoodValues(t *testing.T) {
 		{"paths.verify", "/auth/verify", func(c *Config) any { return c.Paths.Verify }, "/auth/verify"},
 		{"paths.healthz", "/-/healthz", func(c *Config) any { return c.Paths.Healthz }, "/-/healthz"},
 		{"paths.readyz", "/-/readyz", func(c *Config) any { return c.Paths.Readyz }, "/-/readyz"},
+		{"reload.watch", "false", func(c *Config) any { return c.Reload.Watch }, false},
+		{"reload.watch", "true", func(c *Config) any { return c.Reload.Watch }, true},
+		{"reload.watch", "~", func(c *Config) any { return c.Reload.Watch }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path+"="+tt.value, func(t *testing.T) {
 			doc, _ := kv(tt.path, tt.value)
-			cfg, err := Parse([]byte(doc), t.TempDir(), env(nil))
+			cfg, err := Parse(withUser(doc), t.TempDir(), env(nil))
 			if err != nil {
 				t.Fatalf("Parse(%q) = %v, want it accepted", doc, err)
 			}
@@ -169,6 +174,7 @@ func TestEveryKeyRefusesBadValues(t *testing.T) {
 		{"default_deny", "maybe", "must be true or false, not text", ""},
 		{"default_deny", "1", "must be true or false, not a whole number", ""},
 		{"forward_authorization", "[true]", "must be true or false, not a list", ""},
+		{"reload.watch", "sometimes", "must be true or false, not text", ""},
 		{"identity_header", "Cookie", "must not be a header the gateway manages itself, such as Authorization, Cookie or Host", ""},
 		{"identity_header", "'bad header'", "must be a valid header name", ""},
 		{"upstream_headers.groups", "Host", "must be a header name the gateway does not manage itself", ""},
@@ -200,6 +206,7 @@ func TestEveryKeyRefusesBadValues(t *testing.T) {
 		{"token.refresh.enabled", "on-ish", "must be true or false, not text", ""},
 		{"token.secret", "short", "must be at least 32 bytes (it has 5); generate one with: openssl rand -base64 48", ""},
 		{"token.secret", "[a, b]", "must be text, not a list", ""},
+		{"token.secret", "'   '", "is empty or only whitespace: set a secret of 32 bytes or more, or leave the key out for a random one that dies with the process", ""},
 		{"log.format", "xml", "must be text or json", ""},
 		{"log.level", "loud", "must be debug, info, warn or error", ""},
 		{"log.flush_interval", "11s", "must be at most 10s: lines held longer are lost in a crash and late for whoever tails the log", ""},
@@ -212,6 +219,11 @@ func TestEveryKeyRefusesBadValues(t *testing.T) {
 		{"server.max_header_bytes", "1023", "must be from 1024 to 65536", ""},
 		{"server.max_header_bytes", "65537", "must be from 1024 to 65536", ""},
 		{"server.max_header_bytes", "32KiB", "must be a whole number, not text", ""},
+		// The decoder alone would take 1.5 for 1, and 2048.0 for 2048.
+		{"server.max_header_bytes", "2048.5", "must be a whole number, not a decimal number", ""},
+		{"server.max_header_bytes", "2048.0", "must be a whole number, not a decimal number", ""},
+		{"server.max_connections", "1e4", "must be a whole number, not a decimal number", ""},
+		{"login.max_queue", "99999999999999999999", "is too large", ""},
 		{"server.max_connections", "-1", "must be positive", ""},
 		{"transport.dial_timeout", "x", "must be a duration such as 30s or 5m", ""},
 		{"transport.response_header_timeout", "0s", "must be positive: a hanging upstream must end in 504", ""},
@@ -256,7 +268,7 @@ func TestEveryKeyRefusesBadValues(t *testing.T) {
 			if tt.at != "" {
 				want = tt.at + ": " + tt.msg
 			}
-			_, err := Parse([]byte(doc), t.TempDir(), env(nil))
+			_, err := Parse(withUser(doc), t.TempDir(), env(nil))
 			if err == nil {
 				t.Fatalf("Parse(%q) succeeded, want %q", doc, want)
 			}
@@ -325,7 +337,7 @@ func TestRouteNamesAreUnique(t *testing.T) {
 	doc := "token:\n  secret: " + secret + "\nroutes:\n" +
 		"  - path: /api\n    upstream: http://127.0.0.1:1\n" +
 		"  - path: /x\n    name: /api\n    upstream: http://127.0.0.1:2\n"
-	_, err := Parse([]byte(doc), ".", env(nil))
+	_, err := Parse(withUser(doc), ".", env(nil))
 	want := "routes[1].name: is already the name of routes[0]: each route needs its own"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Parse = %v, want an error containing %q", err, want)

@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -50,6 +51,24 @@ type Key struct {
 
 // CanSign reports whether the key has its private half.
 func (k Key) CanSign() bool { return k.Private != nil }
+
+// Verifies reports whether k checks exactly the tokens o checks: the same
+// kid, algorithm and public key (or secret). Whether either can sign does
+// not matter.
+func (k Key) Verifies(o Key) bool {
+	if k.ID != o.ID || k.Algorithm != o.Algorithm {
+		return false
+	}
+	switch p := k.Public.(type) {
+	case []byte:
+		q, ok := o.Public.([]byte)
+		return ok && hmac.Equal(p, q)
+	case interface{ Equal(crypto.PublicKey) bool }:
+		// *rsa.PublicKey, *ecdsa.PublicKey and ed25519.PublicKey.
+		return p.Equal(o.Public)
+	}
+	return false
+}
 
 // LogValue keeps key material out of logs.
 func (k Key) LogValue() slog.Value {

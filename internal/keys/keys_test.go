@@ -104,3 +104,42 @@ func TestParseJWKSRoundTrip(t *testing.T) {
 		t.Errorf("weak, off-curve, symmetric and kid-less keys were accepted: %v %v", got, err)
 	}
 }
+
+// TestVerifies: a key and its public half verify the same tokens; another
+// key, id or algorithm does not.
+func TestVerifies(t *testing.T) {
+	for _, alg := range []string{RS256, ES256, EdDSA} {
+		t.Run(alg, func(t *testing.T) {
+			k, _, public, err := Generate("a", alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, _ := ParsePEM("a", alg, public)
+			other, _, _, _ := Generate("a", alg)
+			renamed := pub
+			renamed.ID = "b"
+			for _, tt := range []struct {
+				name string
+				a, b Key
+				want bool
+			}{
+				{"private-and-public-half", k, pub, true},
+				{"public-half-and-private", pub, k, true},
+				{"another-key", k, other, false},
+				{"another-id", k, renamed, false},
+			} {
+				if got := tt.a.Verifies(tt.b); got != tt.want {
+					t.Errorf("%s: Verifies = %v, want %v", tt.name, got, tt.want)
+				}
+			}
+		})
+	}
+	s1, s2 := []byte("0123456789abcdef0123456789abcdef"), []byte("0123456789abcdef0123456789abcdeX")
+	if !Secret("s", s1).Verifies(Secret("s", append([]byte(nil), s1...))) || Secret("s", s1).Verifies(Secret("s", s2)) {
+		t.Error("HS256 secrets: Verifies compares the wrong thing")
+	}
+	ed, _, _, _ := Generate("s", EdDSA)
+	if Secret("s", s1).Verifies(ed) || ed.Verifies(Secret("s", s1)) {
+		t.Error("a secret and a key pair verify the same tokens")
+	}
+}

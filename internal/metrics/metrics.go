@@ -19,11 +19,23 @@ import (
 type Metrics struct {
 	registry        *prometheus.Registry
 	requests        *prometheus.CounterVec
+	forwardAuth     *prometheus.CounterVec
 	duration        *prometheus.HistogramVec
 	upstreamErrors  *prometheus.CounterVec
 	logins          *prometheus.CounterVec
 	tokenRejections *prometheus.CounterVec
 	jwksErrors      *prometheus.CounterVec
+	// providerSignins and providerErrors count sign-ins through
+	// OpenID Connect providers and failures to reach them.
+	providerSignins *prometheus.CounterVec
+	providerErrors  *prometheus.CounterVec
+	// The reload gauges follow the names of Prometheus's own
+	// (prometheus_config_last_reload_successful and
+	// ..._success_timestamp_seconds), so that alerts written for one fit.
+	reloadOK        prometheus.Gauge
+	reloadTime      prometheus.Gauge
+	reloads         *prometheus.CounterVec
+	restartRequired prometheus.Gauge
 	stateSyncErrors prometheus.Counter
 }
 
@@ -35,6 +47,13 @@ func New(version string) *Metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_http_requests_total",
 			Help: "HTTP requests answered, by route and status class.",
+		}, []string{"route", "code"}),
+		// Forward-auth requests are all answered by one endpoint, counted
+		// under route="verify" above; this says which route rule each one
+		// was judged by, without counting it twice in the total above.
+		forwardAuth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_forward_auth_requests_total",
+			Help: "Forward-auth requests answered, by the route their original request matched (\"unmatched\" for none) and status class.",
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "authgate_http_request_duration_seconds",
@@ -57,18 +76,44 @@ func New(version string) *Metrics {
 			Name: "authgate_jwks_refresh_errors_total",
 			Help: "Failed fetches of a trusted issuer's keys (the previous keys stay in use), by issuer.",
 		}, []string{"issuer"}),
+		providerSignins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_provider_signins_total",
+			Help: "Sign-ins through an OpenID Connect provider, by provider id and outcome (success or the refusal reason).",
+		}, []string{"provider", "outcome"}),
+		providerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_provider_discovery_errors_total",
+			Help: "Failed fetches of an OpenID Connect provider's discovery document, by provider id (sign-in with it waits for a retry).",
+		}, []string{"provider"}),
 		stateSyncErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "authgate_state_sync_errors_total",
 			Help: "Lost links to the shared state (Redis) and failed attempts to resynchronise the copy of the revocations.",
 		}),
 	}
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgate_config_last_reload_successful",
+		Help: "1 when the last load of the config (at start, on SIGHUP or on a file change) succeeded; 0 while the last good config keeps serving after a failed one.",
+	})
+	m.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgate_config_last_reload_success_timestamp_seconds",
+		Help: "When the config serving now was loaded, in seconds since the Unix epoch.",
+	})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_config_reloads_total",
+		Help: "Reloads of the config (SIGHUP or a file change), by result: success or failure.",
+	}, []string{"result"})
+	m.restartRequired = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgate_config_restart_required",
+		Help: "1 when the loaded config changes a setting that only a restart applies (listen addresses, listener limits, log settings, login throttles, state.*); they keep their old values until then.",
+	})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "authgate_build_info",
 		Help:        "Always 1; the version label says which build is running.",
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	info.Set(1)
-	m.registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors, m.stateSyncErrors, info,
+	m.registry.MustRegister(m.requests, m.forwardAuth, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors,
+		m.providerSignins, m.providerErrors,
+		m.reloadOK, m.reloadTime, m.reloads, m.restartRequired, m.stateSyncErrors, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -97,6 +142,50 @@ func (m *Metrics) TokenRejected(reason string) { m.tokenRejections.WithLabelValu
 func (m *Metrics) JWKSRefreshFailed(issuer string) func() {
 	c := m.jwksErrors.WithLabelValues(issuer)
 	return c.Inc
+}
+
+// ProviderSignin counts one sign-in through provider (a config id) that
+// ended with outcome: "success" or a refusal reason.
+func (m *Metrics) ProviderSignin(provider, outcome string) {
+	m.providerSignins.WithLabelValues(provider, outcome).Inc()
+}
+
+// ProviderDiscoveryFailed returns a counter for provider's failed
+// discovery fetches.
+func (m *Metrics) ProviderDiscoveryFailed(provider string) func() {
+	return m.providerErrors.WithLabelValues(provider).Inc
+}
+
+// ConfigLoaded records the config loaded at start, at.
+func (m *Metrics) ConfigLoaded(at time.Time) {
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+	// Both series exist from the start, so that increase() sees the first.
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+}
+
+// ConfigReloaded records a reload: whether it succeeded and, if so, when
+// (the config serving from then on).
+func (m *Metrics) ConfigReloaded(ok bool, at time.Time) {
+	if !ok {
+		m.reloadOK.Set(0)
+		m.reloads.WithLabelValues("failure").Inc()
+		return
+	}
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+	m.reloads.WithLabelValues("success").Inc()
+}
+
+// RestartRequired records whether the loaded config changes settings that
+// only a restart applies.
+func (m *Metrics) RestartRequired(required bool) {
+	v := 0.0
+	if required {
+		v = 1
+	}
+	m.restartRequired.Set(v)
 }
 
 // StateSyncFailed counts a lost link to the shared state or a failed
@@ -133,6 +222,9 @@ type Route struct {
 	// Bound by the first Observe.
 	byClass  [5]prometheus.Counter
 	duration prometheus.Observer
+	// Bound by the first ForwardAuth.
+	bindForwardAuth sync.Once
+	forwardAuth     [5]prometheus.Counter
 }
 
 // Observe records a finished request.
@@ -147,6 +239,19 @@ func (r *Route) Observe(status int, d time.Duration) {
 		r.byClass[c].Inc()
 	}
 	r.duration.Observe(d.Seconds())
+}
+
+// ForwardAuth counts a forward-auth request whose original request this
+// route was judged by, answered with status.
+func (r *Route) ForwardAuth(status int) {
+	r.bindForwardAuth.Do(func() {
+		for i := range r.forwardAuth {
+			r.forwardAuth[i] = r.m.forwardAuth.WithLabelValues(r.name, strconv.Itoa(i+1)+"xx")
+		}
+	})
+	if c := status/100 - 1; c >= 0 && c < len(r.forwardAuth) {
+		r.forwardAuth[c].Inc()
+	}
 }
 
 // UpstreamError counts a failed upstream exchange of the given kind:

@@ -19,6 +19,7 @@ func TestRouteSeriesAppearWithUse(t *testing.T) {
 	used, idle := m.Route("/used"), m.Route("/idle")
 	used.Observe(204, 3*time.Millisecond)
 	used.UpstreamError("timeout")
+	used.ForwardAuth(401)
 	used.UpstreamError("made-up")
 	idle.UpstreamError("made-up")
 	out := scrape(t, m)
@@ -33,6 +34,8 @@ func TestRouteSeriesAppearWithUse(t *testing.T) {
 		{"upstream-error-counted", `authgate_upstream_errors_total{kind="timeout",route="/used"} 1`, true},
 		{"no-zero-upstream-series", `authgate_upstream_errors_total{kind="canceled"`, false},
 		{"unknown-kind-ignored", `kind="made-up"`, false},
+		{"forward-auth-counted", `authgate_forward_auth_requests_total{code="4xx",route="/used"} 1`, true},
+		{"forward-auth-classes-bound", `authgate_forward_auth_requests_total{code="2xx",route="/used"} 0`, true},
 		{"idle-route-has-no-series", `route="/idle"`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,5 +43,29 @@ func TestRouteSeriesAppearWithUse(t *testing.T) {
 				t.Errorf("scrape contains %q = %v, want %v", tc.series, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestConfigReloadGauges: a failed reload leaves the time of the last good
+// one, so an alert can say both "the last reload failed" and "since when
+// the config serving is old".
+func TestConfigReloadGauges(t *testing.T) {
+	m := New("test")
+	start := time.Unix(1_700_000_000, 500_000_000)
+	m.ConfigLoaded(start)
+	m.ConfigReloaded(true, start.Add(time.Minute))
+	m.ConfigReloaded(false, start.Add(2*time.Minute))
+	m.RestartRequired(true)
+	out := scrape(t, m)
+	for _, series := range []string{
+		"authgate_config_last_reload_successful 0",
+		"authgate_config_last_reload_success_timestamp_seconds 1.7000000605e+09",
+		`authgate_config_reloads_total{result="success"} 1`,
+		`authgate_config_reloads_total{result="failure"} 1`,
+		"authgate_config_restart_required 1",
+	} {
+		if !strings.Contains(out, series+"\n") {
+			t.Errorf("scrape lacks %q", series)
+		}
 	}
 }

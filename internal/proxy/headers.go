@@ -98,6 +98,17 @@ func removeCookie(h http.Header, name string) {
 	if len(lines) == 0 {
 		return
 	}
+	if kept := WithoutCookie(lines, name); len(kept) > 0 {
+		h["Cookie"] = kept
+	} else {
+		delete(h, "Cookie")
+	}
+}
+
+// WithoutCookie returns Cookie header lines without the cookie named name,
+// every other cookie byte for byte as the client sent it, and no line left
+// empty.
+func WithoutCookie(lines []string, name string) []string {
 	var kept []string
 	for _, line := range lines {
 		var parts []string
@@ -111,9 +122,5 @@ func removeCookie(h http.Header, name string) {
 			kept = append(kept, strings.Join(parts, "; "))
 		}
 	}
-	if len(kept) == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	h["Cookie"] = kept
+	return kept
 }

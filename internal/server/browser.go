@@ -42,6 +42,13 @@ type pageView struct {
 	// config defines local users. Each login method the config enables
 	// adds its part of the page.
 	Password bool
+	// Providers are the OpenID Connect providers to sign in with, a
+	// button each.
+	Providers []providerButton
+	// CookieProblem, when set, says why the session cookie cannot work
+	// for this browser (so that signing in would bring it back here) and
+	// which config key fixes it.
+	CookieProblem string
 }
 
 // pages renders the login and logout pages.
@@ -83,6 +90,9 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 	v.Nonce = base64.RawStdEncoding.EncodeToString(nonce[:])
 	v.Title, v.LogoURL, v.Password = g.pages.title, g.pages.logoURL, g.pages.password
 	v.Action, v.LogoutAction = g.cfg.Paths.Login, g.cfg.Paths.Logout
+	if !v.SignedOut {
+		v.Providers = g.providerButtons(v.RD)
+	}
 	var buf bytes.Buffer
 	if err := g.pages.tmpl.Execute(&buf, v); err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "render login page", slog.String("error", err.Error()))
@@ -116,7 +126,7 @@ func (g *Gateway) loginPage() http.Handler {
 			http.Redirect(w, r, rd, http.StatusSeeOther)
 			return
 		}
-		g.render(w, r, http.StatusOK, pageView{RD: rd})
+		g.render(w, r, http.StatusOK, pageView{RD: rd, CookieProblem: g.loginCookieProblem(r, rd)})
 	})
 }
 
@@ -162,12 +172,13 @@ func (g *Gateway) logout() http.Handler {
 }
 
 // refreshSession re-issues the cookie once it is past half its life, never
-// beyond the session's absolute limit from the login or its sid_exp.
-func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id principal) {
+// beyond the session's absolute limit from the login or its sid_exp, and
+// reports whether it did.
+func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id principal) bool {
 	now := g.now()
 	ttl := g.cfg.Session.TTL
 	if id.ExpiresAt.Sub(now) > ttl/2 {
-		return
+		return false
 	}
 	authTime := id.AuthTime
 	if authTime.IsZero() {
@@ -184,19 +195,20 @@ func (g *Gateway) refreshSession(w http.ResponseWriter, r *http.Request, id prin
 		exp = id.SessionEnd
 	}
 	if !exp.After(id.ExpiresAt.Add(time.Second)) {
-		return
+		return false
 	}
 	// The account was looked up as the request was identified: the new
 	// cookie says what it says now.
-	a := auth.Account{Username: id.Username, Groups: id.groups, Generation: id.Generation}
+	a := auth.Account{Username: id.Username, Groups: id.groups, Generation: id.Generation, Provider: id.Provider}
 	s := subject(a, id.SessionID, authTime, id.AMR)
 	s.Epoch, s.SessionEnd = id.Epoch, id.SessionEnd
 	issued, err := g.tokens.IssueUntil(s, exp)
 	if err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "refresh session", slog.String("error", err.Error()))
-		return
+		return false
 	}
 	g.cookie.Set(w, issued.Token, issued.ExpiresAt)
+	return true
 }
 
 // withReturn is the login page URL for a browser that should come back to

@@ -310,19 +310,21 @@ func TestCustomLoginTemplate(t *testing.T) {
 }
 
 // TestLoginPageShowsTheConfiguredMethods: the password form appears only
-// when the config defines local users to check it against.
+// when the config defines local users to check it against. A gateway
+// without them trusts an identity provider's tokens (a config with no
+// way to sign in at all is refused).
 func TestLoginPageShowsTheConfiguredMethods(t *testing.T) {
 	withoutUsers := baseConfig[:strings.Index(baseConfig, "users:")] + baseConfig[strings.Index(baseConfig, "routes:"):]
 	for _, tc := range []struct {
 		name     string
-		doc      string
+		fixture  func(t *testing.T) *fixture
 		password bool
 	}{
-		{"local-users", baseConfig, true},
-		{"no-local-users", withoutUsers, false},
+		{"local-users", func(t *testing.T) *fixture { return newFixtureFrom(t, baseConfig) }, true},
+		{"trusted-issuers-only", func(t *testing.T) *fixture { return providerFixture(t, newIDP(t), withoutUsers) }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixtureFrom(t, tc.doc)
+			f := tc.fixture(t)
 			resp, body := f.do(t, "GET", "/login", http.Header{"Accept": {"text/html"}}, "")
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("GET /login = %d", resp.StatusCode)

@@ -16,6 +16,10 @@ func (g *Gateway) endpoints() http.Handler {
 	mux.Handle("POST "+p.Login, g.endpoint("login", g.login()))
 	mux.Handle("GET "+p.Login, g.endpoint("login", g.loginPage()))
 	mux.Handle(p.Login, g.endpoint("login", allow("GET, HEAD, POST")))
+	if len(g.providerList) > 0 {
+		mux.Handle("GET "+p.Login+"/{provider}", g.endpoint("login", g.providerStart()))
+		mux.Handle("GET "+p.Login+"/{provider}/callback", g.endpoint("login", g.providerCallback()))
+	}
 	mux.Handle("POST "+p.Refresh, g.endpoint("refresh", g.refresh()))
 	mux.Handle(p.Refresh, g.endpoint("refresh", allow("POST")))
 	mux.Handle("POST "+p.Logout, g.endpoint("logout", g.logout()))

@@ -145,6 +145,13 @@ func newFixtureFrom(t testing.TB, doc string) *fixture {
 // a gateway built from a reloaded config would be.
 func newFixtureOver(t testing.TB, doc string, st *State) *fixture {
 	t.Helper()
+	return newFixtureOn(t, doc, st, nil)
+}
+
+// newFixtureOn is newFixtureOver serving on ln (nil: a listener of its
+// own), for a test that must know the gateway's address before its config.
+func newFixtureOn(t testing.TB, doc string, st *State, ln net.Listener) *fixture {
+	t.Helper()
 	f := &fixture{logs: &syncBuffer{}}
 	echoHandler := echo.Handler()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -181,6 +188,10 @@ func newFixtureOver(t testing.TB, doc string, st *State) *fixture {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(nil)
+	if ln != nil {
+		srv.Listener.Close()
+		srv.Listener = ln
+	}
 	srv.Config = f.gw.httpServer(f.gw.Handler())
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -3,8 +3,10 @@ package server
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // trustLoopback makes the test client, on loopback, a trusted proxy.
@@ -497,6 +499,142 @@ func TestMethodOverrideMustMatchTheMethod(t *testing.T) {
 			for _, path := range []string{"/verify", "/verify/nginx", "/verify/traefik", "/verify/caddy"} {
 				resp, _ := f.do(t, "GET", path, with(h, "X-Forwarded-Method", "GET", "X-Forwarded-Uri", tt.path), "")
 				check(path, resp)
+			}
+		})
+	}
+}
+
+// TestVerifySlidesSessionsByRedirect: behind Traefik and Caddy, which drop
+// the Set-Cookie of a 2xx auth answer, a session cookie past half its life
+// is renewed by a 307 back to the URL the browser asked for, carrying the
+// new cookie, whenever the browser will follow it and keep the cookie;
+// otherwise the new cookie rides on the 200 as before. A redirect the
+// browser would answer with the old cookie again would loop.
+func TestVerifySlidesSessionsByRedirect(t *testing.T) {
+	const sliding = "session:\n  ttl: 10m\n  max_lifetime: 25m\n"
+	fixtures := map[string]*fixture{
+		"trusted":   newFixture(t, sliding+trustLoopback),
+		"untrusted": newFixture(t, sliding),
+		"domain":    newFixture(t, sliding+"  cookie_domain: example.com\n"+trustLoopback),
+		"insecure":  newFixture(t, sliding+"  insecure_cookie: true\n"+trustLoopback),
+	}
+	cookies := map[string]string{}
+	for name, f := range fixtures {
+		cookies[name] = f.gw.cookie.Name + "=" + f.token(t, "alice")
+		f.advance(6 * time.Minute) // past half of the cookie's 10m
+	}
+	page := headers("X-Forwarded-Method", "GET", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com",
+		"X-Forwarded-Uri", "/api/x?y=1", "Accept", htmlAccept, "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Site", "none", "Sec-Fetch-Dest", "document")
+	fetch := func(mode, site string, kv ...string) http.Header {
+		h := page.Clone()
+		h.Set("Accept", "*/*")
+		h.Set("Sec-Fetch-Mode", mode)
+		h.Set("Sec-Fetch-Site", site)
+		h.Set("Sec-Fetch-Dest", "empty")
+		for i := 0; i+1 < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	set := func(kv ...string) http.Header { // "" removes a header
+		h := page.Clone()
+		for i := 0; i+1 < len(kv); i += 2 {
+			if h.Del(kv[i]); kv[i+1] != "" {
+				h.Set(kv[i], kv[i+1])
+			}
+		}
+		return h
+	}
+	const back = "https://app.example.com/api/x?y=1"
+	tests := []struct {
+		name     string
+		fixture  string
+		path     string
+		header   http.Header
+		fresh    bool // the cookie is not yet past half its life
+		want     int
+		location string
+	}{
+		{"caddy-page-load", "trusted", "/verify/caddy", page, false, 307, back},
+		{"traefik-page-load", "trusted", "/verify/traefik", page, false, 307, back},
+		{"navigation-without-sec-fetch", "trusted", "/verify/caddy", set("Sec-Fetch-Mode", "", "Sec-Fetch-Site", "", "Sec-Fetch-Dest", ""), false, 307, back},
+		{"head", "trusted", "/verify/caddy", set("X-Forwarded-Method", "HEAD"), false, 307, back},
+		{"image", "trusted", "/verify/caddy", fetch("no-cors", "same-origin", "Sec-Fetch-Dest", "image"), false, 307, back},
+		{"same-origin-script", "trusted", "/verify/traefik", fetch("cors", "same-origin"), false, 307, back},
+		{"domain-covers-host", "domain", "/verify/caddy", set("X-Forwarded-Host", "docs.example.com"), false, 307, "https://docs.example.com/api/x?y=1"},
+		{"insecure-cookie-over-http", "insecure", "/verify/caddy", set("X-Forwarded-Proto", "http"), false, 307, "http://app.example.com/api/x?y=1"},
+		// The new cookie rides on the 200.
+		{"cross-origin-script", "trusted", "/verify/caddy", fetch("cors", "same-site"), false, 200, ""},
+		{"websocket", "trusted", "/verify/caddy", fetch("websocket", "same-origin", "Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Origin", "https://app.example.com"), false, 200, ""},
+		{"post", "trusted", "/verify/caddy", set("X-Forwarded-Method", "POST", "Origin", "https://app.example.com"), false, 200, ""},
+		{"api-client", "trusted", "/verify/caddy", set("Accept", "application/json", "Sec-Fetch-Mode", "", "Sec-Fetch-Site", "", "Sec-Fetch-Dest", ""), false, 200, ""},
+		{"secure-cookie-over-http", "trusted", "/verify/caddy", set("X-Forwarded-Proto", "http"), false, 200, ""},
+		{"domain-does-not-cover-host", "domain", "/verify/caddy", set("X-Forwarded-Host", "app.example.net"), false, 200, ""},
+		{"untrusted-caller", "untrusted", "/verify/caddy", page, false, 200, ""},
+		{"nginx", "trusted", "/verify/nginx", set("X-Forwarded-Uri", "", "X-Original-Uri", "/api/x?y=1"), false, 200, ""},
+		{"plain", "trusted", "/verify", page, false, 200, ""},
+		{"fresh-cookie", "trusted", "/verify/caddy", page, true, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fixtures[tt.fixture]
+			cookie := cookies[tt.fixture]
+			if tt.fresh {
+				cookie = f.gw.cookie.Name + "=" + f.token(t, "alice")
+			}
+			resp := noRedirects(t, f, "GET", tt.path, with(tt.header, "Cookie", cookie))
+			renewed := false
+			for _, c := range resp.Cookies() {
+				renewed = renewed || (c.Name == f.gw.cookie.Name && c.Value != "")
+			}
+			if resp.StatusCode != tt.want || resp.Header.Get("Location") != tt.location || renewed == tt.fresh {
+				t.Fatalf("%s = %d Location %q renewed %v; want %d %q %v", tt.path, resp.StatusCode, resp.Header.Get("Location"), renewed, tt.want, tt.location, !tt.fresh)
+			}
+			if resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", resp.Header.Get("Cache-Control"))
+			}
+			// A 307 reaches the browser whole: it names nobody.
+			if user := resp.Header.Get("X-Forwarded-User"); (tt.want == 307) != (user == "") {
+				t.Errorf("X-Forwarded-User = %q on a %d", user, resp.StatusCode)
+			}
+		})
+	}
+}
+
+// TestForwardAuthCookieAnswer: with upstream_headers.forward_auth_cookie,
+// every 2xx forward-auth answer carries the request's cookies without the
+// session cookie, for Traefik and ingress-nginx to copy over the request
+// they pass to the application; without it, no answer carries a Cookie.
+func TestForwardAuthCookieAnswer(t *testing.T) {
+	on := newFixture(t, "upstream_headers:\n  forward_auth_cookie: true\n")
+	off := newFixture(t, "")
+	session := on.gw.cookie.Name + "=" + on.token(t, "alice")
+	bob := "Bearer " + on.token(t, "bob")
+	orig := func(uri string, kv ...string) http.Header {
+		return with(headers("X-Forwarded-Method", "GET", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", uri), kv...)
+	}
+	tests := []struct {
+		name   string
+		f      *fixture
+		path   string
+		header http.Header
+		want   int
+		cookie []string // the answer's Cookie lines
+	}{
+		{"session-among-others", on, "/verify/traefik", orig("/api/x", "Cookie", "theme=dark; "+session+"; lang=en"), 200, []string{"theme=dark; lang=en"}},
+		{"session-alone", on, "/verify/traefik", orig("/api/x", "Cookie", session), 200, nil},
+		{"two-lines-become-one", on, "/verify/nginx", orig("/api/x", "Cookie", "theme=dark", "Cookie", session+"; lang=en"), 200, []string{"theme=dark; lang=en"}},
+		{"bearer-keeps-cookies", on, "/verify/traefik", orig("/api/x", "Authorization", bob, "Cookie", "theme=dark"), 200, []string{"theme=dark"}},
+		{"public-route", on, "/verify/traefik", orig("/public/x", "Cookie", "theme=dark; "+session), 200, []string{"theme=dark"}},
+		{"no-cookies", on, "/verify/traefik", orig("/api/x", "Authorization", bob), 200, nil},
+		{"refused", on, "/verify/traefik", orig("/admin/x", "Authorization", bob, "Cookie", "theme=dark"), 403, nil},
+		{"off", off, "/verify/traefik", orig("/api/x", "Cookie", "theme=dark; "+off.gw.cookie.Name+"="+off.token(t, "alice")), 200, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := noRedirects(t, tt.f, "GET", tt.path, tt.header)
+			if got := resp.Header["Cookie"]; resp.StatusCode != tt.want || !slices.Equal(got, tt.cookie) {
+				t.Errorf("%s = %d Cookie %q, want %d %q", tt.path, resp.StatusCode, got, tt.want, tt.cookie)
 			}
 		})
 	}

@@ -51,7 +51,7 @@ type principal struct {
 // subject is what a new token of a's session says: sid names the
 // session, authTime is when the user proved who they are and amr how.
 func subject(a auth.Account, sid string, authTime time.Time, amr []string) auth.Subject {
-	return auth.Subject{Username: a.Username, Groups: a.Groups, Generation: a.Generation, SessionID: sid, AuthTime: authTime, AMR: amr}
+	return auth.Subject{Username: a.Username, Groups: a.Groups, Generation: a.Generation, SessionID: sid, AuthTime: authTime, AMR: amr, Provider: a.Provider}
 }
 
 // Revocation keys in the store. Each names the token's issuer (empty for
@@ -65,6 +65,28 @@ func deniedToken(issuer, jti string) string   { return revocationKey("deny:jti",
 func deniedContent(issuer, fp string) string  { return revocationKey("deny:tok", issuer, fp) }
 func deniedSession(issuer, sid string) string { return revocationKey("deny:sid", issuer, sid) }
 func epochKey(issuer, user string) string     { return revocationKey("epoch", issuer, user) }
+
+// providerRealm is the issuer revocation keys name for the sessions of
+// the OpenID Connect provider id's users ("" for a local account): one per
+// provider, so that logging out one provider's "alice" everywhere touches
+// neither a local alice nor another provider's. A trusted issuer's name
+// is printable text (config refuses control characters), so none can be
+// this.
+func providerRealm(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "\x00provider:" + id
+}
+
+// realm is the issuer revocation keys name for p: a trusted issuer, a
+// provider, or "" for a local account.
+func realm(p principal) string {
+	if p.External != "" {
+		return p.External
+	}
+	return providerRealm(p.Provider)
+}
 
 // revocationKey quotes the issuer, so no issuer and value can pass for
 // another pair.
@@ -122,6 +144,9 @@ func (g *Gateway) identify(r *http.Request) (principal, source, error) {
 		}
 		return p, src, nil
 	}
+	if id.Provider != "" {
+		return g.identifyProviderUser(r.Context(), id, raw, src)
+	}
 	a, ok := g.users.Lookup(id.Username)
 	if !ok || a.Disabled {
 		return principal{}, src, errUserGone
@@ -153,11 +178,11 @@ func (g *Gateway) checkRevoked(ctx context.Context, p principal) error {
 		return err
 	}
 	if p.SessionID != "" {
-		if err := denied(deniedSession(p.External, p.SessionID)); err != nil {
+		if err := denied(deniedSession(realm(p), p.SessionID)); err != nil {
 			return err
 		}
 	}
-	epoch, err := readEpoch(ctx, g.revocations, p.External, p.Username)
+	epoch, err := readEpoch(ctx, g.revocations, realm(p), p.Username)
 	switch {
 	case err != nil:
 		return errors.Join(errRevoked, err)
@@ -238,12 +263,12 @@ func (g *Gateway) revoke(ctx context.Context, p principal, everywhere bool) erro
 		return err
 	}
 	if p.SessionID != "" {
-		if err := g.store.Set(ctx, deniedSession(p.External, p.SessionID), nil, g.sessionEnd(p.Identity).Sub(now)+margin); err != nil {
+		if err := g.store.Set(ctx, deniedSession(realm(p), p.SessionID), nil, g.sessionEnd(p.Identity).Sub(now)+margin); err != nil {
 			return err
 		}
 	}
 	if everywhere {
-		return g.raiseEpoch(ctx, p.External, p.Username)
+		return g.raiseEpoch(ctx, realm(p), p.Username)
 	}
 	return nil
 }

@@ -176,11 +176,13 @@ func (g *Gateway) loginFailed(reply loginReply, outcome string, status int, code
 	}
 	g.logger.LogAttrs(r.Context(), level, "login failed", slog.String("outcome", outcome))
 	if reply.browser {
+		rd := g.redirects.Safe(reply.creds.rd, g.trust.Host(r))
 		g.render(reply.w, r, status, pageView{
-			RD:            g.redirects.Safe(reply.creds.rd, g.trust.Host(r)),
+			RD:            rd,
 			Username:      reply.creds.username,
 			Error:         message,
 			FocusPassword: reply.creds.username != "",
+			CookieProblem: g.loginCookieProblem(r, rd),
 		})
 		return
 	}

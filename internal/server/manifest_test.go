@@ -3,6 +3,8 @@ package server
 import (
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -204,4 +206,37 @@ func checkPod(t *testing.T, pod map[string]any, secrets map[string]bool, get fun
 func asList(v any) []any {
 	l, _ := v.([]any)
 	return l
+}
+
+// TestDockerfileBaseImagesCanBePinned: every base image is fully
+// qualified (podman resolves no short names) and takes its digest from a
+// build argument, so a build can pin it (README, "Container"). No digest
+// is written into the file: none could be read from a registry here, and
+// a digest copied from anywhere else would be a guess.
+func TestDockerfileBaseImagesCanBePinned(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := map[string]bool{}
+	froms := 0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) >= 2 && fields[0] == "ARG" && froms == 0:
+			args[strings.SplitN(fields[1], "=", 2)[0]] = true
+		case len(fields) >= 2 && fields[0] == "FROM":
+			froms++
+			image := fields[1]
+			registry, _, _ := strings.Cut(image, "/")
+			name, digestArg, ok := strings.Cut(image, "${")
+			arg, _, _ := strings.Cut(digestArg, ":+@}")
+			if !strings.Contains(registry, ".") || !ok || !args[arg] || image != name+"${"+arg+":+@}${"+arg+"}" {
+				t.Errorf("FROM %s: want a fully qualified image followed by ${ARG:+@}${ARG}, ARG declared before the first FROM", image)
+			}
+		}
+	}
+	if froms != 2 {
+		t.Errorf("the Dockerfile has %d stages, want 2 (build and runtime)", froms)
+	}
 }

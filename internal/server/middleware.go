@@ -24,6 +24,9 @@ type requestInfo struct {
 	user    string
 	reason  string
 	metrics *metrics.Route
+	// forwardAuth, for a forward-auth request, is the route its original
+	// request was judged by (the "unmatched" metrics when none).
+	forwardAuth *metrics.Route
 	// caller is who a proxied request is forwarded for; nil on a public
 	// route.
 	caller *principal
@@ -178,6 +181,9 @@ func (g *Gateway) logRequest(ctx context.Context, r *http.Request, rec *response
 		m = g.own["unmatched"]
 	}
 	m.Observe(status, elapsed)
+	if info.forwardAuth != nil {
+		info.forwardAuth.ForwardAuth(status)
+	}
 	if g.accessLog == nil {
 		return
 	}

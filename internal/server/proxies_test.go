@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +28,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/authgate/authgate/internal/config"
+	"github.com/authgate/authgate/internal/proxy"
 )
 
 // needBinary finds a server binary or skips (fails in CI) naming its package.
@@ -98,32 +100,11 @@ func browserSession(t *testing.T, f *fixture, base string) {
 	t.Helper()
 	get := func(path string, h http.Header) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", base+path, nil)
-		req.Header = h
-		resp, err := noFollow.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b strings.Builder
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := resp.Body.Read(buf)
-			b.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		return resp, b.String()
+		return proxyGet(t, base, path, h)
 	}
-	seenUser := func(body string) (user string, headers map[string][]string) {
-		var e struct {
-			Headers map[string][]string `json:"headers"`
-		}
-		if err := json.Unmarshal([]byte(body), &e); err != nil {
-			t.Fatalf("upstream answer %q: %v", body, err)
-		}
-		return strings.Join(e.Headers["X-Forwarded-User"], ","), e.Headers
+	seenUser := func(body string) (string, map[string][]string) {
+		t.Helper()
+		return seenAtApp(t, body)
 	}
 
 	// 1. An unauthenticated browser is sent to the login page.
@@ -182,23 +163,8 @@ func browserSession(t *testing.T, f *fixture, base string) {
 	if resp.StatusCode != 401 {
 		t.Errorf("API call without a token = %d, want 401", resp.StatusCode)
 	}
-	// 6. Forged identity headers never reach the upstream, on protected and
-	// public routes alike.
-	for _, path := range []string{"/api/data", "/public/page"} {
-		h := http.Header{"Authorization": {"Bearer " + token}, "X-Forwarded-User": {"admin"}, "X-Forwarded_User": {"admin"}, "Remote-User": {"admin"}}
-		resp, body = get(path, h)
-		if resp.StatusCode != 200 {
-			t.Errorf("GET %s with forged headers = %d", path, resp.StatusCode)
-			continue
-		}
-		_, headers := seenUser(body)
-		for name, values := range headers {
-			norm := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
-			if (norm == "x-forwarded-user" || norm == "remote-user") && strings.Contains(strings.Join(values, ","), "admin") {
-				t.Errorf("GET %s: forged %s: %q reached the upstream", path, name, values)
-			}
-		}
-	}
+	// 6. What the app sees.
+	appSeesNoForgery(t, base, token, cookie.Name+"="+cookie.Value)
 	// 7. Logout clears the cookie; the next visit goes back to the login page.
 	req, _ = http.NewRequest("POST", base+"/logout", nil)
 	req.Header = http.Header{"Cookie": session["Cookie"], "Origin": {base}}
@@ -219,6 +185,154 @@ func browserSession(t *testing.T, f *fixture, base string) {
 		t.Errorf("after logout = %d Location %q, want a redirect to the login page", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// appSeesNoForgery checks, through a proxy at base, that neither a forged
+// identity header, in any spelling, nor authgate's session cookie (own,
+// "name=value", alice's) reaches the app, on protected and public routes
+// alike, while other headers and cookies do; bobToken is bob's bearer
+// token.
+func appSeesNoForgery(t *testing.T, base, bobToken, own string) {
+	t.Helper()
+	family := identityFamily()
+	app := func(what, path string, h http.Header, user string, cookies ...string) {
+		t.Helper()
+		for name, values := range forgedIdentity() {
+			h[name] = values
+		}
+		for _, name := range innocentHeaders {
+			h.Set(name, "kept")
+		}
+		resp, body := proxyGet(t, base, path, h)
+		got, headers := seenAtApp(t, body)
+		if resp.StatusCode != 200 || got != user {
+			t.Errorf("%s: GET %s = %d user %q, want 200 %q", what, path, resp.StatusCode, got, user)
+			return
+		}
+		var forged []string
+		for name, values := range headers {
+			if family.Contains(name) && slices.Contains(values, "forged") {
+				forged = append(forged, name)
+			}
+		}
+		if len(forged) > 0 {
+			slices.Sort(forged)
+			t.Errorf("%s: GET %s: %d forged identity headers reached the upstream: %s", what, path, len(forged), strings.Join(forged, " "))
+		}
+		for _, name := range innocentHeaders {
+			if v := headers[http.CanonicalHeaderKey(name)]; !slices.Equal(v, []string{"kept"}) {
+				t.Errorf("%s: GET %s: %s reached the upstream as %q, want it kept", what, path, name, v)
+			}
+		}
+		var seen, names []string
+		for _, c := range (&http.Request{Header: http.Header{"Cookie": headers["Cookie"]}}).Cookies() {
+			seen, names = append(seen, c.Name+"="+c.Value), append(names, c.Name)
+		}
+		if !slices.Equal(seen, cookies) {
+			t.Errorf("%s: GET %s: the upstream got the cookies named %q, want %q", what, path, names, cookies)
+		}
+	}
+	app("bearer", "/api/data", http.Header{"Authorization": {"Bearer " + bobToken}, "Accept": {"application/json"}, "Cookie": {"theme=dark"}}, "bob", "theme=dark")
+	app("bearer, no cookies", "/api/data", http.Header{"Authorization": {"Bearer " + bobToken}, "Accept": {"application/json"}}, "bob")
+	app("session among cookies", "/api/page", http.Header{"Accept": {htmlAccept}, "Cookie": {"theme=dark; " + own + "; lang=en"}}, "alice", "theme=dark", "lang=en")
+	app("session first", "/api/page", http.Header{"Accept": {htmlAccept}, "Cookie": {own + "; lang=en"}}, "alice", "lang=en")
+	app("session alone", "/api/page", http.Header{"Accept": {htmlAccept}, "Cookie": {own}}, "alice")
+	app("public route", "/public/page", http.Header{"Accept": {htmlAccept}, "Cookie": {"theme=dark; " + own}}, "", "theme=dark")
+}
+
+// proxyGet sends a GET through the proxy at base without following
+// redirects and returns the response with its body read.
+func proxyGet(t *testing.T, base, path string, h http.Header) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path, nil)
+	req.Header = h
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// seenAtApp decodes what the echo upstream received: the user in
+// X-Forwarded-User and every header.
+func seenAtApp(t *testing.T, body string) (user string, headers map[string][]string) {
+	t.Helper()
+	var e struct {
+		Headers map[string][]string `json:"headers"`
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("upstream answer %q: %v", body, err)
+	}
+	return strings.Join(e.Headers["X-Forwarded-User"], ","), e.Headers
+}
+
+// identityFamily is every identity header authgate strips in proxy mode,
+// matched as an application may read it (proxy.HeaderSet).
+func identityFamily() *proxy.HeaderSet {
+	var names, prefixes []string
+	for _, n := range config.DefaultStripHeaders {
+		if p, ok := strings.CutSuffix(n, "*"); ok {
+			prefixes = append(prefixes, p)
+		} else {
+			names = append(names, n)
+		}
+	}
+	return proxy.NewHeaderSet(names, prefixes)
+}
+
+// forgedIdentity is a client's forged copy ("forged") of every identity
+// header authgate strips in proxy mode (config.DefaultStripHeaders, with
+// the names oauth2-proxy sends for its X-Auth-Request-* prefix), in every
+// spelling with "-", "_" or "." between words.
+func forgedIdentity() http.Header {
+	h := http.Header{}
+	for _, n := range config.DefaultStripHeaders {
+		for _, name := range expandPrefix(n) {
+			for _, spelling := range spellings(name) {
+				h[spelling] = []string{"forged"}
+			}
+		}
+	}
+	return h
+}
+
+// expandPrefix turns a prefix (X-Auth-Request-*) into the names oauth2-proxy
+// sends under it; any other name stays itself.
+func expandPrefix(n string) []string {
+	p, ok := strings.CutSuffix(n, "*")
+	if !ok {
+		return []string{n}
+	}
+	var names []string
+	for _, s := range []string{"User", "Email", "Groups", "Preferred-Username", "Access-Token"} {
+		names = append(names, p+s)
+	}
+	return names
+}
+
+// spellings is name with each "-" written as "-", "_" or ".".
+func spellings(name string) []string {
+	out := []string{""}
+	for i, word := range strings.Split(name, "-") {
+		var next []string
+		for _, prefix := range out {
+			if i == 0 {
+				next = append(next, word)
+				continue
+			}
+			for _, sep := range []string{"-", "_", "."} {
+				next = append(next, prefix+sep+word)
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+// innocentHeaders look like identity headers but are none: every proxy
+// must pass them to the application.
+var innocentHeaders = []string{"X-Access-Token", "X-Username", "X-Device-Name", "X-Forwarded-Prefix", "Accept-Language"}
 
 // proxiedGatewayConfig is authgate behind a proxy on loopback, which is
 // listed in trusted_proxies as the examples say: the login links /verify
@@ -374,6 +488,13 @@ func answer(t *testing.T, base, request string) (int, string) {
 func TestCaddyForwardAuth(t *testing.T) {
 	caddy := needBinary(t, "caddy", "caddy")
 	f := newFixture(t, proxiedGatewayConfig)
+	browserSession(t, f, startCaddy(t, caddy, f))
+}
+
+// startCaddy runs Caddy with the shipped example in front of f and returns
+// its base URL.
+func startCaddy(t *testing.T, caddy string, f *fixture) string {
+	t.Helper()
 	dir := t.TempDir()
 	addr := deadAddr(t)
 	site := example(t, "caddy/Caddyfile",
@@ -387,15 +508,20 @@ func TestCaddyForwardAuth(t *testing.T) {
 		t.Fatalf("caddy validate: %v\n%s", err, out)
 	}
 	startServer(t, addr, filepath.Join(dir, "caddy.log"), caddy, "run", "--config", path, "--adapter", "caddyfile")
-	browserSession(t, f, "http://"+addr)
+	return "http://" + addr
 }
 
 // TestTraefikRequestShape: Traefik cannot be installed here, so this sends
 // the exact request its ForwardAuth middleware makes (documented: a GET with
 // the client's headers plus X-Forwarded-Method/Proto/Host/Uri/For) and
-// checks the shipped Traefik examples point at the Traefik endpoint.
+// checks the shipped Traefik examples: both point at the Traefik endpoint
+// with the same settings, and their authResponseHeadersRegex takes every
+// identity header, in every spelling, and nothing else, from authgate's
+// answer (TestTraefikForwardAuth runs the file example through a double).
 func TestTraefikRequestShape(t *testing.T) {
-	f := newFixture(t, proxiedGatewayConfig)
+	// A session cookie of 15 minutes: the token f.token mints (10 minutes)
+	// is then not yet due for renewal.
+	f := newFixture(t, strings.Replace(proxiedGatewayConfig, "session:\n", "session:\n  ttl: 15m\n", 1))
 	shape := func(extra ...string) http.Header {
 		h := http.Header{
 			"X-Forwarded-Method": {"GET"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"app.example.com"},
@@ -428,12 +554,38 @@ func TestTraefikRequestShape(t *testing.T) {
 			}
 		})
 	}
-	for _, file := range []string{"traefik/dynamic.yaml", "traefik/docker-compose.labels.yaml"} {
-		text := example(t, file)
-		for _, want := range []string{"/verify/traefik", "X-Forwarded-User", "trustForwardHeader"} {
-			if !strings.Contains(text, want) {
-				t.Errorf("%s lacks %s", file, want)
-			}
+	// The labels example sets what the file example does, and the regex
+	// both give Traefik takes every identity header, in every spelling,
+	// from authgate's answer, and nothing else.
+	var conf traefikDynamic
+	if err := yaml.Unmarshal([]byte(example(t, "traefik/dynamic.yaml")), &conf); err != nil {
+		t.Fatal(err)
+	}
+	fa := conf.HTTP.Middlewares["authgate"].ForwardAuth
+	if fa == nil || fa.TrustForwardHeader || !slices.Equal(fa.AuthResponseHeaders, []string{"Cookie"}) || len(fa.AddAuthCookiesToResponse) > 0 {
+		t.Fatalf("traefik/dynamic.yaml forwardAuth = %+v", fa)
+	}
+	labels := example(t, "traefik/docker-compose.labels.yaml")
+	for _, want := range []string{
+		"forwardauth.address=http://authgate:8080/verify/traefik", "forwardauth.trustForwardHeader=false",
+		"forwardauth.authResponseHeaders=Cookie\n", "forwardauth.authResponseHeadersRegex=" + strings.ReplaceAll(fa.AuthResponseHeadersRegex, "$", "$$") + "\n",
+	} {
+		if !strings.Contains(labels, want) {
+			t.Errorf("traefik/docker-compose.labels.yaml lacks %s", want)
+		}
+	}
+	if strings.Contains(labels, "addAuthCookiesToResponse") {
+		t.Errorf("traefik/docker-compose.labels.yaml names cookies for addAuthCookiesToResponse")
+	}
+	re := regexp.MustCompile(fa.AuthResponseHeadersRegex)
+	for name := range forgedIdentity() {
+		if !re.MatchString(name) {
+			t.Errorf("authResponseHeadersRegex does not take %s from authgate's answer", name)
+		}
+	}
+	for _, name := range append([]string{"Cookie", "Authorization", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Uri", "X-Forwarded-Method", "User-Agent"}, innocentHeaders...) {
+		if re.MatchString(name) {
+			t.Errorf("authResponseHeadersRegex takes %s from authgate's answer", name)
 		}
 	}
 }
@@ -512,6 +664,18 @@ func TestShippedExamples(t *testing.T) {
 	if name := annotations["nginx.ingress.kubernetes.io/auth-proxy-set-headers"]; name != meta(configMap, "name") || meta(configMap, "namespace") != meta(ingress, "namespace") {
 		t.Errorf("ingress-nginx auth-proxy-set-headers = %v, want the ConfigMap %v in the Ingress's namespace", name, meta(configMap, "name"))
 	}
+	// Each identity header is set from authgate's answer or removed, and so
+	// is Cookie (the answer's, without the session cookie). ingress-nginx
+	// drops names spelled with _ or . itself; it cannot remove a prefix,
+	// so X-Auth-Request-* stands for the names oauth2-proxy sends.
+	listed := strings.Split(annotations["nginx.ingress.kubernetes.io/auth-response-headers"].(string), ",")
+	for _, n := range append(config.DefaultStripHeaders, "Cookie") {
+		for _, name := range expandPrefix(n) {
+			if !slices.Contains(listed, name) {
+				t.Errorf("ingress-nginx auth-response-headers lacks %s", name)
+			}
+		}
+	}
 	if data := configMap["data"]; !reflect.DeepEqual(data, map[string]any{"X-Forwarded-Host": "$host"}) {
 		t.Errorf("ingress-nginx auth-proxy-set-headers ConfigMap = %v, want only X-Forwarded-Host: $host", data)
 	}
@@ -531,4 +695,129 @@ func TestShippedExamples(t *testing.T) {
 	if _, err := config.Parse([]byte(embedded), dir, lookup); err != nil {
 		t.Errorf("kubernetes ConfigMap gateway.yaml: %v", err)
 	}
+}
+
+// TestNginxOverPlainHTTPExplainsTheLoop: the shipped nginx example as
+// shipped (listen 80, plain HTTP) in front of authgate with the default
+// Secure cookie. A browser on a name other than localhost drops the cookie
+// after a correct password and is back at the login page; the page now
+// says why and how to fix it, and the log says so once.
+func TestNginxOverPlainHTTPExplainsTheLoop(t *testing.T) {
+	nginx := needBinary(t, "nginx", "nginx")
+	f := newFixture(t, "trusted_proxies: [127.0.0.1/32]\n")
+	base := runNginx(t, nginx, func(addr string) string {
+		return nginxExample(t, f, addr, "$host;", "$host:$server_port;")
+	})
+	host := "app.example.com:" + base[strings.LastIndexByte(base, ':')+1:]
+	send := func(method, path string, h http.Header, body string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Host = host
+		req.Header = h
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	// What a browser does that has no cookie: the app sends it to the
+	// login page, which now explains.
+	loginPage := func(when string) {
+		t.Helper()
+		resp, _ := send("GET", "/api/app", http.Header{"Accept": {htmlAccept}}, "")
+		login, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != 302 || err != nil || login.Host != host || login.Path != "/login" {
+			t.Fatalf("%s: the app = %d Location %q, want a redirect to the login page on %s", when, resp.StatusCode, resp.Header.Get("Location"), host)
+		}
+		resp, page := send("GET", login.RequestURI(), http.Header{"Accept": {htmlAccept}}, "")
+		shown := cookieProblemShown(page)
+		if resp.StatusCode != 200 || !strings.Contains(shown, "http://"+host+" is plain HTTP") || !strings.Contains(shown, "session.insecure_cookie") {
+			t.Errorf("%s: the login page = %d, explains %q; want why the Secure cookie is dropped over plain HTTP", when, resp.StatusCode, shown)
+		}
+	}
+	loginPage("before signing in")
+	form := url.Values{"username": {"alice"}, "password": {alicePassword}, "rd": {"http://" + host + "/api/app"}}
+	resp, _ := send("POST", "/login", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {htmlAccept}, "Origin": {"http://" + host}}, form.Encode())
+	secure := false
+	for _, c := range resp.Cookies() {
+		secure = secure || (c.Name == f.gw.cookie.Name && c.Secure)
+	}
+	if resp.StatusCode != 303 || !secure {
+		t.Fatalf("correct password = %d, Secure session cookie %v; want 303 with one", resp.StatusCode, secure)
+	}
+	// The browser dropped the Secure cookie on a plain-HTTP page.
+	loginPage("after a correct password")
+	if n := strings.Count(f.logs.String(), `"cause":"secure_cookie_over_http"`); n != 1 {
+		t.Errorf("the cause is logged %d times, want once", n)
+	}
+}
+
+// TestIngressNginxExampleStripsIdentity runs, on the real nginx, the
+// locations ingress-nginx's template (rootfs/etc/nginx/template/nginx.tmpl,
+// buildAuthResponseHeaders) makes of the shipped Ingress's annotations:
+// the auth subrequest with the headers the controller always sets and the
+// auth-proxy-set-headers ConfigMap's, and on the protected location an
+// auth_request_set and a proxy_set_header for each auth-response-headers
+// name. The app gets the identity headers from authgate's answer only and
+// the Cookie answer without the session cookie, which needs
+// upstream_headers.forward_auth_cookie, as the example says.
+func TestIngressNginxExampleStripsIdentity(t *testing.T) {
+	nginx := needBinary(t, "nginx", "nginx")
+	f := newFixture(t, "upstream_headers:\n  forward_auth_cookie: true\n")
+	var ingress, configMap map[string]any
+	dec := yaml.NewDecoder(strings.NewReader(example(t, "nginx/ingress-nginx.yaml")))
+	for {
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		switch doc["kind"] {
+		case "Ingress":
+			ingress = doc
+		case "ConfigMap":
+			configMap = doc
+		}
+	}
+	annotations := ingress["metadata"].(map[string]any)["annotations"].(map[string]any)
+	var setHeaders, responseHeaders strings.Builder
+	for name, value := range configMap["data"].(map[string]any) {
+		// Clients reach this nginx on a port other than 80 or 443: as the
+		// example says, the host then names the port.
+		value = strings.ReplaceAll(value.(string), "$host", "$host:$server_port")
+		fmt.Fprintf(&setHeaders, "            proxy_set_header '%s' '%s';\n", name, value)
+	}
+	for i, name := range strings.Split(annotations["nginx.ingress.kubernetes.io/auth-response-headers"].(string), ",") {
+		fmt.Fprintf(&responseHeaders, "            auth_request_set $authHeader%d $upstream_http_%s;\n            proxy_set_header '%s' $authHeader%d;\n",
+			i, strings.ReplaceAll(strings.ToLower(name), "-", "_"), name, i)
+	}
+	base := runNginx(t, nginx, func(addr string) string {
+		return fmt.Sprintf(`
+    server {
+        listen %[1]s;
+        location = /_external-auth {
+            internal;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Forwarded-Proto "";
+            proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Sent-From "nginx-ingress-controller";
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Auth-Request-Redirect $request_uri;
+%[2]s            proxy_pass %[3]s/verify/nginx;
+        }
+        location / {
+            auth_request /_external-auth;
+            auth_request_set $auth_cookie $upstream_http_set_cookie;
+            add_header Set-Cookie $auth_cookie;
+%[4]s            proxy_set_header Host $host;
+            proxy_pass %[5]s;
+        }
+    }
+`, addr, setHeaders.String(), f.url, responseHeaders.String(), f.upstream.URL)
+	})
+	appSeesNoForgery(t, base, f.token(t, "bob"), f.gw.cookie.Name+"="+f.token(t, "alice"))
 }

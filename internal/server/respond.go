@@ -50,6 +50,44 @@ func classifyDenial(err error) denial {
 		return denial{http.StatusUnauthorized, "bad_forwarded_request", slog.LevelInfo}
 	case errors.Is(err, errIncompleteForwarded):
 		return denial{http.StatusUnauthorized, "incomplete_forwarded_request", slog.LevelInfo}
+	case errors.Is(err, errSignInBroken):
+		return denial{http.StatusInternalServerError, "error", slog.LevelError}
+	case errors.Is(err, errShadowsLocal):
+		return denial{http.StatusUnauthorized, "shadows_local_user", slog.LevelWarn}
+	case errors.Is(err, errProviderUnknown):
+		return denial{http.StatusNotFound, "provider_unknown", slog.LevelInfo}
+	case errors.Is(err, errProviderUnavailable):
+		return denial{http.StatusServiceUnavailable, "provider_unavailable", slog.LevelWarn}
+	case errors.Is(err, errProviderError):
+		return denial{http.StatusForbidden, "provider_error", slog.LevelInfo}
+	case errors.Is(err, errFlowState):
+		return denial{http.StatusBadRequest, "oidc_state", slog.LevelInfo}
+	case errors.Is(err, errFlowReplayed):
+		return denial{http.StatusBadRequest, "oidc_replayed", slog.LevelWarn}
+	case errors.Is(err, errUnsafeRedirect):
+		return denial{http.StatusBadRequest, "unsafe_redirect", slog.LevelInfo}
+	case errors.Is(err, errCodeExchange):
+		return denial{http.StatusBadGateway, "code_exchange", slog.LevelWarn}
+	case errors.Is(err, errIDTokenAlgorithm):
+		return denial{http.StatusUnauthorized, "id_token_algorithm", slog.LevelWarn}
+	case errors.Is(err, errIDTokenSignature):
+		return denial{http.StatusUnauthorized, "id_token_signature", slog.LevelWarn}
+	case errors.Is(err, errIDTokenIssuer):
+		return denial{http.StatusUnauthorized, "id_token_issuer", slog.LevelWarn}
+	case errors.Is(err, errIDTokenAudience):
+		return denial{http.StatusUnauthorized, "id_token_audience", slog.LevelWarn}
+	case errors.Is(err, errIDTokenExpired):
+		return denial{http.StatusUnauthorized, "id_token_expired", slog.LevelInfo}
+	case errors.Is(err, errIDTokenNonce):
+		return denial{http.StatusUnauthorized, "id_token_nonce", slog.LevelWarn}
+	case errors.Is(err, errIDTokenClaims):
+		return denial{http.StatusUnauthorized, "id_token_claims", slog.LevelInfo}
+	case errors.Is(err, errEmailUnverified):
+		return denial{http.StatusForbidden, "email_unverified", slog.LevelInfo}
+	case errors.Is(err, errEmailDomain):
+		return denial{http.StatusForbidden, "email_domain_not_allowed", slog.LevelInfo}
+	case errors.Is(err, errGroupNotAllowed):
+		return denial{http.StatusForbidden, "group_not_allowed", slog.LevelInfo}
 	case errors.Is(err, auth.ErrNoCredentials):
 		return denial{http.StatusUnauthorized, "no_credentials", slog.LevelDebug}
 	case errors.Is(err, auth.ErrMalformedCredentials):

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,23 @@ type Gateway struct {
 	ready   atomic.Bool
 	handler http.Handler
 	state   *State
+	// cookieProblems are the session-cookie problems already logged.
+	cookieProblems onceSet
+	// transport carries every route's requests upstream; a reloaded
+	// gateway with the same transport settings shares it, and its warm
+	// connections.
+	transport *http.Transport
+	// stop ends what start began; set by start.
+	stop context.CancelFunc
+	// providers are the OpenID Connect providers by id, providerList in
+	// config order (the login page's buttons).
+	providers    map[string]*provider
+	providerList []*provider
+	// flow seals sign-ins through a provider into the browser.
+	flow flowCookie
+	// namedGroups are the groups routes admit, which a provider's user
+	// keeps first when not all their groups fit the cookie.
+	namedGroups []string
 }
 
 // upstreamRoute is a config route with everything it needs at request time
@@ -87,6 +105,12 @@ type Options struct {
 	Now func() time.Time
 	// State is what outlives this config; nil means a fresh NewState.
 	State *State
+	// Previous is the gateway this one replaces on a reload; nil for the
+	// first. What it holds that is still valid under the new config
+	// carries over: its verified-token cache when no key or other setting
+	// it verified with has changed, and its upstream connections when the
+	// transport settings are the same.
+	Previous *Gateway
 }
 
 // New builds a Gateway from cfg.
@@ -155,14 +179,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		st = NewState(cfg.Login, now)
 	}
 	g := &Gateway{
-		verifier:    auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
-		sources:     sources,
-		ids:         newRequestIDs(),
-		accessLog:   opts.AccessLog,
-		store:       st.Store,
-		revocations: st.revocations(),
-		pages:       pg,
-		now:         now,
+		verifier:  auth.NewVerifier(tokens, cfg.Token.CacheSize, externals...),
+		sources:   sources,
+		ids:       newRequestIDs(),
+		accessLog: opts.AccessLog,
+		store:     st.Store,
+		pages:     pg,
+		now:       now,
 		cookie: session.Cookie{
 			Name: cfg.Session.CookieName, Domain: cfg.Session.CookieDomain, Secure: cfg.Session.Secure,
 		},
@@ -178,12 +201,51 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		clientLimit: st.Clients,
 		own:         map[string]*metrics.Route{},
 	}
+	g.revocations = st.revocations()
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
 	}
+	if prev := opts.Previous; prev != nil {
+		if sameVerification(prev.cfg.Token, cfg.Token) {
+			g.verifier.KeepCache(prev.verifier)
+		}
+		if prev.cfg.Transport == cfg.Transport {
+			g.transport = prev.transport
+		}
+	}
+	g.buildProviders(opts.Previous)
 	g.buildRoutes()
 	g.handler = g.endpoints()
 	return g, nil
+}
+
+// buildProviders makes the configured OpenID Connect providers. One whose
+// settings did not change keeps what the previous gateway discovered, so
+// a reload leaves no moment without it.
+func (g *Gateway) buildProviders(prev *Gateway) {
+	g.flow = newFlowCookie(g.cfg.Token, g.cfg.Session.Secure)
+	g.providers = map[string]*provider{}
+	for _, pc := range g.cfg.Providers {
+		p := newProvider(pc, g.logger, g.now, g.metrics.ProviderDiscoveryFailed(pc.ID))
+		if prev != nil {
+			if old := prev.providers[pc.ID]; old != nil && sameProvider(old.cfg, pc) {
+				p.found.Store(old.found.Load())
+			}
+		}
+		g.providers[pc.ID] = p
+		g.providerList = append(g.providerList, p)
+	}
+	for _, rc := range g.cfg.Routes {
+		for _, gr := range rc.AllowedGroups {
+			if !slices.Contains(g.namedGroups, gr) {
+				g.namedGroups = append(g.namedGroups, gr)
+			}
+		}
+	}
+}
+
+func sameProvider(a, b config.Provider) bool {
+	return a.Issuer == b.Issuer && a.ClientID == b.ClientID
 }
 
 func (g *Gateway) buildRoutes() {
@@ -197,17 +259,19 @@ func (g *Gateway) buildRoutes() {
 		}
 	}
 	stripSet := proxy.NewHeaderSet(strip, g.cfg.StripHeaderPrefixes)
-	transport := proxy.NewTransport(proxy.TransportOptions{
-		DialTimeout:           g.cfg.Transport.DialTimeout,
-		ResponseHeaderTimeout: g.cfg.Transport.ResponseHeaderTimeout,
-		IdleConnTimeout:       g.cfg.Transport.IdleConnTimeout,
-		MaxIdleConnsPerHost:   g.cfg.Transport.MaxIdleConnsPerHost,
-	})
+	if g.transport == nil {
+		g.transport = proxy.NewTransport(proxy.TransportOptions{
+			DialTimeout:           g.cfg.Transport.DialTimeout,
+			ResponseHeaderTimeout: g.cfg.Transport.ResponseHeaderTimeout,
+			IdleConnTimeout:       g.cfg.Transport.IdleConnTimeout,
+			MaxIdleConnsPerHost:   g.cfg.Transport.MaxIdleConnsPerHost,
+		})
+	}
 	// One shared proxy for every route: what a route adds is its upstream
 	// and prefix; its name and metrics reach the proxy's hooks through the
 	// request's requestInfo, set when the route was matched.
 	shared := proxy.New(proxy.Options{
-		Transport: transport,
+		Transport: g.transport,
 		Strip:     stripSet,
 		// The session cookie is the gateway's; an upstream that logged or
 		// leaked it would hand out sessions.
@@ -283,7 +347,12 @@ type Addrs struct {
 // period and returns. ready, if set, is called once every listener is
 // serving and /readyz answers 200, with the addresses they are bound to; it
 // runs on Run's goroutine, which watches ctx only after ready returns.
-func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready func(Addrs)) error {
+//
+// The public listener serves whichever gateway is current (see Replace);
+// the listeners and their limits are those of the gateway current when
+// Run starts, the shutdown grace that of the one current at the end.
+func (l *Live) Run(ctx context.Context, metricsHandler http.Handler, ready func(Addrs)) error {
+	g := l.current.Load()
 	type served struct {
 		name string
 		srv  *http.Server
@@ -310,7 +379,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready fu
 	}
 	var addrs Addrs
 	var err error
-	if addrs.Gateway, err = listen("gateway", g.cfg.Listen, g.handler, true); err != nil {
+	if addrs.Gateway, err = listen("gateway", g.cfg.Listen, l, true); err != nil {
 		return err
 	}
 	if g.cfg.MetricsListen != "" {
@@ -332,10 +401,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready fu
 			}
 		}()
 	}
-	for _, s := range g.sources {
-		s.Start(ctx)
-	}
-	g.SetReady(true)
+	g.start(ctx)
 	if ready != nil {
 		ready(addrs)
 	}
@@ -347,7 +413,7 @@ func (g *Gateway) Run(ctx context.Context, metricsHandler http.Handler, ready fu
 	case serveErr = <-errc:
 		g.logger.Error("listener failed; shutting down", "error", serveErr)
 	}
-	g.SetReady(false)
+	g = l.end()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Server.ShutdownGrace)
 	defer cancel()
 	var shutdownErr error

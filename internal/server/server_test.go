@@ -671,3 +671,46 @@ func TestDiscoveryDocumentBase(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardAuthMetricsByRoute: forward-auth requests are still counted
+// under route="verify", and also by the route their original request
+// matched, so one protected application's traffic and refusals can be
+// told from another's. Before, all of it was route="verify" alone.
+func TestForwardAuthMetricsByRoute(t *testing.T) {
+	f := newFixture(t, "")
+	tok := f.token(t, "bob")
+	ask := func(uri string, h http.Header) {
+		t.Helper()
+		h.Set("X-Forwarded-Uri", uri)
+		h.Set("X-Forwarded-Host", "app.example.com")
+		f.do(t, "GET", "/verify", h, "")
+	}
+	ask("/api/x", bearer(tok))
+	ask("/api/y", bearer(tok))
+	ask("/admin/x", bearer(tok)) // bob is not allowed there
+	ask("/api/x", http.Header{})
+	f.do(t, "GET", "/verify/nginx", http.Header{"X-Forwarded-Uri": {"/public/x"}, "X-Forwarded-Host": {"app.example.com"}}, "")
+	f.do(t, "GET", "/verify", http.Header{"X-Forwarded-Method": {"GET"}}, "") // no URI: no route to judge by
+	rec := httptest.NewRecorder()
+	f.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	exposition := rec.Body.String()
+	for _, want := range []string{
+		`authgate_forward_auth_requests_total{code="2xx",route="/api"} 2`,
+		`authgate_forward_auth_requests_total{code="4xx",route="/api"} 1`,
+		`authgate_forward_auth_requests_total{code="4xx",route="/admin"} 1`,
+		`authgate_forward_auth_requests_total{code="2xx",route="/public"} 1`,
+		`authgate_forward_auth_requests_total{code="4xx",route="unmatched"} 1`,
+		// The verify endpoint's own series keep their meaning: every
+		// forward-auth request.
+		`authgate_http_requests_total{code="2xx",route="verify"} 3`,
+		`authgate_http_requests_total{code="4xx",route="verify"} 3`,
+	} {
+		if !strings.Contains(exposition, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// Proxied traffic is not mixed in: no route served a proxied request.
+	if strings.Contains(exposition, `authgate_http_requests_total{code="2xx",route="/api"}`) {
+		t.Errorf("forward-auth requests are counted as the route's proxied requests")
+	}
+}

@@ -17,7 +17,7 @@ import (
 // session carries amr, a new sid and the user's current revocation epoch.
 func (g *Gateway) beginSession(w http.ResponseWriter, r *http.Request, a auth.Account, amr []string, browser bool, rd string) error {
 	now := g.now()
-	epoch, err := g.epoch(r.Context(), "", a.Username)
+	epoch, err := g.epoch(r.Context(), providerRealm(a.Provider), a.Username)
 	if err != nil {
 		return fmt.Errorf("read revocation epoch: %w", err)
 	}

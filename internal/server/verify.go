@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/authgate/authgate/internal/forwarded"
+	"github.com/authgate/authgate/internal/proxy"
 	"github.com/authgate/authgate/internal/route"
 	"github.com/authgate/authgate/internal/session"
 )
@@ -57,6 +58,7 @@ const (
 func (g *Gateway) verify(mode verifyMode) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := requestInfoFrom(r.Context())
+		info.forwardAuth = g.own["unmatched"]
 		w.Header().Set("Cache-Control", "no-store")
 		orig, err := readOriginal(r, g.hostRoutes)
 		if errors.Is(err, errBadForwarded) && mode != verifyNginx {
@@ -72,6 +74,7 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			rt, _ = g.table.Match(route.ParseHost(orig.host), orig.path)
 		}
 		if rt != nil {
+			info.forwardAuth = rt.metrics
 			g.logger.LogAttrs(r.Context(), slog.LevelDebug, "forward-auth rule matched",
 				slog.String("rule", rt.name), slog.Bool("public", rt.public), slog.String("method", orig.method),
 				slog.String("host", orig.host), slog.String("path", orig.path))
@@ -96,8 +99,16 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 		}
 		if p := d.caller; p != nil {
 			info.user = p.Username
-			if d.src == fromCookie {
-				g.refreshSession(w, r, *p)
+			if d.src == fromCookie && g.refreshSession(w, r, *p) && mode == verifyRedirect {
+				if location, ok := g.slideLocation(r, orig, method); ok {
+					// Traefik and Caddy drop the Set-Cookie of a 2xx answer
+					// but relay any other answer whole: the browser stores
+					// the renewed cookie and asks again with it.
+					g.logger.LogAttrs(r.Context(), slog.LevelDebug, "session renewed by redirect")
+					w.Header().Set("Location", location)
+					w.WriteHeader(http.StatusTemporaryRedirect)
+					return
+				}
 			}
 			h := w.Header()
 			g.identityHeaders(h, p, info.username[:])
@@ -111,8 +122,60 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 				h["Remote-Email"] = []string{p.email}
 			}
 		}
+		if g.cfg.UpstreamHeaders.ForwardAuthCookie {
+			// For the proxy to copy over the request it passes on: one
+			// line, as a browser sends, and none when nothing is left, so
+			// that the proxy removes the header.
+			if kept := proxy.WithoutCookie(r.Header["Cookie"], g.cookie.Name); len(kept) > 0 {
+				w.Header()["Cookie"] = []string{strings.Join(kept, "; ")}
+			}
+		}
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// slideLocation is where a browser is sent with its renewed session
+// cookie (a 307 to the URL it asked for), or false when the cookie must
+// ride on the 200 instead: only a trusted proxy is believed about the URL
+// (as for login links), only a GET or HEAD from a browser that follows the
+// redirect on its own is redirected, and only when the browser will keep
+// the new cookie for that URL. A browser that did not keep it would come
+// back with the old one and be redirected again, in a loop.
+func (g *Gateway) slideLocation(r *http.Request, orig originalRequest, method string) (string, bool) {
+	if (method != http.MethodGet && method != http.MethodHead) || !followsRedirects(r, method) {
+		return "", false
+	}
+	if orig.host == "" || orig.uri == "" || !g.trust.TrustedPeer(r) {
+		return "", false
+	}
+	scheme := orig.schemeOr(connScheme(r))
+	if !g.cookie.StoredFor(scheme, orig.host) {
+		return "", false
+	}
+	return scheme + "://" + orig.host + orig.uri, true
+}
+
+// followsRedirects reports whether the request comes from a browser that
+// follows a redirect to the same URL by itself, storing the cookie the
+// redirect sets: a page load (by Sec-Fetch-Mode, or without it a
+// navigation by its Accept), a subresource, or a same-origin script's
+// request. Not a WebSocket handshake, which fails on a redirect, nor a
+// cross-origin script's request, which fails unless the redirect carried
+// CORS headers, nor any client that sends no Sec-Fetch-* at all and is no
+// navigation (an API client with a cookie jar may not follow).
+func followsRedirects(r *http.Request, method string) bool {
+	if webSocketHandshake(r.Header) {
+		return false
+	}
+	switch r.Header.Get("Sec-Fetch-Mode") {
+	case "":
+		return session.IsNavigation(r, method)
+	case "navigate", "nested-navigate", "no-cors", "same-origin":
+		return true
+	case "cors":
+		return r.Header.Get("Sec-Fetch-Site") == "same-origin"
+	}
+	return false
 }
 
 // loginBase is the login page as the browser reaches it: the configured

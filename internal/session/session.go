@@ -7,6 +7,7 @@ package session
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -50,6 +51,15 @@ func (c Cookie) cookie(value string, expires time.Time, maxAge int) *http.Cookie
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// StoredFor reports whether a browser keeps the cookie when it is set on
+// a response from scheme://host and sends it back there: a Secure cookie
+// only in a secure context (SecureContext), a cookie with a Domain only on
+// that domain or under it (UnderDomain). A host-only cookie belongs to
+// whichever host set it.
+func (c Cookie) StoredFor(scheme, host string) bool {
+	return (!c.Secure || SecureContext(scheme, host)) && (c.Domain == "" || UnderDomain(host, c.Domain))
 }
 
 // Read returns the cookie's value, "" when the request has none, or
@@ -134,6 +144,38 @@ func (rs Redirects) hostAllowed(host, requestHost string) bool {
 	}
 	return rs.Domain != "" && (name == rs.Domain || strings.HasSuffix(name, "."+rs.Domain))
 }
+
+// SecureContext reports whether a page at scheme://host is one where
+// browsers keep and send Secure cookies: any https page, and plain-HTTP
+// pages on hosts browsers know to be this machine (localhost, names under
+// .localhost, 127.0.0.0/8 and [::1]), which they count as secure contexts.
+func SecureContext(scheme, host string) bool {
+	if scheme == "https" {
+		return true
+	}
+	name := hostName(host)
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(name, "[]"))
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// UnderDomain reports whether host (a port aside) is domain or a name
+// under it: whether a browser keeps a cookie with that Domain when a
+// response for host sets it, and sends it with requests for host.
+func UnderDomain(host, domain string) bool {
+	name := hostName(host)
+	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
+		// A cookie with a Domain is never kept for an IP address.
+		return false
+	}
+	return name == domain || strings.HasSuffix(name, "."+domain)
+}
+
+// SameHost reports whether a and b name one host, ports aside, as a
+// host-only cookie's reach does.
+func SameHost(a, b string) bool { return hostName(a) == hostName(b) }
 
 // hostName is a host without port or trailing dot, in lower case.
 func hostName(hostport string) string {

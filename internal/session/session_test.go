@@ -141,3 +141,81 @@ func TestIsNavigation(t *testing.T) {
 		}
 	}
 }
+
+// TestCookieReach: where browsers keep and send the session cookie, which
+// the login page's loop diagnosis rests on.
+func TestCookieReach(t *testing.T) {
+	for _, tt := range []struct {
+		scheme, host string
+		want         bool
+	}{
+		{"https", "app.example.com", true},
+		{"http", "app.example.com", false},
+		{"http", "app.example.com:8080", false},
+		{"http", "localhost:8080", true},
+		{"http", "LOCALHOST.", true},
+		{"http", "app.localhost", true},
+		{"http", "localhost.example.com", false},
+		{"http", "127.0.0.1:8080", true},
+		{"http", "127.8.9.10", true},
+		{"http", "[::1]:8080", true},
+		{"http", "[::1]", true},
+		{"http", "[::ffff:127.0.0.1]", true},
+		{"http", "10.0.0.1", false},
+		{"http", "[2001:db8::1]:80", false},
+	} {
+		if got := SecureContext(tt.scheme, tt.host); got != tt.want {
+			t.Errorf("SecureContext(%q, %q) = %v, want %v", tt.scheme, tt.host, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		host, domain string
+		want         bool
+	}{
+		{"example.com", "example.com", true},
+		{"App.Example.com:8443", "example.com", true},
+		{"a.b.example.com.", "example.com", true},
+		{"badexample.com", "example.com", false},
+		{"example.com.evil.org", "example.com", false},
+		{"127.0.0.1", "example.com", false},
+		{"127.0.0.1", "0.0.1", false},
+	} {
+		if got := UnderDomain(tt.host, tt.domain); got != tt.want {
+			t.Errorf("UnderDomain(%q, %q) = %v, want %v", tt.host, tt.domain, got, tt.want)
+		}
+	}
+	if !SameHost("App.example.com:80", "app.example.com.") || SameHost("auth.example.com", "app.example.com") {
+		t.Errorf("SameHost compares hosts without ports, case or trailing dot")
+	}
+}
+
+func TestCookieStoredFor(t *testing.T) {
+	hostOnly := Cookie{Name: "__Host-authgate", Secure: true}
+	shared := Cookie{Name: "authgate", Domain: "example.com", Secure: true}
+	insecure := Cookie{Name: "authgate"}
+	tests := []struct {
+		name   string
+		c      Cookie
+		scheme string
+		host   string
+		want   bool
+	}{
+		{"host-only-https", hostOnly, "https", "app.example.net", true},
+		{"host-only-http", hostOnly, "http", "app.example.net", false},
+		{"insecure-http", insecure, "http", "127.0.0.1:8080", true},
+		{"domain-itself", shared, "https", "Example.COM.", true},
+		{"domain-subdomain-with-port", shared, "https", "app.example.com:8443", true},
+		{"domain-other-site", shared, "https", "app.example.net", false},
+		{"domain-lookalike", shared, "https", "badexample.com", false},
+		{"domain-over-http", shared, "http", "app.example.com", false},
+		{"domain-on-ip", Cookie{Name: "authgate", Domain: "0.0.1"}, "http", "10.0.0.1", false},
+		{"domain-on-ipv6", Cookie{Name: "authgate", Domain: "example.com"}, "http", "[::1]:8080", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.c.StoredFor(tt.scheme, tt.host); got != tt.want {
+				t.Errorf("StoredFor(%q, %q) = %v, want %v", tt.scheme, tt.host, got, tt.want)
+			}
+		})
+	}
+}

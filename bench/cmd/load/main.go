@@ -13,6 +13,8 @@
 // reads /proc):
 //
 //	go run ./bench/cmd/load -duration 8s -rounds 5
+//
+// -only "reload under load" runs only the live-reload scenario (reload.go).
 package main
 
 import (
@@ -67,7 +69,7 @@ func main() {
 	rounds := flag.Int("rounds", 5, "interleaved rounds; medians are reported")
 	conns := flag.Int("connections", 32, "wrk connections")
 	out := flag.String("out", "docs", "directory for performance.md and performance.svg")
-	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (and no flood, idle-connection, config-size or propagation runs unless it matches \"flood\", \"idle\", \"config size\" or \"propagation\"); the ratios of the targets whose scenarios ran are logged; the report is written only when all run")
+	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (and no flood, idle-connection, config-size, reload or propagation runs unless it matches \"flood\", \"idle\", \"config size\", \"reload under load\" or \"propagation\"); the ratios of the targets whose scenarios ran are logged; the report is written only when all run")
 	floodRuns := flag.Int("flood-runs", 3, "runs of the login-flood scenario, each with a fresh gateway")
 	floodRate := flag.Int("flood-rate", 4000, "proxied requests per second held during the login-flood scenario")
 	paced := flag.String("paced", "", "internal: send GET requests to this URL at -flood-rate for -duration with bearer -token (run pinned by the driver)")
@@ -216,7 +218,7 @@ func main() {
 			log.Printf("target %s ≤ %.2f×: %.3f× (%s)", tg.what, tg.limit, r, yes(r > 0 && r <= tg.limit))
 		}
 	}
-	var floodReport, idleReport, sizeReport, propagationReport string
+	var floodReport, idleReport, sizeReport, reloadReport, propagationReport string
 	if selected("propagation") {
 		propagationReport = propagation(dir, authgate, redisConfig(dir, "propagation.yaml", hsConfig), 100)
 	}
@@ -229,8 +231,14 @@ func main() {
 	if selected("config size") {
 		sizeReport = configSize(authgate, dir)
 	}
+	if selected("reload under load") {
+		reloadReport = reloadUnderLoad(authgate, dir, *conns, *duration)
+	}
 	if *only != "" {
-		return // a partial run does not overwrite the published report
+		// A partial run does not overwrite the published report; its
+		// sections go to stdout.
+		fmt.Print(floodReport + idleReport + sizeReport + reloadReport)
+		return
 	}
 
 	med := map[string]result{}
@@ -242,7 +250,7 @@ func main() {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	writeReport(filepath.Join(*out, "performance.md"), names, med, pairedRatio(results), *duration, *rounds, *conns, propagationReport+floodReport+idleReport+sizeReport)
+	writeReport(filepath.Join(*out, "performance.md"), names, med, pairedRatio(results), *duration, *rounds, *conns, propagationReport+floodReport+idleReport+sizeReport+reloadReport)
 	writeChart(filepath.Join(*out, "performance.svg"), names, med)
 	log.Printf("wrote %s and %s", filepath.Join(*out, "performance.md"), filepath.Join(*out, "performance.svg"))
 }
@@ -431,6 +439,8 @@ func measure(procs []*exec.Cmd, target, token string, conns int, d time.Duration
 type wrkResult struct {
 	result
 	requests int64
+	// socketErrors sums wrk's connect, read, write and timeout errors.
+	socketErrors int64
 }
 
 var (
@@ -438,6 +448,7 @@ var (
 	rpsLine     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
 	non2xxLine  = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
 	percentLine = regexp.MustCompile(`^\s+(50|99)%\s+([\d.]+)(us|ms|s)`)
+	socketLine  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
 func runWrk(target, token string, conns int, d time.Duration) wrkResult {
@@ -459,6 +470,12 @@ func runWrk(target, token string, conns int, d time.Duration) wrkResult {
 		}
 		if m := non2xxLine.FindStringSubmatch(line); m != nil {
 			w.non2xx, _ = strconv.ParseInt(m[1], 10, 64)
+		}
+		if m := socketLine.FindStringSubmatch(line); m != nil {
+			for _, n := range m[1:] {
+				v, _ := strconv.ParseInt(n, 10, 64)
+				w.socketErrors += v
+			}
 		}
 		if m := percentLine.FindStringSubmatch(line); m != nil {
 			v, _ := strconv.ParseFloat(m[2], 64)
