@@ -24,6 +24,7 @@ import (
 	"github.com/authgate/authgate/internal/keys"
 	"github.com/authgate/authgate/internal/logbuf"
 	"github.com/authgate/authgate/internal/metrics"
+	"github.com/authgate/authgate/internal/redisstate"
 	"github.com/authgate/authgate/internal/server"
 )
 
@@ -82,6 +83,9 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	// Built here, once: revocations, refresh families and throttles outlive
 	// any one config, so a gateway built from a reloaded config keeps them.
 	// With state.redis they live there, shared by every replica.
+	if cfg.State.Redis != nil {
+		redisstate.LogTo(logger)
+	}
 	state, err := server.OpenState(cfg, server.StateOptions{Logger: logger, OnSyncError: m.StateSyncFailed})
 	if err != nil {
 		return err

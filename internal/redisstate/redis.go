@@ -285,3 +285,18 @@ func decodeMessage(m string) (key string, value []byte, ttl time.Duration, err e
 	}
 	return rest[:l], []byte(rest[l:]), time.Duration(t) * time.Millisecond, nil
 }
+
+// LogTo sends go-redis's own log lines (a failed dial, say) to l at level
+// Debug instead of unstructured lines on stderr; what matters of them, the
+// link lost and back, is logged at Warn and Info through Options.Logger.
+// go-redis has one logger for the whole process, so call it once, at
+// start.
+func LogTo(l *slog.Logger) {
+	redis.SetLogger(libraryLog{l})
+}
+
+type libraryLog struct{ l *slog.Logger }
+
+func (g libraryLog) Printf(ctx context.Context, format string, v ...any) {
+	g.l.LogAttrs(ctx, slog.LevelDebug, "redis client", slog.String("detail", fmt.Sprintf(format, v...)))
+}

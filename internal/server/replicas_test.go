@@ -320,8 +320,10 @@ func TestRedisDownUnderLoad(t *testing.T) {
 	srv := redistest.Start(t)
 	link := redistest.NewRelay(t, srv.Addr)
 	const staleness = 2 * time.Second
-	a := replica(t, refreshConfig, srv.URL(), staleness)
-	b := replica(t, refreshConfig, link.URL(), staleness)
+	// An upstream slow under -race must not pass for a refusal.
+	doc := strings.Replace(refreshConfig, "response_header_timeout: 300ms", "response_header_timeout: 30s", 1)
+	a := replica(t, doc, srv.URL(), staleness)
+	b := replica(t, doc, link.URL(), staleness)
 	good, refresh := a.apiLogin(t, "alice", alicePassword)
 	revoked, _ := a.apiLogin(t, "bob", "bobpassword")
 	logout(t, a, revoked, false)
