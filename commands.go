@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -245,6 +246,7 @@ func healthcheck(ctx context.Context, args []string, lookupEnv func(string) (str
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	transport := &http.Transport{}
 	if *configPath != "" {
 		// Only the listener and the path are needed: the files the config
 		// names are not read every time the probe runs.
@@ -253,6 +255,14 @@ func healthcheck(ctx context.Context, args []string, lookupEnv func(string) (str
 			return fmt.Errorf("healthcheck: invalid config %s:\n%w", *configPath, err)
 		}
 		*url = healthURL(cfg.Listen, cfg.Paths.Healthz)
+		if cfg.TLS != nil {
+			*url = "https" + strings.TrimPrefix(*url, "http")
+			// The probe asks the listener on its own host whether it
+			// answers: it sends nothing secret and reads only the status,
+			// and the certificate names the public host, not the loopback
+			// address dialled.
+			transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -260,7 +270,7 @@ func healthcheck(ctx context.Context, args []string, lookupEnv func(string) (str
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
-	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+	resp, err := (&http.Client{Transport: transport}).Do(req)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -79,6 +80,9 @@ func (r *reloader) loop(ctx context.Context, hup <-chan os.Signal) {
 			return
 		case <-hup:
 			r.logger.Info("reloading the config", "config", r.path, "trigger", "SIGHUP")
+			// The listener's certificate files too; what comes of it is
+			// logged and counted by the certificates themselves.
+			_ = r.live.ReloadCertificates()
 			r.reload(ctx)
 			pending = false
 		case <-tick.C:
@@ -185,12 +189,45 @@ func keepRestartOnly(serving, next *config.Config) []string {
 	keep(&changed, "login.throttle.user", serving.Login.User, &next.Login.User)
 	keep(&changed, "login.throttle.client", serving.Login.Client, &next.Login.Client)
 	keep(&changed, "login.throttle.slots", serving.Login.ThrottleSlots, &next.Login.ThrottleSlots)
+	if !sameListenerTLS(serving.TLS, next.TLS) {
+		changed = append(changed, "tls")
+		kept := serving.TLS
+		if kept != nil && next.TLS != nil {
+			// The header is the gateway's, not the listener's.
+			t := *kept
+			t.HSTSMaxAge = next.TLS.HSTSMaxAge
+			kept = &t
+		}
+		next.TLS = kept
+	}
 	// The state's link to Redis is opened once; Redis is compared by value.
 	if !reflect.DeepEqual(serving.State, next.State) {
 		changed = append(changed, "state")
 		next.State = serving.State
 	}
 	return changed
+}
+
+// sameListenerTLS reports whether a and b serve the listener the same
+// way: the certificate's source, the TLS versions, the redirecting
+// listener and the client certificates asked for are the listener's,
+// set when it starts. Only hsts_max_age, a header, may differ.
+func sameListenerTLS(a, b *config.TLS) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.CertFile != b.CertFile || a.KeyFile != b.KeyFile || a.MinVersion != b.MinVersion || a.RedirectHTTP != b.RedirectHTTP ||
+		(a.ACME == nil) != (b.ACME == nil) || (a.ClientAuth == nil) != (b.ClientAuth == nil) {
+		return false
+	}
+	if x, y := a.ACME, b.ACME; x != nil && (!slices.Equal(x.Domains, y.Domains) || x.Email != y.Email ||
+		x.DirectoryURL != y.DirectoryURL || x.StorageDir != y.StorageDir || !x.Roots.Equal(y.Roots)) {
+		return false
+	}
+	if x, y := a.ClientAuth, b.ClientAuth; x != nil && (x.UsernameFrom != y.UsernameFrom || !x.CAs.Equal(y.CAs)) {
+		return false
+	}
+	return true
 }
 
 // keepEphemeralKey gives next the key the serving config generated when
@@ -254,12 +291,29 @@ func routeChanges(old, next []config.Route) (added, removed, changed int) {
 		switch {
 		case !ok:
 			added++
-		case !reflect.DeepEqual(prev, rt):
+		case !sameRoute(prev, rt):
 			changed++
 		}
 		delete(byName, rt.Name)
 	}
 	return added, len(byName), changed
+}
+
+// sameRoute reports whether a and b are one route unchanged. Their CA
+// pools are compared as pools: two loads of one file hold functions that
+// reflect.DeepEqual never finds equal.
+func sameRoute(a, b config.Route) bool {
+	ta, tb := a.TLS, b.TLS
+	a.TLS, b.TLS = nil, nil
+	if !reflect.DeepEqual(a, b) {
+		return false
+	}
+	if ta == nil || tb == nil {
+		return ta == tb
+	}
+	ca, cb := ta.ClientCertificate, tb.ClientCertificate
+	return ta.ServerName == tb.ServerName && ta.RootCAs.Equal(tb.RootCAs) &&
+		(ca == nil) == (cb == nil) && (ca == nil || slices.EqualFunc(ca.Certificate, cb.Certificate, bytes.Equal))
 }
 
 // keyChanges counts keys by what they verify, so a key whose private half

@@ -9,6 +9,8 @@ import (
 	"fmt"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/internal/names"
 )
 
 // MaxPasswordBytes is bcrypt's input limit. Longer passwords are refused
@@ -68,6 +70,10 @@ type Local struct {
 	// index finds a user's place in users; an int32 rather than a pointer
 	// keeps 100,000 users' index small and out of the collector's way.
 	index map[string]int32
+	// folded finds, by names.Fold of its name, each user whose name is
+	// not already its own folded form (few are), so that LookupFold needs
+	// no second index of every user.
+	folded map[string]int32
 	// top is the highest cost among enabled users' hashes; dummies[c] is a
 	// hash of a random password at cost c, for each cost from the lowest
 	// to top.
@@ -103,6 +109,12 @@ func NewLocal(users []LocalUser, opts PasswordOptions) (*Local, error) {
 			return nil, fmt.Errorf("user %q is defined twice", u.Username)
 		}
 		l.index[u.Username] = int32(i)
+		if f := names.Fold(u.Username); f != u.Username {
+			if l.folded == nil {
+				l.folded = map[string]int32{}
+			}
+			l.folded[f] = int32(i)
+		}
 		u.Generation = generation(u.Hash)
 		if !u.Disabled {
 			low, top = min(low, c), max(top, c)
@@ -127,6 +139,21 @@ func NewLocal(users []LocalUser, opts PasswordOptions) (*Local, error) {
 func generation(hash []byte) string {
 	sum := sha256.Sum256(append([]byte("authgate generation "), hash...))
 	return base64.RawURLEncoding.EncodeToString(sum[:6])
+}
+
+// LookupFold returns the account of the user whose name folds
+// (names.Fold) to what name folds to: the local user that name, written
+// in other case or width, would pass for in an application that compares
+// names loosely. Config refuses two users that fold alike.
+func (l *Local) LookupFold(name string) (Account, bool) {
+	f := names.Fold(name)
+	i, ok := l.index[f]
+	if !ok {
+		if i, ok = l.folded[f]; !ok {
+			return Account{}, false
+		}
+	}
+	return l.users[i].Account, true
 }
 
 // Lookup returns the account of username, if the config defines one.

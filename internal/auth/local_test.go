@@ -170,3 +170,23 @@ func TestUnknownUsersPayTheSameCost(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalLookupFold: the local user a name passes for up to case and
+// width, found whether the local name or the one asked for is the folded
+// form.
+func TestLocalLookupFold(t *testing.T) {
+	l, err := NewLocal([]LocalUser{localUser(t, "alice", "x", bcrypt.MinCost), localUser(t, "Bob", "x", bcrypt.MinCost)}, PasswordOptions{MaxConcurrent: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, want string }{
+		{"alice", "alice"}, {"Alice", "alice"}, {"ＡＬＩＣＥ", "alice"},
+		{"bob", "Bob"}, {"BOB", "Bob"}, {"Bob", "Bob"},
+		{"carol", ""}, {"alicе", ""}, // the last with a Cyrillic е: another name, refused elsewhere as confusable or not
+	} {
+		a, ok := l.LookupFold(tt.name)
+		if ok != (tt.want != "") || a.Username != tt.want {
+			t.Errorf("LookupFold(%q) = %q, %v; want %q", tt.name, a.Username, ok, tt.want)
+		}
+	}
+}

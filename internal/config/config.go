@@ -12,6 +12,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"html/template"
 	"log/slog"
 	"net/netip"
@@ -69,6 +71,9 @@ type Config struct {
 	Session Session
 	// LoginPage brands the login form.
 	LoginPage LoginPage
+	// TLS, when not nil, makes the public listener serve HTTPS; nil
+	// serves plain HTTP.
+	TLS *TLS
 	// Reload says how a running gateway learns that its config changed.
 	Reload Reload
 	// Providers are the OpenID Connect providers people may sign in with,
@@ -85,6 +90,55 @@ type Config struct {
 	// Warnings are problems that do not stop the gateway but that an operator
 	// must see at start-up.
 	Warnings []string
+}
+
+// TLS configures HTTPS on the public listener: a certificate from files
+// (CertFile and KeyFile) or from an ACME CA (ACME), never both.
+type TLS struct {
+	// CertFile and KeyFile name the PEM certificate chain and its private
+	// key; both empty when ACME is set. Load checks that they parse and
+	// match; the gateway re-reads them when they change.
+	CertFile, KeyFile string
+	// MinVersion is the lowest TLS version accepted: tls.VersionTLS12
+	// or tls.VersionTLS13.
+	MinVersion uint16
+	// ACME, when not nil, obtains and renews the certificate.
+	ACME *ACME
+	// RedirectHTTP, when set, is the host:port of a plain-HTTP listener
+	// that answers 308 to the same URL on https (and ACME HTTP-01
+	// challenges).
+	RedirectHTTP string
+	// HSTSMaxAge is the max-age of the Strict-Transport-Security header
+	// on every HTTPS answer; zero sends none.
+	HSTSMaxAge time.Duration
+	// ClientAuth, when not nil, lets a client certificate sign in.
+	ClientAuth *ClientAuth
+}
+
+// ACME configures certificates obtained from an ACME CA (RFC 8555).
+type ACME struct {
+	// Domains are the names the certificate is for, lower case; the
+	// gateway answers TLS for no other name.
+	Domains []string
+	// Email is the account's contact; empty for none.
+	Email string
+	// DirectoryURL is the CA's directory (https).
+	DirectoryURL string
+	// Roots verify the CA's directory: the system's roots plus those of
+	// acme.ca_file; nil (without a ca_file) means the system's alone.
+	Roots *x509.CertPool
+	// StorageDir keeps the certificates and the account key (mode 0700),
+	// so that a restart, or another replica sharing it, asks for none.
+	StorageDir string
+}
+
+// ClientAuth lets a client certificate issued by one of CAs sign in.
+type ClientAuth struct {
+	// CAs are the CAs a client certificate must chain to.
+	CAs *x509.CertPool
+	// UsernameFrom names where the username is read: "subject_cn",
+	// "san_email" or "san_dns".
+	UsernameFrom string
 }
 
 // Token configures JWT issuing and validation.
@@ -198,6 +252,24 @@ type Route struct {
 	AllowedGroups []string
 	// Methods, when non-empty, are the only methods allowed (case-exact).
 	Methods []string
+	// TLS, when not nil, is how an https upstream is verified and what
+	// client certificate is shown to it; nil verifies against the
+	// system's roots and shows none.
+	TLS *UpstreamTLS
+}
+
+// UpstreamTLS is how the gateway speaks TLS to one route's upstream.
+// Verification is never skipped.
+type UpstreamTLS struct {
+	// RootCAs are the only CAs the upstream's certificate may chain to;
+	// nil means the system's roots.
+	RootCAs *x509.CertPool
+	// ServerName is the name the upstream's certificate must carry, and
+	// the SNI sent; empty means the upstream URL's host.
+	ServerName string
+	// ClientCertificate, when not nil, is shown to an upstream that asks
+	// for one (mutual TLS).
+	ClientCertificate *tls.Certificate
 }
 
 // Paths are the gateway's own endpoints.

@@ -64,6 +64,7 @@ type fileConfig struct {
 	LoginPage            fileLoginPage   `yaml:"login_page"`
 	Reload               fileReload      `yaml:"reload"`
 	Providers            []*fileProvider `yaml:"providers"`
+	TLS                  fileTLS         `yaml:"tls"`
 	State                fileState       `yaml:"state"`
 }
 
@@ -154,16 +155,17 @@ type fileUser struct {
 }
 
 type fileRoute struct {
-	At            position `yaml:",inline"`
-	Name          text     `yaml:"name"`
-	Path          text     `yaml:"path"`
-	Host          text     `yaml:"host"`
-	Upstream      text     `yaml:"upstream"`
-	Public        flag     `yaml:"public"`
-	StripPrefix   flag     `yaml:"strip_prefix"`
-	AllowedUsers  []text   `yaml:"allowed_users"`
-	AllowedGroups []text   `yaml:"allowed_groups"`
-	Methods       []text   `yaml:"methods"`
+	At            position        `yaml:",inline"`
+	Name          text            `yaml:"name"`
+	Path          text            `yaml:"path"`
+	Host          text            `yaml:"host"`
+	Upstream      text            `yaml:"upstream"`
+	Public        flag            `yaml:"public"`
+	StripPrefix   flag            `yaml:"strip_prefix"`
+	AllowedUsers  []text          `yaml:"allowed_users"`
+	AllowedGroups []text          `yaml:"allowed_groups"`
+	Methods       []text          `yaml:"methods"`
+	TLS           fileUpstreamTLS `yaml:"tls"`
 }
 
 type filePaths struct {
@@ -217,4 +219,38 @@ type fileThrottle struct {
 type fileBucket struct {
 	Burst    number   `yaml:"burst"`
 	Interval duration `yaml:"interval"`
+}
+
+type fileTLS struct {
+	At           position       `yaml:",inline"`
+	CertFile     text           `yaml:"cert_file"`
+	KeyFile      text           `yaml:"key_file"`
+	MinVersion   text           `yaml:"min_version"`
+	ACME         fileACME       `yaml:"acme"`
+	RedirectHTTP text           `yaml:"redirect_http"`
+	HSTSMaxAge   duration       `yaml:"hsts_max_age"`
+	ClientAuth   fileClientAuth `yaml:"client_auth"`
+}
+
+type fileACME struct {
+	At           position `yaml:",inline"`
+	Domains      []text   `yaml:"domains"`
+	Email        text     `yaml:"email"`
+	DirectoryURL text     `yaml:"directory_url"`
+	CAFile       text     `yaml:"ca_file"`
+	StorageDir   text     `yaml:"storage_dir"`
+}
+
+type fileClientAuth struct {
+	At           position `yaml:",inline"`
+	CAFile       text     `yaml:"ca_file"`
+	UsernameFrom text     `yaml:"username_from"`
+}
+
+type fileUpstreamTLS struct {
+	At             position `yaml:",inline"`
+	CAFile         text     `yaml:"ca_file"`
+	ServerName     text     `yaml:"server_name"`
+	ClientCertFile text     `yaml:"client_cert_file"`
+	ClientKeyFile  text     `yaml:"client_key_file"`
 }

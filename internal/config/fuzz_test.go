@@ -36,6 +36,7 @@ func FuzzLoad(f *testing.F) {
 		"server: {max_header_bytes: ${N}, idle_timeout: 1m, gc_headroom_mib: 8}\nsession: {ttl: 1h, <<: {ttl: 2h, max_lifetime: 3h}}\n",
 		"a: &a [x, x]\nb: &b [*a, *a]\nstrip_headers: *a\n",
 		"? [complex]\n: key\n\"quoted.key\": 1\n~: null\n",
+		"tls:\n  cert_file: a.crt\n  acme: {domains: ['*.x', 10.0.0.1, ~], storage_dir: s}\n  min_version: 1.1\n  client_auth: {username_from: uid}\nroutes:\n  - {path: /, upstream: 'http://a', tls: {ca_file: c, client_key_file: k}}\n",
 	} {
 		f.Add([]byte(doc))
 	}

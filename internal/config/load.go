@@ -35,6 +35,8 @@ type plan struct {
 	allowed []allowedUser
 	// providerSecrets are the providers' client_secret_file.
 	providerSecrets []providerSecret
+	// tls names the certificates, keys and CAs of the tls sections.
+	tls tlsPlan
 	// redisPassword is state.redis.password_file.
 	redisPassword fileRef
 }
@@ -125,6 +127,7 @@ func load(cfg *Config, p *plan, r *report) {
 			}
 		}
 	}
+	loadTLS(r, &p.tls, cfg.TLS)
 	loadState(cfg, p, r)
 	if len(r.problems) > 0 {
 		return
@@ -155,6 +158,14 @@ func (p *plan) files(issuers []TrustedIssuer) []string {
 	}
 	for _, ps := range p.providerSecrets {
 		add(ps.src.file)
+	}
+	// The routes' upstream TLS files apply with the config. The listener's
+	// certificate files are watched by the listener itself, and the rest
+	// of tls only a restart applies.
+	for _, u := range p.tls.upstream {
+		add(u.ca.file)
+		add(u.cert.file)
+		add(u.key.file)
 	}
 	add(p.redisPassword.file)
 	return out

@@ -97,6 +97,7 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	v.cookieReach(cfg.Session, cfg.Routes)
 	cfg.LoginPage = v.loginPage(&fc.LoginPage)
 	cfg.Providers = v.providers(fc.Providers, cfg.Paths, &fc.Paths, fc.At)
+	cfg.TLS = v.tls(&fc.TLS, cfg)
 	v.signInMethod(fc, len(cfg.Token.TrustedIssuers) > 0 || len(cfg.Providers) > 0)
 	cfg.Reload.Watch = true
 	if b, set := scalarAs[bool](v, "reload.watch", &fc.Reload.Watch, "true or false"); set {
@@ -925,6 +926,7 @@ func (v *validator) routes(frs []*fileRoute, paths Paths) []Route {
 			r.Host = host
 		}
 		r.Upstream = v.upstream(p+".upstream", &fr.Upstream, fr.At)
+		v.upstreamTLS(p, &fr.TLS, &r)
 		v.each(p+".allowed_groups", fr.AllowedGroups, func(path string, at position, g string) {
 			if msg := usernameProblem(g); msg != "" {
 				v.fail(path, at, "group name %s", msg)

@@ -29,6 +29,8 @@ type Metrics struct {
 	// OpenID Connect providers and failures to reach them.
 	providerSignins *prometheus.CounterVec
 	providerErrors  *prometheus.CounterVec
+	tlsExpiry       *prometheus.GaugeVec
+	tlsLoaded       *prometheus.GaugeVec
 	// The reload gauges follow the names of Prometheus's own
 	// (prometheus_config_last_reload_successful and
 	// ..._success_timestamp_seconds), so that alerts written for one fit.
@@ -89,6 +91,17 @@ func New(version string) *Metrics {
 			Help: "Lost links to the shared state (Redis) and failed attempts to resynchronise the copy of the revocations.",
 		}),
 	}
+	m.tlsExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authgate_tls_certificate_expiry_timestamp_seconds",
+		Help: "When the TLS certificate in service expires, in seconds since the Unix epoch, by certificate (\"file\" for tls.cert_file, else the ACME domain).",
+	}, []string{"certificate"})
+	// Named after authgate_config_last_reload_successful, so that one
+	// alert rule shape fits both.
+	m.tlsLoaded = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authgate_tls_certificate_last_reload_successful",
+		Help: "1 when the last load of the TLS certificate (from its files, or from the ACME CA) succeeded; 0 while the previous one stays in service (or, with ACME, none could be obtained yet).",
+	}, []string{"certificate"})
+	m.registry.MustRegister(m.tlsExpiry, m.tlsLoaded)
 	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "authgate_config_last_reload_successful",
 		Help: "1 when the last load of the config (at start, on SIGHUP or on a file change) succeeded; 0 while the last good config keeps serving after a failed one.",
@@ -154,6 +167,19 @@ func (m *Metrics) ProviderSignin(provider, outcome string) {
 // discovery fetches.
 func (m *Metrics) ProviderDiscoveryFailed(provider string) func() {
 	return m.providerErrors.WithLabelValues(provider).Inc
+}
+
+// TLSCertificateLoaded records an attempt to put the TLS certificate
+// name in service: when it expires, and whether the attempt succeeded (a
+// failed one leaves the expiry of the certificate still in service).
+// name comes from the config: "file" or an ACME domain.
+func (m *Metrics) TLSCertificateLoaded(name string, notAfter time.Time, ok bool) {
+	if !ok {
+		m.tlsLoaded.WithLabelValues(name).Set(0)
+		return
+	}
+	m.tlsLoaded.WithLabelValues(name).Set(1)
+	m.tlsExpiry.WithLabelValues(name).Set(float64(notAfter.Unix()))
 }
 
 // ConfigLoaded records the config loaded at start, at.

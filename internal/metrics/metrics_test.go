@@ -46,6 +46,24 @@ func TestRouteSeriesAppearWithUse(t *testing.T) {
 	}
 }
 
+// TestTLSCertificateGauges: a failed load sets the certificate's
+// last_reload_successful to 0 and leaves the expiry of the one in service.
+func TestTLSCertificateGauges(t *testing.T) {
+	m := New("test")
+	expiry := time.Unix(1900000000, 0)
+	m.TLSCertificateLoaded("file", expiry, true)
+	m.TLSCertificateLoaded("file", time.Time{}, false)
+	out := scrape(t, m)
+	for _, want := range []string{
+		`authgate_tls_certificate_expiry_timestamp_seconds{certificate="file"} 1.9e+09`,
+		`authgate_tls_certificate_last_reload_successful{certificate="file"} 0`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}
+
 // TestConfigReloadGauges: a failed reload leaves the time of the last good
 // one, so an alert can say both "the last reload failed" and "since when
 // the config serving is old".

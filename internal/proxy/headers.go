@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -91,30 +92,32 @@ func normalizeInto(dst []byte, name string) []byte {
 	return dst
 }
 
-// removeCookie deletes the cookie named name from h's Cookie headers,
+// removeCookies deletes the cookies named names from h's Cookie headers,
 // leaving every other cookie byte for byte as the client sent it.
-func removeCookie(h http.Header, name string) {
+func removeCookies(h http.Header, names []string) {
 	lines := h["Cookie"]
 	if len(lines) == 0 {
 		return
 	}
-	if kept := WithoutCookie(lines, name); len(kept) > 0 {
+	if kept := WithoutCookie(lines, names...); len(kept) > 0 {
 		h["Cookie"] = kept
 	} else {
 		delete(h, "Cookie")
 	}
 }
 
-// WithoutCookie returns Cookie header lines without the cookie named name,
-// every other cookie byte for byte as the client sent it, and no line left
-// empty.
-func WithoutCookie(lines []string, name string) []string {
+// WithoutCookie returns Cookie header lines without every cookie named
+// one of names, every other cookie byte for byte as the client sent it,
+// and no line left empty. A name is compared as net/http reads it, spaces
+// around it trimmed, so that no spelling the gateway accepts as its cookie
+// passes.
+func WithoutCookie(lines []string, names ...string) []string {
 	var kept []string
 	for _, line := range lines {
 		var parts []string
 		for part := range strings.SplitSeq(line, ";") {
 			part = strings.TrimSpace(part)
-			if n, _, _ := strings.Cut(part, "="); n != name && part != "" {
+			if n, _, _ := strings.Cut(part, "="); part != "" && !slices.Contains(names, strings.TrimSpace(n)) {
 				parts = append(parts, part)
 			}
 		}

@@ -9,6 +9,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -96,11 +97,17 @@ func New(opts Options) *Proxy {
 // none) first removed from the request path. It panics if upstream is
 // nil: that is a wiring bug, not a runtime condition.
 func (p *Proxy) To(upstream *url.URL, stripPrefix string) http.Handler {
+	return p.ToVia(upstream, stripPrefix, p.transport)
+}
+
+// ToVia is To sending through transport instead of the shared one: for an
+// upstream with TLS settings of its own.
+func (p *Proxy) ToVia(upstream *url.URL, stripPrefix string, transport http.RoundTripper) http.Handler {
 	if upstream == nil {
 		panic("proxy: nil upstream")
 	}
 	return &httputil.ReverseProxy{
-		Transport:  p.transport,
+		Transport:  transport,
 		BufferPool: p.buffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			if stripPrefix != "" {
@@ -137,9 +144,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	} else {
 		p.dropUntrusted.Remove(pr.Out.Header)
 	}
-	for _, name := range p.opts.StripCookies {
-		removeCookie(pr.Out.Header, name)
-	}
+	removeCookies(pr.Out.Header, p.opts.StripCookies)
 	if up := pr.Out.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
 		// Only WebSocket is tunnelled; h2c and others would let a
 		// client speak a protocol the gateway does not inspect.
@@ -217,6 +222,9 @@ type TransportOptions struct {
 	// MaxIdleConnsPerHost keeps this many warm connections per upstream;
 	// default 256 (Go's default of 2 makes a loaded proxy redial constantly).
 	MaxIdleConnsPerHost int
+	// TLS verifies https upstreams and holds a client certificate for
+	// them; nil verifies against the system's roots and shows none.
+	TLS *tls.Config
 }
 
 // NewTransport returns a transport for proxying: no environment proxy, no
@@ -237,6 +245,7 @@ func NewTransport(o TransportOptions) *http.Transport {
 		MaxIdleConnsPerHost:   idle,
 		IdleConnTimeout:       def(o.IdleConnTimeout, 90*time.Second),
 		ResponseHeaderTimeout: def(o.ResponseHeaderTimeout, 60*time.Second),
+		TLSClientConfig:       o.TLS,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -277,5 +278,23 @@ func TestHeaderSet(t *testing.T) {
 	var none *HeaderSet
 	if none.Contains("X-Forwarded-User") {
 		t.Errorf("a nil set contains something")
+	}
+}
+
+// TestWithoutCookie: every cookie of the names given goes, in every
+// spelling net/http reads as that name; every other cookie stays as sent.
+func TestWithoutCookie(t *testing.T) {
+	for _, tt := range []struct {
+		lines, want []string
+	}{
+		{[]string{"a=1; s=tok; b=2"}, []string{"a=1; b=2"}},
+		{[]string{"s =tok; a=1", "s=2; f=3"}, []string{"a=1"}},
+		{[]string{" s\t=tok"}, nil},
+		{[]string{"ss=1; s2=2; S=3"}, []string{"ss=1; s2=2; S=3"}},
+		{[]string{"a=1;;b=2"}, []string{"a=1; b=2"}},
+	} {
+		if got := WithoutCookie(tt.lines, "s", "f"); !slices.Equal(got, tt.want) {
+			t.Errorf("WithoutCookie(%q) = %q, want %q", tt.lines, got, tt.want)
+		}
 	}
 }

@@ -45,6 +45,10 @@ type pageView struct {
 	// Providers are the OpenID Connect providers to sign in with, a
 	// button each.
 	Providers []providerButton
+	// Certificate, when set, is the user the browser's client
+	// certificate names (tls.client_auth): a form posting rd alone signs
+	// in as them.
+	Certificate string
 	// CookieProblem, when set, says why the session cookie cannot work
 	// for this browser (so that signing in would bring it back here) and
 	// which config key fixes it.
@@ -93,6 +97,7 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 	if !v.SignedOut {
 		v.Providers = g.providerButtons(v.RD)
 	}
+	v.Certificate, _ = g.certificateAccount(r)
 	var buf bytes.Buffer
 	if err := g.pages.tmpl.Execute(&buf, v); err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "render login page", slog.String("error", err.Error()))

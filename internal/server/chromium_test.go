@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"context"
 	"image/png"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/authgate/authgate/internal/testcert"
+	"github.com/authgate/authgate/internal/tlsconf"
 )
 
 // TestRealBrowserThroughNginx drives headless Chromium through nginx in
@@ -187,6 +193,68 @@ func TestRealBrowserExplainsTheLoopOverPlainHTTP(t *testing.T) {
 	}
 	if !strings.Contains(f.logs.String(), `"msg":"login succeeded"`) {
 		t.Errorf("the password was not accepted; the test shows nothing")
+	}
+}
+
+// TestRealBrowserOverHTTPS: headless Chromium, trusting a test CA through
+// its certificate store (an NSS database in its home), signs in over the
+// gateway's own HTTPS listener on HTTP/2: the Secure __Host- session cookie
+// is kept, the app shows the user, and the page names no cookie problem.
+func TestRealBrowserOverHTTPS(t *testing.T) {
+	chromium := needBinary(t, "chromium", "chromium")
+	certutil := needBinary(t, "certutil", "libnss3-tools")
+	f := newFixture(t, "")
+	ca := testcert.NewCA(t, "browser CA")
+	dir := t.TempDir()
+	certFile, keyFile := ca.Server(t).Write(t, dir, "serving")
+	caFile := filepath.Join(dir, "ca.pem")
+	testcert.WriteFile(t, caFile, ca.PEM)
+	home := t.TempDir()
+	nssdb := "sql:" + filepath.Join(home, ".pki", "nssdb")
+	if err := os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-N", "-d", nssdb, "--empty-password"}, {"-A", "-d", nssdb, "-t", "C,,", "-n", "authgate test CA", "-i", caFile}} {
+		if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil %v: %v\n%s", args, err, out)
+		}
+	}
+	certs, err := tlsconf.New(tlsconf.Options{CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := f.gw.httpServer(f.gw.Handler())
+	srv.TLSConfig = certs.TLSConfig()
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	base := "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+
+	ctx := chromiumContext(t, chromium, chromedp.Env("HOME="+home))
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/api/app"), chromedp.WaitVisible(chromedp.ID("username"))); err != nil {
+		t.Fatalf("open the app over HTTPS: %v", err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), alicePassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitNotPresent(chromedp.ID("password"))); err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	proto, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`performance.getEntriesByType("navigation")[0].nextHopProtocol`))
+	if loc != base+"/api/app" || !strings.Contains(text, `"alice"`) {
+		t.Fatalf("after login at %q the app shows:\n%s", loc, text)
+	}
+	if proto != "h2" {
+		t.Errorf("Chromium's protocol = %q, want h2", proto)
+	}
+	if strings.Contains(f.logs.String(), "session cookie cannot work") {
+		t.Errorf("the gateway saw a login loop over HTTPS:\n%s", f.logs)
 	}
 }
 

@@ -52,13 +52,24 @@ func newFlowCookie(t config.Token, secure bool) flowCookie {
 	}
 	mac := hmac.New(sha256.New, []byte("authgate oidc flow cookie v1"))
 	mac.Write(material)
-	name := "authgate_oidc"
+	return flowCookie{name: flowCookieName(secure), secure: secure, key: mac.Sum(nil)}
+}
+
+// flowCookieName names the flow cookie. Secure, it has the __Host- prefix:
+// only this host over HTTPS can set it, so a sibling subdomain cannot
+// plant a flow of its own (login CSRF).
+func flowCookieName(secure bool) string {
 	if secure {
-		// Only this host over HTTPS can set it: a sibling subdomain cannot
-		// plant a flow of its own (login CSRF).
-		name = "__Host-authgate_oidc"
+		return "__Host-authgate_oidc"
 	}
-	return flowCookie{name: name, secure: secure, key: mac.Sum(nil)}
+	return "authgate_oidc"
+}
+
+// ownCookies are the cookies the gateway sets, which no application behind
+// it is given: the session (an upstream that logged or leaked it would
+// hand out sessions) and the flow cookie (a sign-in's PKCE verifier).
+func (g *Gateway) ownCookies() []string {
+	return []string{g.cfg.Session.CookieName, flowCookieName(g.cfg.Session.Secure)}
 }
 
 func (c flowCookie) mac(payload string) string {

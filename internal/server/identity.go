@@ -37,6 +37,9 @@ type users interface {
 	CheckPassword(ctx context.Context, username, password string) (auth.Account, error)
 	// Lookup returns the account a token names, if it still exists.
 	Lookup(username string) (auth.Account, bool)
+	// LookupFold returns the account whose name is name up to case and
+	// width (names.Fold): the local user an outside name could pass for.
+	LookupFold(name string) (auth.Account, bool)
 }
 
 // principal is a verified caller.

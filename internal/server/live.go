@@ -10,6 +10,7 @@ import (
 
 	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/internal/config"
+	"github.com/authgate/authgate/internal/tlsconf"
 )
 
 // Live is the gateway that answers new requests on Run's listeners. A
@@ -23,6 +24,9 @@ type Live struct {
 	// down, nothing replaces the gateway it stopped.
 	mu    sync.Mutex
 	ended bool
+	// certs are the public listener's certificates while Run serves
+	// HTTPS: the listener's, so they outlive each gateway.
+	certs atomic.Pointer[tlsconf.Certs]
 }
 
 // ErrShuttingDown is Replace's refusal once Run is shutting down.
@@ -103,6 +107,9 @@ func (g *Gateway) retire(next *Gateway) {
 	g.stop()
 	if next == nil || next.transport != g.transport {
 		g.transport.CloseIdleConnections()
+	}
+	for _, t := range g.routeTransports {
+		t.CloseIdleConnections()
 	}
 }
 

@@ -31,6 +31,9 @@ type credentials struct {
 	username string
 	password string
 	rd       string // where a browser goes next; forms only
+	// none says the body named neither a username nor a password: a
+	// sign-in with the client certificate, if one was shown.
+	none bool
 }
 
 // loginReply answers a login attempt in the caller's language: JSON for
@@ -77,7 +80,20 @@ func (g *Gateway) login() http.Handler {
 			g.throttled(reply, wait, false)
 			return
 		}
+		_, certificate := g.certificateAccount(r)
+		if certificate && r.ContentLength == 0 {
+			// A machine signing in with its certificate alone.
+			g.certificateLogin(reply, "")
+			return
+		}
 		creds, status, err := readLogin(w, r, maxBody)
+		if err == nil && creds.none {
+			if certificate {
+				g.certificateLogin(reply, creds.rd)
+				return
+			}
+			status, err = http.StatusBadRequest, errBadLoginBody
+		}
 		if err != nil {
 			code := "bad_request"
 			if status == http.StatusUnsupportedMediaType {
@@ -259,10 +275,17 @@ func parseLoginForm(body []byte) (credentials, error) {
 		return credentials{}, errBadLoginBody
 	}
 	user, pass, rd := values["username"], values["password"], values["rd"]
-	if len(user) != 1 || len(pass) != 1 || len(rd) > 1 {
+	var c credentials
+	switch {
+	case len(rd) > 1:
 		return credentials{}, errBadLoginBody
+	case len(user) == 0 && len(pass) == 0:
+		c.none = true
+	case len(user) != 1 || len(pass) != 1:
+		return credentials{}, errBadLoginBody
+	default:
+		c.username, c.password = user[0], pass[0]
 	}
-	c := credentials{username: user[0], password: pass[0]}
 	if len(rd) == 1 {
 		c.rd = rd[0]
 	}

@@ -78,6 +78,9 @@ func (g *Gateway) front(next http.Handler) http.Handler {
 		info.id = g.ids.next(r.Header.Get("X-Request-Id"))
 		info.idForClient[0], info.idForUpstream[0] = info.id, info.id
 		w.Header()["X-Request-Id"] = info.idForClient[:]
+		if r.TLS != nil && g.hsts != nil {
+			w.Header()["Strict-Transport-Security"] = g.hsts
+		}
 		if d, ok := w.(writeDeadliner); ok && g.cfg.Server.SendTimeout > 0 {
 			// Each request starts with a fresh write deadline; a deadline
 			// left by the previous response on a kept-alive connection
@@ -100,6 +103,10 @@ func (g *Gateway) front(next http.Handler) http.Handler {
 			// client's headers (cookies, tokens) back in the body.
 			rec.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
 			g.reject(rec, info, http.StatusMethodNotAllowed, "method_not_allowed")
+			return
+		}
+		if g.misdirected(r) {
+			g.reject(rec, info, http.StatusMisdirectedRequest, "misdirected")
 			return
 		}
 		p, err := route.CanonicalPath(r.RequestURI)

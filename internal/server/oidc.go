@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -87,6 +88,10 @@ type provider struct {
 	found atomic.Pointer[discovered]
 	// failing is set while discovery keeps failing, for the login page.
 	failing atomic.Bool
+	// generation fingerprints the settings that decide whom the provider
+	// admits and as whom; its users' sessions carry it and end when it
+	// changes.
+	generation string
 }
 
 // discovered is what a provider's discovery document settled.
@@ -99,12 +104,21 @@ type discovered struct {
 func newProvider(pc config.Provider, logger *slog.Logger, now func() time.Time, onError func()) *provider {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	return &provider{
-		cfg:     pc,
-		client:  &http.Client{Timeout: discoveryTimeout, Transport: limitedBodies{tr}},
-		logger:  logger.With(slog.String("provider", pc.ID)),
-		now:     now,
-		onError: onError,
+		cfg:        pc,
+		client:     &http.Client{Timeout: discoveryTimeout, Transport: limitedBodies{tr}},
+		logger:     logger.With(slog.String("provider", pc.ID)),
+		now:        now,
+		onError:    onError,
+		generation: providerGeneration(pc),
 	}
+}
+
+// providerGeneration fingerprints pc's admission rules: issuer, client,
+// claims read, allowed groups and domains, and mapping to local users.
+func providerGeneration(pc config.Provider) string {
+	b, _ := json.Marshal([]any{pc.Issuer, pc.ClientID, pc.UsernameClaim, pc.GroupsClaim, pc.AllowedGroups, pc.AllowedEmailDomains, pc.MapToLocal})
+	sum := sha256.Sum256(b)
+	return "p" + base64.RawURLEncoding.EncodeToString(sum[:6])
 }
 
 // limitedBodies cuts every answer at maxProviderBody: go-oidc and
@@ -319,9 +333,13 @@ func (p *provider) account(claims map[string]any) (auth.Account, error) {
 	if names.Check(username) != nil {
 		return auth.Account{}, fmt.Errorf("%w: no usable %s claim", errIDTokenClaims, p.cfg.UsernameClaim)
 	}
-	a := auth.Account{Username: username, Provider: p.cfg.ID}
+	a := auth.Account{Username: username, Provider: p.cfg.ID, Generation: p.generation}
 	email, _ := claims["email"].(string)
 	verified := claims["email_verified"] == true || claims["email_verified"] == "true"
+	if p.cfg.UsernameClaim == "email" && !verified {
+		// An address the provider has not verified may be anyone's.
+		return auth.Account{}, errEmailUnverified
+	}
 	if verified && names.Check(email) == nil {
 		a.Email = email
 	}

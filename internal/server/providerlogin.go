@@ -152,11 +152,13 @@ func (g *Gateway) providerAccount(ctx context.Context, p *provider, d *discovere
 	if err != nil {
 		return auth.Account{}, err
 	}
-	if local, ok := g.users.Lookup(a.Username); ok {
+	if local, ok := g.users.LookupFold(a.Username); ok {
 		// An outside identity never acts as a local user of the same
-		// name unless the operator said this provider may.
+		// name unless the operator said this provider may, and never of
+		// a name that differs only in case or width: an application
+		// comparing names loosely would take one for the other.
 		switch {
-		case !p.cfg.MapToLocal:
+		case !p.cfg.MapToLocal || local.Username != a.Username:
 			return auth.Account{}, errShadowsLocal
 		case local.Disabled:
 			return auth.Account{}, errUserGone
@@ -307,8 +309,14 @@ func (g *Gateway) identifyProviderUser(ctx context.Context, id auth.Identity, ra
 	if p == nil {
 		return principal{}, src, errUserGone
 	}
-	if _, ok := g.users.Lookup(id.Username); ok && !p.cfg.MapToLocal {
+	if local, ok := g.users.LookupFold(id.Username); ok && (!p.cfg.MapToLocal || local.Username != id.Username) {
 		return principal{}, src, errShadowsLocal
+	}
+	if id.Generation != p.generation {
+		// The provider's rules changed since the session began (its
+		// issuer, allowed_groups, …): who it admitted then may not be
+		// admitted now, so it signs in again.
+		return principal{}, src, errRevoked
 	}
 	pr := principal{Identity: id, groups: id.Groups, token: raw}
 	if err := g.checkRevoked(ctx, pr); err != nil {

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,12 @@ type Gateway struct {
 	// gateway with the same transport settings shares it, and its warm
 	// connections.
 	transport *http.Transport
+	// routeTransports are the transports of routes with TLS settings of
+	// their own; never shared with another gateway.
+	routeTransports []*http.Transport
+	// hsts is the Strict-Transport-Security value of HTTPS answers; nil
+	// for none.
+	hsts []string
 	// stop ends what start began; set by start.
 	stop context.CancelFunc
 	// providers are the OpenID Connect providers by id, providerList in
@@ -205,6 +212,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
 	}
+	if cfg.TLS != nil {
+		g.hsts = hstsHeader(int64(cfg.TLS.HSTSMaxAge.Seconds()))
+	}
 	if prev := opts.Previous; prev != nil {
 		if sameVerification(prev.cfg.Token, cfg.Token) {
 			g.verifier.KeepCache(prev.verifier)
@@ -260,22 +270,15 @@ func (g *Gateway) buildRoutes() {
 	}
 	stripSet := proxy.NewHeaderSet(strip, g.cfg.StripHeaderPrefixes)
 	if g.transport == nil {
-		g.transport = proxy.NewTransport(proxy.TransportOptions{
-			DialTimeout:           g.cfg.Transport.DialTimeout,
-			ResponseHeaderTimeout: g.cfg.Transport.ResponseHeaderTimeout,
-			IdleConnTimeout:       g.cfg.Transport.IdleConnTimeout,
-			MaxIdleConnsPerHost:   g.cfg.Transport.MaxIdleConnsPerHost,
-		})
+		g.transport = proxy.NewTransport(g.transportOptions(nil))
 	}
 	// One shared proxy for every route: what a route adds is its upstream
 	// and prefix; its name and metrics reach the proxy's hooks through the
 	// request's requestInfo, set when the route was matched.
 	shared := proxy.New(proxy.Options{
-		Transport: g.transport,
-		Strip:     stripSet,
-		// The session cookie is the gateway's; an upstream that logged or
-		// leaked it would hand out sessions.
-		StripCookies: []string{g.cfg.Session.CookieName},
+		Transport:    g.transport,
+		Strip:        stripSet,
+		StripCookies: g.ownCookies(),
 		TrustedPeer:  g.trust.TrustedPeer,
 		Logger:       g.logger,
 		SetHeaders:   g.upstreamHeaders,
@@ -300,10 +303,38 @@ func (g *Gateway) buildRoutes() {
 		if rc.StripPrefix && rc.Path != "/" {
 			stripPrefix = rc.Path
 		}
-		ur.proxy = shared.To(rc.Upstream, stripPrefix)
+		if rc.TLS != nil {
+			// Only a route with TLS settings of its own has a transport
+			// of its own; every other route shares one pool.
+			t := proxy.NewTransport(g.transportOptions(upstreamTLS(rc.TLS)))
+			g.routeTransports = append(g.routeTransports, t)
+			ur.proxy = shared.ToVia(rc.Upstream, stripPrefix, t)
+		} else {
+			ur.proxy = shared.To(rc.Upstream, stripPrefix)
+		}
 		g.table.Add(rc.Host, rc.Path, ur)
 		g.hostRoutes = g.hostRoutes || rc.Host != ""
 	}
+}
+
+func (g *Gateway) transportOptions(tlsConfig *tls.Config) proxy.TransportOptions {
+	return proxy.TransportOptions{
+		DialTimeout:           g.cfg.Transport.DialTimeout,
+		ResponseHeaderTimeout: g.cfg.Transport.ResponseHeaderTimeout,
+		IdleConnTimeout:       g.cfg.Transport.IdleConnTimeout,
+		MaxIdleConnsPerHost:   g.cfg.Transport.MaxIdleConnsPerHost,
+		TLS:                   tlsConfig,
+	}
+}
+
+// upstreamTLS is how the gateway speaks TLS to an upstream with settings
+// of its own; it always verifies the upstream's certificate.
+func upstreamTLS(u *config.UpstreamTLS) *tls.Config {
+	c := &tls.Config{RootCAs: u.RootCAs, ServerName: u.ServerName, MinVersion: tls.VersionTLS12}
+	if u.ClientCertificate != nil {
+		c.Certificates = []tls.Certificate{*u.ClientCertificate}
+	}
+	return c
 }
 
 // httpServer applies the configured limits to an http.Server for h.
@@ -340,6 +371,9 @@ type Addrs struct {
 	Metrics net.Addr
 	// Echo is the built-in demo upstream; nil when echo_listen is unset.
 	Echo net.Addr
+	// Redirect is the plain-HTTP listener that redirects to HTTPS; nil
+	// when tls.redirect_http is unset.
+	Redirect net.Addr
 }
 
 // Run listens on the configured addresses and serves until ctx is done,
@@ -364,12 +398,25 @@ func (l *Live) Run(ctx context.Context, metricsHandler http.Handler, ready func(
 			s.ln.Close()
 		}
 	}()
+	// With tls, the public listener serves HTTPS (HTTP/2 and HTTP/1.1)
+	// with certs, and tls.redirect_http a plain listener that redirects.
+	certs, err := g.newCerts()
+	if err != nil {
+		return err
+	}
+	if certs != nil {
+		defer certs.Close()
+		l.certs.Store(certs)
+	}
 	listen := func(name, addr string, h http.Handler, public bool) (net.Addr, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
 		}
 		srv := g.httpServer(h)
+		if public && certs != nil {
+			srv.TLSConfig = certs.TLSConfig()
+		}
 		if public {
 			ln = limitListener(ln, g.cfg.Server.MaxConnections)
 		}
@@ -378,9 +425,14 @@ func (l *Live) Run(ctx context.Context, metricsHandler http.Handler, ready func(
 		return ln.Addr(), nil
 	}
 	var addrs Addrs
-	var err error
 	if addrs.Gateway, err = listen("gateway", g.cfg.Listen, l, true); err != nil {
 		return err
+	}
+	if certs != nil && g.cfg.TLS.RedirectHTTP != "" {
+		_, httpsPort, _ := net.SplitHostPort(addrs.Gateway.String())
+		if addrs.Redirect, err = listen("redirect", g.cfg.TLS.RedirectHTTP, certs.HTTPHandler(httpsPort), false); err != nil {
+			return err
+		}
 	}
 	if g.cfg.MetricsListen != "" {
 		if addrs.Metrics, err = listen("metrics", g.cfg.MetricsListen, metricsHandler, false); err != nil {
@@ -396,12 +448,20 @@ func (l *Live) Run(ctx context.Context, metricsHandler http.Handler, ready func(
 	errc := make(chan error, len(all))
 	for _, s := range all {
 		go func() {
-			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+			serve := s.srv.Serve
+			if s.srv.TLSConfig != nil {
+				serve = func(ln net.Listener) error { return s.srv.ServeTLS(ln, "", "") }
+			}
+			if err := serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("serve %s: %w", s.name, err)
 			}
 		}()
 	}
 	g.start(ctx)
+	if certs != nil {
+		// Once the listeners serve: an ACME CA validates through them.
+		certs.Start(ctx)
+	}
 	if ready != nil {
 		ready(addrs)
 	}

@@ -3,13 +3,18 @@ package server
 import (
 	"bufio"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/internal/testcert"
+	"github.com/authgate/authgate/internal/tlsconf"
 )
 
 // streamHandler is an upstream for streaming tests: /stream/sse sends one
@@ -190,4 +195,72 @@ func TestWebSocketEchoThroughTheGateway(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStreamsOverTLS: through an HTTPS listener, Server-Sent Events are
+// flushed event by event on HTTP/2, and a WebSocket upgrade on HTTP/1.1
+// (how browsers open one: HTTP/2 offers no upgrade) is tunnelled.
+func TestStreamsOverTLS(t *testing.T) {
+	f := newFixture(t, "")
+	ca := testcert.NewCA(t, "streams CA")
+	certFile, keyFile := ca.Server(t).Write(t, t.TempDir(), "serving")
+	certs, err := tlsconf.New(tlsconf.Options{CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := f.gw.httpServer(f.gw.Handler())
+	srv.TLSConfig = certs.TLSConfig()
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	base := "https://" + ln.Addr().String()
+	tok := f.token(t, "alice")
+
+	t.Run("sse-on-http2", func(t *testing.T) {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true}, Timeout: 10 * time.Second}
+		req, _ := http.NewRequest("GET", base+"/stream/sse", nil)
+		req.Header = bearer(tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Errorf("proto = %s, want HTTP/2", resp.Proto)
+		}
+		r := bufio.NewReader(resp.Body)
+		if first, err := r.ReadString('\n'); err != nil || first != "data: first\n" {
+			t.Fatalf("first event = %q, %v; want data: first", first, err)
+		}
+		ack, _ := http.NewRequest("GET", base+"/stream/ack", nil)
+		ack.Header = bearer(tok)
+		if resp, err := c.Do(ack); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("ack = %v, %v", resp, err)
+		}
+		if rest, _ := io.ReadAll(r); !strings.Contains(string(rest), "data: second") {
+			t.Fatalf("rest of stream = %q, want the second event", rest)
+		}
+	})
+
+	t.Run("websocket-on-http1.1", func(t *testing.T) {
+		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "GET /stream/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n", tok)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("X-Seen-User") != "alice" {
+			t.Fatalf("upgrade over TLS = %v, %v; want 101 for alice", resp, err)
+		}
+		conn.Write(wsFrame([]byte("hello"), true))
+		if payload, err := readWSFrame(br); err != nil || string(payload) != "hello" {
+			t.Fatalf("echo over TLS = %q, %v; want hello", payload, err)
+		}
+	})
 }

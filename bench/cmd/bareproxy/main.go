@@ -14,6 +14,8 @@ import (
 func main() {
 	addr := flag.String("listen", "127.0.0.1:9102", "address")
 	upstream := flag.String("upstream", "http://127.0.0.1:9101", "upstream URL")
+	cert := flag.String("cert", "", "PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1) with it and -key")
+	key := flag.String("key", "", "PEM private key of -cert")
 	flag.Parse()
 	target, err := url.Parse(*upstream)
 	if err != nil {
@@ -22,6 +24,9 @@ func main() {
 	proxy := &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
+	}
+	if *cert != "" {
+		log.Fatal(http.ListenAndServeTLS(*addr, *cert, *key, proxy))
 	}
 	log.Fatal(http.ListenAndServe(*addr, proxy))
 }

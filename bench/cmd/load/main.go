@@ -56,6 +56,9 @@ type scenario struct {
 	start func() ([]*exec.Cmd, error) // processes measured, first one listening on sutAddr
 	path  string
 	token *string // the bearer token every request carries
+	// https sends the requests over TLS; closing sends "Connection:
+	// close", so that every request opens a connection (a handshake).
+	https, closing bool
 }
 
 type result struct {
@@ -131,6 +134,8 @@ func main() {
 		}
 	}
 	nginxConf := writeNginx(dir)
+	tlsCert, tlsKey := writeCertificate(dir)
+	tlsConfig := withTLS(hsConfig, "tls.yaml", tlsCert, tlsKey)
 
 	gatewayProc := func(config string) func() ([]*exec.Cmd, error) {
 		return func() ([]*exec.Cmd, error) {
@@ -173,6 +178,16 @@ func main() {
 		{name: "authgate proxy, HS256, 10,000 routes", path: benchPath, start: gatewayProc(routesConfig), token: &hsBearer},
 		{name: "authgate proxy, EdDSA", path: benchPath, start: gatewayProc(edConfig), token: &edBearer},
 		{name: "authgate /verify", path: "/verify", start: gatewayProc(hsConfig), token: &hsBearer},
+		{name: "bare httputil.ReverseProxy, TLS", path: benchPath, https: true, start: func() ([]*exec.Cmd, error) {
+			c := pinned(0, bare, "-listen", sutAddr, "-upstream", "http://"+upstreamAddr, "-cert", tlsCert, "-key", tlsKey)
+			return []*exec.Cmd{c}, c.Start()
+		}, token: &hsBearer},
+		{name: "authgate proxy, HS256, TLS", path: benchPath, https: true, start: gatewayProc(tlsConfig), token: &hsBearer},
+		{name: "bare httputil.ReverseProxy, TLS, a handshake per request", path: benchPath, https: true, closing: true, start: func() ([]*exec.Cmd, error) {
+			c := pinned(0, bare, "-listen", sutAddr, "-upstream", "http://"+upstreamAddr, "-cert", tlsCert, "-key", tlsKey)
+			return []*exec.Cmd{c}, c.Start()
+		}, token: &hsBearer},
+		{name: "authgate proxy, HS256, TLS, a handshake per request", path: benchPath, https: true, closing: true, start: gatewayProc(tlsConfig), token: &hsBearer},
 		{name: "nginx auth_request → authgate", path: benchPath, start: func() ([]*exec.Cmd, error) {
 			g := pinned(0, authgate, "-config", sideConfig)
 			g.Stderr, _ = os.Create(filepath.Join(dir, "side.log"))
@@ -202,9 +217,16 @@ func main() {
 			}
 			waitListening(sutAddr)
 			target := "http://" + sutAddr + sc.path
+			if sc.https {
+				target = "https://" + sutAddr + sc.path
+			}
+			var headers []string
+			if sc.closing {
+				headers = []string{"Connection: close"}
+			}
 			token := *sc.token
-			runWrk(target, token, *conns, time.Second) // warm up pools and caches
-			r := measure(procs, target, token, *conns, *duration)
+			runWrk(target, token, *conns, time.Second, headers...) // warm up pools and caches
+			r := measure(procs, target, token, *conns, *duration, headers...)
 			results[sc.name] = append(results[sc.name], r)
 			log.Printf("round %d %-32s %8.0f req/s  %7.1f µs CPU/req  p99 %.2f ms  non-2xx %d", round, sc.name, r.rps, r.cpuPerReq, r.p99, r.non2xx)
 			for _, p := range procs {
@@ -424,9 +446,9 @@ func peakRSS(procs []*exec.Cmd) int64 {
 	return total
 }
 
-func measure(procs []*exec.Cmd, target, token string, conns int, d time.Duration) result {
+func measure(procs []*exec.Cmd, target, token string, conns int, d time.Duration, headers ...string) result {
 	before := cpuTicks(procs)
-	w := runWrk(target, token, conns, d)
+	w := runWrk(target, token, conns, d, headers...)
 	after := cpuTicks(procs)
 	r := w
 	if len(procs) > 0 && w.requests > 0 {
@@ -451,10 +473,13 @@ var (
 	socketLine  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-func runWrk(target, token string, conns int, d time.Duration) wrkResult {
+func runWrk(target, token string, conns int, d time.Duration, headers ...string) wrkResult {
 	args := []string{"-c", "1", "wrk", "-t", "1", "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency"}
 	if token != "" {
 		args = append(args, "-H", "Authorization: Bearer "+token)
+	}
+	for _, h := range headers {
+		args = append(args, "-H", h)
 	}
 	out, err := exec.Command("taskset", append(args, target)...).CombinedOutput()
 	if err != nil {
@@ -578,6 +603,8 @@ var targets = []struct {
 	{"proxy, 10,000 routes: CPU/req vs one route", "authgate proxy, HS256, 10,000 routes", "authgate proxy, HS256", 1.05},
 	{"proxy, Redis state: CPU/req vs state in process (authgate and redis-server together)", "authgate proxy, HS256, Redis state", "authgate proxy, HS256", 1.03},
 	{"/verify: CPU/req vs the upstream alone", "authgate /verify", "upstream alone", 1.5},
+	{"proxy over TLS, HS256: CPU/req vs bare TLS ReverseProxy", "authgate proxy, HS256, TLS", "bare httputil.ReverseProxy, TLS", 1.10},
+	{"a handshake per request: CPU/req vs bare TLS ReverseProxy", "authgate proxy, HS256, TLS, a handshake per request", "bare httputil.ReverseProxy, TLS, a handshake per request", 1.10},
 }
 
 func machine() string {
