@@ -9,7 +9,7 @@
 // flood against proxied traffic at a fixed rate, and the memory of idle
 // connections. It writes docs/performance.md and docs/performance.svg.
 //
-// Run from the repository root on Linux (needs wrk, taskset and nginx;
+// Run from the repository root on Linux (needs wrk, taskset, nginx and redis-server;
 // reads /proc):
 //
 //	go run ./bench/cmd/load -duration 8s -rounds 5
