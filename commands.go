@@ -25,6 +25,7 @@ import (
 	"github.com/authgate/authgate/internal/keys"
 	"github.com/authgate/authgate/internal/logbuf"
 	"github.com/authgate/authgate/internal/metrics"
+	"github.com/authgate/authgate/internal/redisstate"
 	"github.com/authgate/authgate/internal/server"
 )
 
@@ -82,7 +83,17 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	m := metrics.New(buildVersion())
 	// Built here, once: revocations, refresh families and throttles outlive
 	// any one config, so a gateway built from a reloaded config keeps them.
-	state := server.NewState(cfg.Login, nil)
+	// With state.redis they live there, shared by every replica.
+	if cfg.State.Redis != nil {
+		redisstate.LogTo(logger)
+	}
+	state, err := server.OpenState(cfg, server.StateOptions{Logger: logger, OnSyncError: m.StateSyncFailed})
+	if err != nil {
+		return err
+	}
+	defer state.Close()
+	m.WatchState(state.Up, state.SyncAge)
+	waitForState(ctx, state, logger)
 	opts := server.Options{Logger: logger, AccessLog: accessLog, Metrics: m, State: state}
 	gw, err := server.New(cfg, opts)
 	if err != nil {
@@ -120,6 +131,22 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	cancel()
 	<-reloaderDone
 	return err
+}
+
+// stateWait bounds how long serving waits for the first copy of the
+// shared revocations.
+const stateWait = 5 * time.Second
+
+// waitForState holds serving until the shared state's revocations are
+// copied, so that a replica joining a rollout does not refuse its first
+// tokens; Redis being down does not stop it from serving what needs no
+// state (public routes, health checks).
+func waitForState(ctx context.Context, state *server.State, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, stateWait)
+	defer cancel()
+	if err := state.WaitSynced(ctx); err != nil {
+		logger.Warn("shared state: not synchronised with redis yet; token-bearing requests, logins and refreshes answer 503 until it is", "waited", stateWait.String())
+	}
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

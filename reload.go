@@ -170,7 +170,7 @@ func withoutUsers(cfg *config.Config) *config.Config {
 
 // keepRestartOnly finds the settings next changes that a running gateway
 // cannot: the listeners are bound with theirs, the logger is built once,
-// and the login throttles are part of the state, sized once. It sets them
+// and the login throttles and state.* are part of the state, opened once. It sets them
 // in next back to the values serving and returns their names.
 func keepRestartOnly(serving, next *config.Config) []string {
 	var changed []string
@@ -199,6 +199,11 @@ func keepRestartOnly(serving, next *config.Config) []string {
 			kept = &t
 		}
 		next.TLS = kept
+	}
+	// The state's link to Redis is opened once; Redis is compared by value.
+	if !reflect.DeepEqual(serving.State, next.State) {
+		changed = append(changed, "state")
+		next.State = serving.State
 	}
 	return changed
 }

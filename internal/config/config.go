@@ -89,6 +89,8 @@ type Config struct {
 	// gateway reads itself. A reload watches them; Validate leaves it
 	// empty.
 	Files []string
+	// State says where revocations, refresh families and throttles live.
+	State State
 	// Warnings are problems that do not stop the gateway but that an operator
 	// must see at start-up.
 	Warnings []string

@@ -67,6 +67,7 @@ type fileConfig struct {
 	TLS                  fileTLS         `yaml:"tls"`
 	APIKeys              fileAPIKeys     `yaml:"api_keys"`
 	Passkeys             filePasskeys    `yaml:"passkeys"`
+	State                fileState       `yaml:"state"`
 }
 
 type filePasskeys struct {

@@ -46,6 +46,8 @@ type plan struct {
 	// hasPasskeys says some user has passkeys, which need the passkeys
 	// section.
 	hasPasskeys bool
+	// redisPassword is state.redis.password_file.
+	redisPassword fileRef
 }
 
 type keySlot struct {
@@ -137,6 +139,7 @@ func load(cfg *Config, p *plan, r *report) {
 		}
 	}
 	loadTLS(r, &p.tls, cfg.TLS)
+	loadState(cfg, p, r)
 	if len(r.problems) > 0 {
 		return
 	}
@@ -178,6 +181,7 @@ func (p *plan) files(issuers []TrustedIssuer) []string {
 		add(u.cert.file)
 		add(u.key.file)
 	}
+	add(p.redisPassword.file)
 	return out
 }
 

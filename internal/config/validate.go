@@ -106,6 +106,7 @@ func validate(fc *fileConfig, baseDir string, lookupEnv func(string) (string, bo
 	if b, set := scalarAs[bool](v, "reload.watch", &fc.Reload.Watch, "true or false"); set {
 		cfg.Reload.Watch = b
 	}
+	cfg.State = v.state(&fc.State)
 	return cfg, v.plan
 }
 

@@ -43,6 +43,7 @@ type Metrics struct {
 	reloadTime      prometheus.Gauge
 	reloads         *prometheus.CounterVec
 	restartRequired prometheus.Gauge
+	stateSyncErrors prometheus.Counter
 }
 
 // New registers authgate's metrics, plus the Go runtime and process
@@ -98,6 +99,10 @@ func New(version string) *Metrics {
 			Name: "authgate_second_factor_attempts_total",
 			Help: "Second-factor checks at sign-in, by factor (totp) and outcome (success, invalid, replayed, required, not_enrolled, error).",
 		}, []string{"factor", "outcome"}),
+		stateSyncErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authgate_state_sync_errors_total",
+			Help: "Lost links to the shared state (Redis) and failed attempts to resynchronise the copy of the revocations.",
+		}),
 	}
 	m.tlsExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authgate_tls_certificate_expiry_timestamp_seconds",
@@ -124,7 +129,7 @@ func New(version string) *Metrics {
 	}, []string{"result"})
 	m.restartRequired = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "authgate_config_restart_required",
-		Help: "1 when the loaded config changes a setting that only a restart applies (listen addresses, listener limits, log settings, login throttles); they keep their old values until then.",
+		Help: "1 when the loaded config changes a setting that only a restart applies (listen addresses, listener limits, log settings, login throttles, state.*); they keep their old values until then.",
 	})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "authgate_build_info",
@@ -134,7 +139,7 @@ func New(version string) *Metrics {
 	info.Set(1)
 	m.registry.MustRegister(m.requests, m.forwardAuth, m.duration, m.upstreamErrors, m.logins, m.tokenRejections, m.jwksErrors,
 		m.providerSignins, m.providerErrors, m.apiKeys, m.secondFactors,
-		m.reloadOK, m.reloadTime, m.reloads, m.restartRequired, info,
+		m.reloadOK, m.reloadTime, m.reloads, m.restartRequired, m.stateSyncErrors, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -230,6 +235,32 @@ func (m *Metrics) RestartRequired(required bool) {
 		v = 1
 	}
 	m.restartRequired.Set(v)
+}
+
+// StateSyncFailed counts a lost link to the shared state or a failed
+// resynchronisation.
+func (m *Metrics) StateSyncFailed() { m.stateSyncErrors.Inc() }
+
+// WatchState exports the state's health, read at every scrape: up (1 when
+// the state can be trusted: always for the in-process state; with Redis,
+// while the link is alive and the copy of the revocations in step) and
+// the age of that copy. Call it once per Metrics.
+func (m *Metrics) WatchState(up func() bool, syncAge func() time.Duration) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "authgate_state_up",
+			Help: "1 while the shared state is reachable and the copy of the revocations is in step; always 1 in process.",
+		}, func() float64 {
+			if up() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "authgate_state_sync_age_seconds",
+			Help: "How long ago the copy of the revocations was last known complete; token-bearing requests are refused once it exceeds state.max_staleness. Always 0 in process.",
+		}, func() float64 { return syncAge().Seconds() }),
+	)
 }
 
 // Route holds one route's metrics.

@@ -16,6 +16,7 @@ import (
 	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/internal/config"
 	"github.com/authgate/authgate/internal/session"
+	"github.com/authgate/authgate/internal/store"
 )
 
 //go:embed web/login.html
@@ -173,11 +174,15 @@ func (g *Gateway) logout() http.Handler {
 			// An API key has no session to end: deleting its line does.
 			requestInfoFrom(r.Context()).user = p.Username
 			if err := g.revoke(r.Context(), p, everywhere); err != nil {
-				g.logger.LogAttrs(r.Context(), slog.LevelError, "revoke session", slog.String("error", err.Error()))
-				writeJSONError(w, http.StatusInternalServerError, "internal_error")
+				g.fail(w, r, "revoke session", err)
 				return
 			}
 			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "logged out", slog.String("user", p.Username), slog.Bool("everywhere", everywhere))
+		} else if errors.Is(err, store.ErrUnavailable) {
+			// The token could not be checked, so its revocation could not
+			// be recorded either: the client must not take it for dead.
+			g.fail(w, r, "logout", err)
+			return
 		}
 		g.cookie.Clear(w)
 		w.Header().Set("Cache-Control", "no-store")

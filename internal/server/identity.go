@@ -179,21 +179,31 @@ func (g *Gateway) identify(r *http.Request) (principal, source, error) {
 	return p, src, nil
 }
 
-// checkRevoked consults the store: one read for the token, one for its
-// session, one for its user's epoch. If the store cannot answer, the token
-// is refused: revocation must not fail open.
+// checkRevoked consults the revocations (in memory, never over the
+// network): one read for the token, one for its session, one for its
+// user's epoch. If they cannot answer (store.ErrUnavailable: a shared
+// store's copy too long out of step), the token is refused: revocation
+// must not fail open.
 func (g *Gateway) checkRevoked(ctx context.Context, p principal) error {
-	denied := func(key string) bool {
-		_, revoked, err := g.store.Get(ctx, key)
-		return err != nil || revoked
+	denied := func(key string) error {
+		_, revoked, err := g.revocations.Get(ctx, key)
+		if err != nil || revoked {
+			return errors.Join(errRevoked, err)
+		}
+		return nil
 	}
-	if denied(tokenKey(p)) || p.SessionID != "" && denied(deniedSession(realm(p), p.SessionID)) {
-		return errRevoked
+	if err := denied(tokenKey(p)); err != nil {
+		return err
 	}
-	epoch, err := g.epoch(ctx, realm(p), p.Username)
+	if p.SessionID != "" {
+		if err := denied(deniedSession(realm(p), p.SessionID)); err != nil {
+			return err
+		}
+	}
+	epoch, err := readEpoch(ctx, g.revocations, realm(p), p.Username)
 	switch {
 	case err != nil:
-		return errRevoked
+		return errors.Join(errRevoked, err)
 	case p.External == "" && p.Epoch < epoch:
 		return errRevoked
 	case p.External != "" && epoch > 0 && p.IssuedAt.Unix() <= epoch/1_000_000:
@@ -207,9 +217,14 @@ func (g *Gateway) checkRevoked(ctx context.Context, p principal) error {
 
 // epoch is the user's revocation epoch: 0 until they first log out
 // everywhere, then the microsecond of the latest such logout (or more, see
-// raiseEpoch).
+// raiseEpoch). It is read from the store itself, as a new session must
+// carry the epoch of now.
 func (g *Gateway) epoch(ctx context.Context, issuer, user string) (int64, error) {
-	v, ok, err := g.store.Get(ctx, epochKey(issuer, user))
+	return readEpoch(ctx, g.store, issuer, user)
+}
+
+func readEpoch(ctx context.Context, from reader, issuer, user string) (int64, error) {
+	v, ok, err := from.Get(ctx, epochKey(issuer, user))
 	if err != nil || !ok {
 		return 0, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/internal/session"
+	"github.com/authgate/authgate/internal/store"
 	"github.com/authgate/authgate/internal/throttle"
 )
 
@@ -73,7 +74,12 @@ func (g *Gateway) login() http.Handler {
 			g.loginFailed(reply, "cross_origin", http.StatusForbidden, "cross_origin", "This sign-in form was sent from another site. Open the sign-in page and try again.")
 			return
 		}
-		if wait := g.clientLimit.Wait(throttle.ClientKey(g.trust.ClientIP(r))); wait > 0 {
+		wait, err := g.clientLimit.Wait(r.Context(), throttle.ClientKey(g.trust.ClientIP(r)))
+		switch {
+		case err != nil:
+			g.loginUnavailable(reply, err)
+			return
+		case wait > 0:
 			// A throttled client is refused before its body is read: under a
 			// flood this answer must cost next to nothing.
 			g.throttled(reply, wait, false)
@@ -126,6 +132,10 @@ func (g *Gateway) loginSucceeded(reply loginReply, account auth.Account, amr []s
 	g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", account.Username), slog.Bool("browser", reply.browser))
 	rd := g.redirects.Safe(reply.creds.rd, g.trust.Host(r))
 	if err := g.beginSession(w, r, account, amr, reply.browser, rd); err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			g.loginUnavailable(reply, err)
+			return
+		}
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "begin session", slog.String("error", err.Error()))
 		g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
 	}
@@ -142,22 +152,30 @@ func (g *Gateway) checkPassword(reply loginReply) (auth.Account, bool) {
 	// compared; a success gives the charges back. Hammering a locked
 	// account counts against the client, so that its next attempts are
 	// refused before their body is even read.
-	wait := g.clientLimit.Take(clientKey)
-	if wait == 0 {
-		wait = g.userLimit.Take(userKey)
+	ctx := r.Context()
+	wait, err := g.clientLimit.Take(ctx, clientKey)
+	if err == nil && wait == 0 {
+		wait, err = g.userLimit.Take(ctx, userKey)
 	}
-	if wait > 0 {
+	switch {
+	case err != nil:
+		// An attempt the throttles cannot count is not made.
+		g.loginUnavailable(reply, err)
+		return auth.Account{}, false
+	case wait > 0:
 		// Checked before the password, so the right password during a
 		// lock gets this same answer and reveals nothing.
 		g.throttled(reply, wait, false)
 		return auth.Account{}, false
 	}
-	account, err := g.users.CheckPassword(r.Context(), creds.username, creds.password)
+	account, err := g.users.CheckPassword(ctx, creds.username, creds.password)
 	switch {
 	case err == nil:
 		if !g.factors[account.Username].enrolled() {
-			g.userLimit.Reset(userKey)
-			g.clientLimit.Refund(clientKey)
+			// Given back at best: one lost to an outage is a charge that
+			// expires by itself, and the login stands.
+			_ = g.userLimit.Reset(ctx, userKey)
+			_ = g.clientLimit.Refund(ctx, clientKey)
 		}
 		// Else the charges stay until the second factor succeeds: one
 		// who knows the password must not earn a fresh bucket of code
@@ -173,7 +191,7 @@ func (g *Gateway) checkPassword(reply loginReply) (auth.Account, bool) {
 	case errors.Is(err, auth.ErrBusy):
 		// Counted against the client (not the account): one client
 		// flooding a full queue is soon refused before its body is read.
-		g.userLimit.Refund(userKey)
+		_ = g.userLimit.Refund(ctx, userKey)
 		g.throttled(reply, time.Second, true)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		g.metrics.Login("canceled")
@@ -209,6 +227,15 @@ func (g *Gateway) loginFailed(reply loginReply, outcome string, status int, code
 		return
 	}
 	writeJSONError(reply.w, status, code)
+}
+
+// loginUnavailable answers a login that needed the shared state while it
+// could not be reached (store.ErrUnavailable): it can neither count the
+// attempt nor record the session, so it is refused for now.
+func (g *Gateway) loginUnavailable(reply loginReply, err error) {
+	g.logger.LogAttrs(reply.r.Context(), slog.LevelWarn, "login refused: shared state unavailable", slog.String("error", err.Error()))
+	reply.w.Header().Set("Retry-After", stateRetryAfter)
+	g.loginFailed(reply, "state_unavailable", http.StatusServiceUnavailable, "state_unavailable", "Signing in is unavailable for a moment. Please try again shortly.")
 }
 
 // throttled answers a login refused by a throttle (429) or by a full

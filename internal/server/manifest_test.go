@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -12,16 +13,27 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// TestKubernetesManifestIsRestricted checks the shipped Kubernetes example
+// TestKubernetesManifestIsRestricted checks the shipped Kubernetes examples
 // against the "restricted" Pod Security Standard (kubernetes.io/docs/
-// concepts/security/pod-security-standards), and that it defines every
-// Secret it mounts, sets resources for every container, and runs one
-// replica while state is per process.
+// concepts/security/pod-security-standards), and that each defines every
+// Secret it mounts and sets resources for every container. An authgate
+// Deployment runs one replica unless its config puts the state on Redis;
+// with several, a PodDisruptionBudget covers them and the config is
+// mounted as a directory, so that ConfigMap updates reach them.
 func TestKubernetesManifestIsRestricted(t *testing.T) {
+	for _, file := range []string{"kubernetes/deployment.yaml", "kubernetes/replicas.yaml"} {
+		t.Run(strings.TrimSuffix(strings.TrimPrefix(file, "kubernetes/"), ".yaml"), func(t *testing.T) {
+			checkManifest(t, file)
+		})
+	}
+}
+
+func checkManifest(t *testing.T, file string) {
 	type object = map[string]any
-	dec := yaml.NewDecoder(strings.NewReader(example(t, "kubernetes/deployment.yaml")))
+	dec := yaml.NewDecoder(strings.NewReader(example(t, file)))
 	secrets := map[string]bool{}
-	var deployment object
+	configMaps := map[string]object{}
+	var workloads, budgets []object
 	for {
 		var doc object
 		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
@@ -33,11 +45,15 @@ func TestKubernetesManifestIsRestricted(t *testing.T) {
 		switch doc["kind"] {
 		case "Secret":
 			secrets[name] = true
-		case "Deployment":
-			deployment = doc
+		case "ConfigMap":
+			configMaps[name] = doc
+		case "Deployment", "StatefulSet":
+			workloads = append(workloads, doc)
+		case "PodDisruptionBudget":
+			budgets = append(budgets, doc)
 		}
 	}
-	if deployment == nil {
+	if len(workloads) == 0 {
 		t.Fatal("no Deployment in the manifest")
 	}
 	get := func(o object, path ...string) any {
@@ -51,10 +67,68 @@ func TestKubernetesManifestIsRestricted(t *testing.T) {
 		}
 		return v
 	}
-	if r := get(deployment, "spec", "replicas"); r != 1 {
-		t.Errorf("replicas = %v, want 1 while revocations live in the process", r)
+	for _, w := range workloads {
+		pod := get(w, "spec", "template", "spec").(object)
+		checkReplicas(t, w, pod, configMaps, budgets, get)
+		checkPod(t, pod, secrets, get)
 	}
-	pod := get(deployment, "spec", "template", "spec").(object)
+}
+
+// checkReplicas applies the replica rules to an authgate Deployment.
+func checkReplicas(t *testing.T, w, pod map[string]any, configMaps map[string]map[string]any, budgets []map[string]any, get func(map[string]any, ...string) any) {
+	isAuthgate := slices.ContainsFunc(asList(pod["containers"]), func(c any) bool {
+		return strings.HasPrefix(c.(map[string]any)["image"].(string), "authgate")
+	})
+	if w["kind"] != "Deployment" || !isAuthgate {
+		return
+	}
+	var cfg string
+	var mounts []any
+	for _, v := range asList(pod["volumes"]) {
+		if name, ok := get(v.(map[string]any), "configMap", "name").(string); ok {
+			cfg, _ = get(configMaps[name], "data", "gateway.yaml").(string)
+			for _, c := range asList(pod["containers"]) {
+				for _, m := range asList(c.(map[string]any)["volumeMounts"]) {
+					if m.(map[string]any)["name"] == v.(map[string]any)["name"] {
+						mounts = append(mounts, m)
+					}
+				}
+			}
+		}
+	}
+	var parsed struct {
+		State struct {
+			Redis map[string]any `yaml:"redis"`
+		} `yaml:"state"`
+	}
+	if err := yaml.Unmarshal([]byte(cfg), &parsed); err != nil || cfg == "" {
+		t.Fatalf("the Deployment's gateway.yaml is missing or not YAML: %v", err)
+	}
+	replicas, _ := get(w, "spec", "replicas").(int)
+	shared := parsed.State.Redis != nil
+	switch {
+	case replicas > 1 && !shared:
+		t.Errorf("replicas = %d with state in the process: a logout on one would not be seen by the others; set state.redis", replicas)
+	case replicas <= 1 && shared:
+		t.Errorf("replicas = %d with state on Redis: the example should show several", replicas)
+	case replicas > 1:
+		labels := get(w, "spec", "selector", "matchLabels")
+		if !slices.ContainsFunc(budgets, func(b map[string]any) bool {
+			return reflect.DeepEqual(get(b, "spec", "selector", "matchLabels"), labels) && get(b, "spec", "minAvailable") != nil
+		}) {
+			t.Errorf("%d replicas and no PodDisruptionBudget with minAvailable selecting %v", replicas, labels)
+		}
+		for _, m := range mounts {
+			if sub := m.(map[string]any)["subPath"]; sub != nil {
+				t.Errorf("the config is mounted with subPath %v: ConfigMap updates would never reach the Pods", sub)
+			}
+		}
+	}
+}
+
+// checkPod applies the restricted Pod Security Standard to pod.
+func checkPod(t *testing.T, pod map[string]any, secrets map[string]bool, get func(map[string]any, ...string) any) {
+	type object = map[string]any
 	for _, host := range []string{"hostNetwork", "hostPID", "hostIPC"} {
 		if pod[host] == true {
 			t.Errorf("pod sets %s", host)
@@ -118,6 +192,11 @@ func TestKubernetesManifestIsRestricted(t *testing.T) {
 		}
 		for _, e := range asList(c["envFrom"]) {
 			if ref, ok := get(e.(object), "secretRef", "name").(string); ok && !secrets[ref] {
+				t.Errorf("container %v reads Secret %s, which the manifest does not define", name, ref)
+			}
+		}
+		for _, e := range asList(c["env"]) {
+			if ref, ok := get(e.(object), "valueFrom", "secretKeyRef", "name").(string); ok && !secrets[ref] {
 				t.Errorf("container %v reads Secret %s, which the manifest does not define", name, ref)
 			}
 		}

@@ -247,7 +247,12 @@ func (g *Gateway) passkeyLoginFinish() http.Handler {
 			return
 		}
 		clientKey := throttle.ClientKey(g.trust.ClientIP(r))
-		if wait := g.clientLimit.Take(clientKey); wait > 0 {
+		wait, err := g.clientLimit.Take(r.Context(), clientKey)
+		switch {
+		case err != nil:
+			g.deny(w, r, fmt.Errorf("passkey sign-in throttle: %w", err))
+			return
+		case wait > 0:
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait/time.Second))))
 			writeJSONError(w, http.StatusTooManyRequests, "too_many_requests")
 			return
@@ -304,7 +309,7 @@ func (g *Gateway) passkeyLoginFinish() http.Handler {
 			g.deny(w, r, errUserGone)
 			return
 		}
-		g.clientLimit.Refund(clientKey)
+		_ = g.clientLimit.Refund(r.Context(), clientKey)
 		// hwk: proof of a key an authenticator holds (swk for a synced
 		// one); only with user verification is it a second factor, else
 		// the amr says user presence alone.

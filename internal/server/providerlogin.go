@@ -89,7 +89,7 @@ func (g *Gateway) providerCallback() http.Handler {
 		switch {
 		case err != nil:
 			// The store cannot say whether this answer was used: refuse.
-			g.providerFailed(w, r, p, f.RD, fmt.Errorf("%w: record the state: %v", errSignInBroken, err))
+			g.providerFailed(w, r, p, f.RD, fmt.Errorf("%w: record the state: %w", errSignInBroken, err))
 			return
 		case !first:
 			g.providerFailed(w, r, p, f.RD, errFlowReplayed)
@@ -124,7 +124,7 @@ func (g *Gateway) providerCallback() http.Handler {
 		}
 		requestInfoFrom(r.Context()).user = a.Username
 		if err := g.beginSession(w, r, a, []string{p.cfg.ID}, true, f.RD); err != nil {
-			g.providerFailed(w, r, p, f.RD, fmt.Errorf("%w: %v", errSignInBroken, err))
+			g.providerFailed(w, r, p, f.RD, fmt.Errorf("%w: %w", errSignInBroken, err))
 			return
 		}
 		g.metrics.ProviderSignin(p.cfg.ID, "success")
@@ -235,6 +235,9 @@ func (g *Gateway) providerFailed(w http.ResponseWriter, r *http.Request, p *prov
 	// and endpoints, never a token, code or secret.
 	g.logger.LogAttrs(r.Context(), d.level, "provider sign-in refused", slog.String("provider", id), slog.String("reason", d.reason), slog.String("detail", err.Error()))
 	w.Header().Set("X-Authgate-Reason", d.reason)
+	if d.reason == "state_unavailable" {
+		w.Header().Set("Retry-After", stateRetryAfter)
+	}
 	if rd == "" {
 		rd = "/"
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -178,8 +179,7 @@ func (g *Gateway) refresh() http.Handler {
 			err = g.issueTokens(w, next.subject, next.refreshToken)
 		}
 		if err != nil {
-			g.logger.LogAttrs(r.Context(), slog.LevelError, "refresh", slog.String("error", err.Error()))
-			writeJSONError(w, http.StatusInternalServerError, "internal_error")
+			g.fail(w, r, "refresh", err)
 		}
 	})
 }
@@ -226,11 +226,14 @@ func (g *Gateway) redeem(ctx context.Context, token string) (redeemed, error) {
 	if !now.Before(end) {
 		return redeemed{}, errInvalidGrant
 	}
+	// From the store itself, not the copy the request path reads: a logout
+	// on another replica a moment ago counts. An error is not an answer:
+	// the token may still be good once the store is back.
 	if _, revoked, err := g.store.Get(ctx, deniedSession("", rec.SessionID)); err != nil || revoked {
-		return redeemed{}, errInvalidGrant
+		return redeemed{}, cmp.Or(err, errInvalidGrant)
 	}
 	if epoch, err := g.epoch(ctx, "", rec.User); err != nil || rec.Epoch < epoch {
-		return redeemed{}, errInvalidGrant // logged out everywhere since
+		return redeemed{}, cmp.Or(err, errInvalidGrant) // logged out everywhere since
 	}
 	a, ok := g.users.Lookup(rec.User)
 	if !ok || a.Disabled || a.Generation != rec.Generation {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/authgate/authgate/internal/auth"
+	"github.com/authgate/authgate/internal/store"
 )
 
 // denial is how one kind of refused credential is answered, counted and
@@ -21,6 +22,10 @@ var errForbidden = errors.New("user not allowed on this route")
 
 func classifyDenial(err error) denial {
 	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		// Before errRevoked, which it comes joined with: the token may be
+		// fine, the revocations could not be checked.
+		return denial{http.StatusServiceUnavailable, "state_unavailable", slog.LevelInfo}
 	case errors.Is(err, errForbidden):
 		return denial{http.StatusForbidden, "forbidden", slog.LevelInfo}
 	case errors.Is(err, errMethod):
@@ -142,12 +147,36 @@ func (g *Gateway) denyAs(w http.ResponseWriter, r *http.Request, err error, stat
 	// Says why in one look, so redirect loops and half-working proxy
 	// setups can be diagnosed from the response alone.
 	w.Header().Set("X-Authgate-Reason", d.reason)
+	if d.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", stateRetryAfter)
+	}
 	if d.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", challenge)
 		writeJSONError(w, d.status, "invalid_token")
 		return
 	}
 	writeJSONError(w, d.status, d.reason)
+}
+
+// stateRetryAfter is the Retry-After, in seconds, of an answer refused
+// because the shared state could not be reached: a replica retries the
+// link at least that often.
+const stateRetryAfter = "2"
+
+// fail logs err, which stopped what, and answers the client: 503 with
+// Retry-After when the shared state was unavailable (the same request
+// will work once it is back), 500 otherwise.
+func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	status, code, level := http.StatusInternalServerError, "internal_error", slog.LevelError
+	if errors.Is(err, store.ErrUnavailable) {
+		status, code, level = http.StatusServiceUnavailable, "state_unavailable", slog.LevelWarn
+		w.Header().Set("Retry-After", stateRetryAfter)
+	}
+	if info := requestInfoFrom(r.Context()); info != nil {
+		info.reason = code
+	}
+	g.logger.LogAttrs(r.Context(), level, what, slog.String("error", err.Error()))
+	writeJSONError(w, status, code)
 }
 
 // writeJSONError writes {"error":code} with headers that keep it out of

@@ -39,6 +39,8 @@ type Gateway struct {
 	sources   []*jwks.Source
 	users     users
 	store     store.Store
+	// revocations answers checkRevoked from memory (State.Revocations).
+	revocations reader
 	// userLimit and clientLimit throttle failed logins per username and
 	// per client address.
 	userLimit   limiter
@@ -226,6 +228,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		factors:     factors,
 		passkeys:    pks,
 	}
+	g.revocations = st.revocations()
 	for _, name := range []string{"login", "logout", "refresh", "verify", "discovery", "healthz", "readyz", "unmatched", "rejected"} {
 		g.own[name] = m.Route(name)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/pquerna/otp/hotp"
 
 	"github.com/authgate/authgate/internal/auth"
+	"github.com/authgate/authgate/internal/store"
 	"github.com/authgate/authgate/internal/throttle"
 )
 
@@ -166,19 +167,26 @@ func (g *Gateway) secondFactor(reply loginReply, username string, f userFactors)
 	r := reply.r
 	userKey := throttle.UsernameKey(username)
 	clientKey := throttle.ClientKey(g.trust.ClientIP(r))
-	wait := g.clientLimit.Take(clientKey)
-	if wait == 0 {
-		wait = g.userLimit.Take(userKey)
+	ctx := r.Context()
+	wait, err := g.clientLimit.Take(ctx, clientKey)
+	if err == nil && wait == 0 {
+		wait, err = g.userLimit.Take(ctx, userKey)
 	}
-	if wait > 0 {
+	switch {
+	case err != nil:
+		// A code the throttles cannot count is not checked.
+		g.loginUnavailable(reply, err)
+		return false
+	case wait > 0:
 		g.throttled(reply, wait, false)
 		return false
 	}
-	err := g.checkTOTP(r.Context(), username, f.totpSecret, reply.creds.otp)
+	err = g.checkTOTP(ctx, username, f.totpSecret, reply.creds.otp)
 	switch {
 	case err == nil:
-		g.userLimit.Reset(userKey)
-		g.clientLimit.Refund(clientKey)
+		// Given back at best, as after a password.
+		_ = g.userLimit.Reset(ctx, userKey)
+		_ = g.clientLimit.Refund(ctx, clientKey)
 		g.metrics.SecondFactor("totp", "success")
 		return true
 	case errors.Is(err, errOTPInvalid), errors.Is(err, errOTPReplayed):
@@ -195,6 +203,10 @@ func (g *Gateway) secondFactor(reply loginReply, username string, f userFactors)
 		}
 		reply.w.Header().Set("WWW-Authenticate", `Bearer realm="authgate"`)
 		g.loginFailed(reply, "invalid", http.StatusUnauthorized, "invalid_credentials", "Incorrect username or password.")
+	case errors.Is(err, store.ErrUnavailable):
+		// The code's use cannot be recorded, so it cannot be accepted once.
+		g.metrics.SecondFactor("totp", "error")
+		g.loginUnavailable(reply, err)
 	default:
 		g.metrics.SecondFactor("totp", "error")
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "second factor check failed", slog.String("error", err.Error()))

@@ -9,9 +9,17 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
+
+// ErrUnavailable means a shared store could not answer or take a write:
+// its server cannot be reached, or the local copy a read was answered
+// from is too old to be trusted. Callers refuse what they could not check
+// (fail closed) and tell the client to retry later. Memory never returns
+// it.
+var ErrUnavailable = errors.New("shared state unavailable")
 
 // Store is a key-value store whose every key expires.
 type Store interface {

@@ -9,7 +9,7 @@
 // flood against proxied traffic at a fixed rate, and the memory of idle
 // connections. It writes docs/performance.md and docs/performance.svg.
 //
-// Run from the repository root on Linux (needs wrk, taskset and nginx;
+// Run from the repository root on Linux (needs wrk, taskset, nginx and redis-server;
 // reads /proc):
 //
 //	go run ./bench/cmd/load -duration 8s -rounds 5
@@ -72,7 +72,7 @@ func main() {
 	rounds := flag.Int("rounds", 5, "interleaved rounds; medians are reported")
 	conns := flag.Int("connections", 32, "wrk connections")
 	out := flag.String("out", "docs", "directory for performance.md and performance.svg")
-	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (and no flood, idle-connection, config-size or reload runs unless it matches \"flood\", \"idle\", \"config size\" or \"reload under load\"); the report is written only when all run")
+	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (and no flood, idle-connection, config-size, reload or propagation runs unless it matches \"flood\", \"idle\", \"config size\", \"reload under load\" or \"propagation\"); the ratios of the targets whose scenarios ran are logged; the report is written only when all run")
 	floodRuns := flag.Int("flood-runs", 3, "runs of the login-flood scenario, each with a fresh gateway")
 	floodRate := flag.Int("flood-rate", 4000, "proxied requests per second held during the login-flood scenario")
 	paced := flag.String("paced", "", "internal: send GET requests to this URL at -flood-rate for -duration with bearer -token (run pinned by the driver)")
@@ -87,7 +87,7 @@ func main() {
 		runFlood(*flood, 64, *duration)
 		return
 	}
-	for _, tool := range []string{"wrk", "taskset", "nginx"} {
+	for _, tool := range []string{"wrk", "taskset", "nginx", "redis-server"} {
 		if _, err := exec.LookPath(tool); err != nil && !fileExists("/usr/sbin/"+tool) {
 			log.Fatalf("%s not found: apt-get install -y %s", tool, map[string]string{"taskset": "util-linux"}[tool]+tool)
 		}
@@ -173,6 +173,7 @@ func main() {
 			return []*exec.Cmd{c}, c.Start()
 		}, token: &hsBearer},
 		{name: "authgate proxy, HS256", path: benchPath, start: gatewayProc(hsConfig), token: &hsBearer},
+		{name: "authgate proxy, HS256, Redis state", path: benchPath, start: withRedis(dir, authgate, redisConfig(dir, "redis.yaml", hsConfig)), token: &hsBearer},
 		{name: "authgate proxy, HS256, log buffered 100ms", path: benchPath, start: gatewayProc(bufferedConfig), token: &hsBearer},
 		{name: "authgate proxy, HS256, 10,000 routes", path: benchPath, start: gatewayProc(routesConfig), token: &hsBearer},
 		{name: "authgate proxy, EdDSA", path: benchPath, start: gatewayProc(edConfig), token: &edBearer},
@@ -233,7 +234,16 @@ func main() {
 			}
 		}
 	}
-	var floodReport, idleReport, sizeReport, reloadReport string
+	for _, tg := range targets {
+		if len(results[tg.a]) > 0 && len(results[tg.b]) > 0 {
+			r := pairedRatio(results)(tg.a, tg.b)
+			log.Printf("target %s ≤ %.2f×: %.3f× (%s)", tg.what, tg.limit, r, yes(r > 0 && r <= tg.limit))
+		}
+	}
+	var floodReport, idleReport, sizeReport, reloadReport, propagationReport string
+	if selected("propagation") {
+		propagationReport = propagation(dir, authgate, redisConfig(dir, "propagation.yaml", hsConfig), 100)
+	}
 	if selected("login flood") {
 		floodReport = loginFlood(authgate, hsConfig, *floodRate, *duration, *floodRuns)
 	}
@@ -262,7 +272,7 @@ func main() {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	writeReport(filepath.Join(*out, "performance.md"), names, med, pairedRatio(results), *duration, *rounds, *conns, floodReport+idleReport+sizeReport+reloadReport)
+	writeReport(filepath.Join(*out, "performance.md"), names, med, pairedRatio(results), *duration, *rounds, *conns, propagationReport+floodReport+idleReport+sizeReport+reloadReport)
 	writeChart(filepath.Join(*out, "performance.svg"), names, med)
 	log.Printf("wrote %s and %s", filepath.Join(*out, "performance.md"), filepath.Join(*out, "performance.svg"))
 }
@@ -572,16 +582,29 @@ func writeReport(path string, names []string, med map[string]result, ratio func(
 		}
 		fmt.Fprintf(&b, "| %s ≤ %.2f× | %.2f× | %s |\n", what, limit, got, met)
 	}
-	target("proxy, HS256: CPU/req vs bare ReverseProxy", ratio("authgate proxy, HS256", "bare httputil.ReverseProxy"), 1.10)
-	target("proxy, EdDSA: CPU/req vs bare ReverseProxy", ratio("authgate proxy, EdDSA", "bare httputil.ReverseProxy"), 1.15)
-	target("proxy, 10,000 routes: CPU/req vs one route", ratio("authgate proxy, HS256, 10,000 routes", "authgate proxy, HS256"), 1.05)
-	target("/verify: CPU/req vs the upstream alone", ratio("authgate /verify", "upstream alone"), 1.5)
-	target("proxy over TLS, HS256: CPU/req vs bare TLS ReverseProxy", ratio("authgate proxy, HS256, TLS", "bare httputil.ReverseProxy, TLS"), 1.10)
-	target("a handshake per request: CPU/req vs bare TLS ReverseProxy", ratio("authgate proxy, HS256, TLS, a handshake per request", "bare httputil.ReverseProxy, TLS, a handshake per request"), 1.10)
+	for _, tg := range targets {
+		target(tg.what, ratio(tg.a, tg.b), tg.limit)
+	}
 	b.WriteString(extra)
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// targets are the CPU ratios the report checks: scenario a's CPU per
+// request over b's, at most limit.
+var targets = []struct {
+	what  string
+	a, b  string
+	limit float64
+}{
+	{"proxy, HS256: CPU/req vs bare ReverseProxy", "authgate proxy, HS256", "bare httputil.ReverseProxy", 1.10},
+	{"proxy, EdDSA: CPU/req vs bare ReverseProxy", "authgate proxy, EdDSA", "bare httputil.ReverseProxy", 1.15},
+	{"proxy, 10,000 routes: CPU/req vs one route", "authgate proxy, HS256, 10,000 routes", "authgate proxy, HS256", 1.05},
+	{"proxy, Redis state: CPU/req vs state in process (authgate and redis-server together)", "authgate proxy, HS256, Redis state", "authgate proxy, HS256", 1.03},
+	{"/verify: CPU/req vs the upstream alone", "authgate /verify", "upstream alone", 1.5},
+	{"proxy over TLS, HS256: CPU/req vs bare TLS ReverseProxy", "authgate proxy, HS256, TLS", "bare httputil.ReverseProxy, TLS", 1.10},
+	{"a handshake per request: CPU/req vs bare TLS ReverseProxy", "authgate proxy, HS256, TLS, a handshake per request", "bare httputil.ReverseProxy, TLS, a handshake per request", 1.10},
 }
 
 func machine() string {
