@@ -85,7 +85,15 @@ func startPebble(t *testing.T, bin string, httpPort, tlsPort string, validity ti
 	p.directory = "https://" + api + "/dir"
 
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.apiCA.Pool()}}, Timeout: 10 * time.Second}
-	resp, err := c.Get("https://" + management + "/roots/0")
+	// startProcess waited for the API listener; the management one comes
+	// up beside it, a moment later on a busy machine.
+	var resp *http.Response
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err = c.Get("https://" + management + "/roots/0"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +230,13 @@ func TestACMEWithPebble(t *testing.T) {
 		storage := filepath.Join(t.TempDir(), "acme")
 		g := acmeGateway(t, p, listen, "", storage)
 		first := served(t, g, p)
-		if !strings.Contains(g.logs.String(), "TLS certificate in service") {
-			t.Errorf("the certificate obtained was not logged:\n%s", g.logs)
+		// Logged once the certificate is stored, which may follow the
+		// first handshake that uses it.
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(g.logs.String(), "TLS certificate in service"); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("the certificate obtained was not logged:\n%s", g.logs)
+				break
+			}
 		}
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 			m := scrapeMetrics(t, g)
