@@ -582,6 +582,23 @@ func TestShippedTLSExamples(t *testing.T) {
 			t.Errorf("examples/standalone/%s: check = exit %d\n%s%s", tt.file, r.code, r.stdout, r.stderr)
 		}
 	}
+	// The Kubernetes example's config, as its ConfigMap holds it.
+	manifest, err := os.ReadFile(filepath.Join("examples", "kubernetes", "tls.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cfg, ok := strings.Cut(string(manifest), "  gateway.yaml: |\n")
+	cfg, _, _ = strings.Cut(cfg, "\n---")
+	if !ok {
+		t.Fatal("examples/kubernetes/tls.yaml has no gateway.yaml")
+	}
+	cfg = strings.NewReplacer("\n    ", "\n", "/etc/authgate/users/htpasswd", htpasswd,
+		"/etc/authgate/tls/tls.crt", certFile, "/etc/authgate/tls/tls.key", keyFile).Replace("\n" + cfg)
+	path := filepath.Join(dir, "kubernetes-tls.yaml")
+	testcert.WriteFile(t, path, []byte(strings.TrimPrefix(cfg, "\n    ")))
+	if r := runCommand(t, env, "", "check", "-config", path); r.code != 0 || !strings.Contains(cfg, "cert_file:") {
+		t.Errorf("examples/kubernetes/tls.yaml: check = exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	compose, err := os.ReadFile(filepath.Join("examples", "standalone", "docker-compose.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ import (
 // with several, a PodDisruptionBudget covers them and the config is
 // mounted as a directory, so that ConfigMap updates reach them.
 func TestKubernetesManifestIsRestricted(t *testing.T) {
-	for _, file := range []string{"kubernetes/deployment.yaml", "kubernetes/replicas.yaml"} {
+	for _, file := range []string{"kubernetes/deployment.yaml", "kubernetes/replicas.yaml", "kubernetes/tls.yaml"} {
 		t.Run(strings.TrimSuffix(strings.TrimPrefix(file, "kubernetes/"), ".yaml"), func(t *testing.T) {
 			checkManifest(t, file)
 		})
