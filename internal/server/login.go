@@ -152,20 +152,10 @@ func (g *Gateway) checkPassword(reply loginReply) (auth.Account, bool) {
 	// compared; a success gives the charges back. Hammering a locked
 	// account counts against the client, so that its next attempts are
 	// refused before their body is even read.
+	// Checked before the password, so the right password during a lock
+	// gets the same answer and reveals nothing.
 	ctx := r.Context()
-	wait, err := g.clientLimit.Take(ctx, clientKey)
-	if err == nil && wait == 0 {
-		wait, err = g.userLimit.Take(ctx, userKey)
-	}
-	switch {
-	case err != nil:
-		// An attempt the throttles cannot count is not made.
-		g.loginUnavailable(reply, err)
-		return auth.Account{}, false
-	case wait > 0:
-		// Checked before the password, so the right password during a
-		// lock gets this same answer and reveals nothing.
-		g.throttled(reply, wait, false)
+	if !g.chargeAttempt(reply, clientKey, userKey) {
 		return auth.Account{}, false
 	}
 	account, err := g.users.CheckPassword(ctx, creds.username, creds.password)
@@ -227,6 +217,27 @@ func (g *Gateway) loginFailed(reply loginReply, outcome string, status int, code
 		return
 	}
 	writeJSONError(reply.w, status, code)
+}
+
+// chargeAttempt charges a login attempt (a password or a code) to the
+// client's bucket and then the account's, answering the request itself
+// and returning false when either is empty or cannot be counted: an
+// attempt the throttles cannot count is not made.
+func (g *Gateway) chargeAttempt(reply loginReply, clientKey, userKey string) bool {
+	ctx := reply.r.Context()
+	wait, err := g.clientLimit.Take(ctx, clientKey)
+	if err == nil && wait == 0 {
+		wait, err = g.userLimit.Take(ctx, userKey)
+	}
+	switch {
+	case err != nil:
+		g.loginUnavailable(reply, err)
+		return false
+	case wait > 0:
+		g.throttled(reply, wait, false)
+		return false
+	}
+	return true
 }
 
 // loginUnavailable answers a login that needed the shared state while it

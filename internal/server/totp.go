@@ -168,20 +168,10 @@ func (g *Gateway) secondFactor(reply loginReply, username string, f userFactors)
 	userKey := throttle.UsernameKey(username)
 	clientKey := throttle.ClientKey(g.trust.ClientIP(r))
 	ctx := r.Context()
-	wait, err := g.clientLimit.Take(ctx, clientKey)
-	if err == nil && wait == 0 {
-		wait, err = g.userLimit.Take(ctx, userKey)
-	}
-	switch {
-	case err != nil:
-		// A code the throttles cannot count is not checked.
-		g.loginUnavailable(reply, err)
-		return false
-	case wait > 0:
-		g.throttled(reply, wait, false)
+	if !g.chargeAttempt(reply, clientKey, userKey) {
 		return false
 	}
-	err = g.checkTOTP(ctx, username, f.totpSecret, reply.creds.otp)
+	err := g.checkTOTP(ctx, username, f.totpSecret, reply.creds.otp)
 	switch {
 	case err == nil:
 		// Given back at best, as after a password.
