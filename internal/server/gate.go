@@ -75,6 +75,11 @@ func (g *Gateway) upstreamHeaders(in *http.Request, h http.Header) {
 		return
 	}
 	g.identityHeaders(h, p, info.username[:])
+	if p.key != nil {
+		// forward_authorization passes bearer tokens on for an API that
+		// checks them too; an API key is a password, never passed on.
+		delete(h, "Authorization")
+	}
 	uh := g.cfg.UpstreamHeaders
 	if uh.Token != "" {
 		h[uh.Token] = []string{p.token}

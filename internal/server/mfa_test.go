@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/internal/auth"
+	"github.com/authgate/authgate/internal/config"
 	"github.com/pquerna/otp/totp"
 )
 
@@ -219,5 +222,31 @@ func TestTOTPBrowserSteps(t *testing.T) {
 	f.advance(6 * time.Minute)
 	if resp, body, s := step(f.code(t, 0)); resp.StatusCode != 401 || s != "" || !strings.Contains(body, "took too long") {
 		t.Errorf("code step after the pending step expired = %d session=%v, want 401", resp.StatusCode, s != "")
+	}
+}
+
+// TestAPIKeyNeverForwardedEvenWithForwardAuthorization: with
+// forward_authorization: true (bearer tokens passed on to an API that
+// checks them too), an API key sent as Authorization: Bearer ag_… still
+// never reaches the upstream: it is a password, not a token.
+func TestAPIKeyNeverForwardedEvenWithForwardAuthorization(t *testing.T) {
+	key, hash := auth.NewAPIKey()
+	line := config.APIKeyHashPrefix + base64.RawURLEncoding.EncodeToString(hash[:])
+	doc := strings.Replace(baseConfig, `  - username: bob
+`, `  - username: bob
+    api_keys:
+      - {name: ci, hash: "`+line+`"}
+`, 1) + "forward_authorization: true\n"
+	f := newFixtureFrom(t, doc)
+	resp, body := f.do(t, "GET", "/api/x", http.Header{"Authorization": {"Bearer " + key}}, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	for name, values := range echoed(t, body).Headers {
+		for _, v := range values {
+			if strings.Contains(v, key) {
+				t.Errorf("the upstream received the API key in %s", name)
+			}
+		}
 	}
 }

@@ -543,3 +543,25 @@ func TestShippedReplicaExamples(t *testing.T) {
 		t.Errorf("%d authgate services, want 3", replicas)
 	}
 }
+
+// TestLoginAfterRedisLostItsData: a Redis that comes back empty (a restart
+// without persistence) has forgotten alice's logout everywhere, which the
+// replica's copy of the revocations keeps; a new login must carry an
+// epoch at least the copy's, or every session she begins is refused at
+// once until the old one expires.
+func TestLoginAfterRedisLostItsData(t *testing.T) {
+	srv := redistest.Start(t)
+	f := replica(t, baseConfig, srv.URL(), 30*time.Second)
+	old, _ := f.apiLogin(t, "alice", alicePassword)
+	if got := logout(t, f, old, true); got != http.StatusNoContent {
+		t.Fatalf("logout everywhere = %d", got)
+	}
+	srv.Do("FLUSHALL")
+	fresh, _ := f.apiLogin(t, "alice", alicePassword)
+	if p, v := f.works(t, fresh); p != 200 || v != 200 {
+		t.Errorf("a login after Redis lost its data = %d/%d, want 200", p, v)
+	}
+	if p, v := f.works(t, old); p != 401 || v != 401 {
+		t.Errorf("the token logged out everywhere = %d/%d, want 401", p, v)
+	}
+}

@@ -21,6 +21,12 @@ func (g *Gateway) beginSession(w http.ResponseWriter, r *http.Request, a auth.Ac
 	if err != nil {
 		return fmt.Errorf("read revocation epoch: %w", err)
 	}
+	// Requests are checked against the replica's copy of the revocations,
+	// which keeps an epoch a Redis that lost its data has forgotten: a
+	// session begun below it would be refused at once.
+	if seen, err := readEpoch(r.Context(), g.revocations, providerRealm(a.Provider), a.Username); err == nil {
+		epoch = max(epoch, seen)
+	}
 	sid, err := randomToken()
 	if err != nil {
 		return err
