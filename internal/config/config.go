@@ -268,7 +268,18 @@ type Passkeys struct {
 	// UserVerification is "required" (default), "preferred" or
 	// "discouraged".
 	UserVerification string
+	// SignIn says how passkeys sign people in: "passwordless" (the
+	// default, a passkey alone), "second_factor" (only after the
+	// password) or "both".
+	SignIn string
 }
+
+// Passwordless reports whether a passkey alone signs its user in.
+func (p *Passkeys) Passwordless() bool { return p.SignIn != "second_factor" }
+
+// SecondFactor reports whether a user with passkeys is asked for one
+// after their password.
+func (p *Passkeys) SecondFactor() bool { return p.SignIn != "passwordless" }
 
 // APIKey is one key a machine signs in with as its user. Only its
 // SHA-256 is known: the key itself was shown once, when it was made.

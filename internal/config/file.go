@@ -76,6 +76,7 @@ type filePasskeys struct {
 	RPName           text     `yaml:"rp_name"`
 	Origins          []text   `yaml:"origins"`
 	UserVerification text     `yaml:"user_verification"`
+	SignIn           text     `yaml:"sign_in"`
 }
 
 type filePasskey struct {

@@ -244,7 +244,8 @@ func (v *validator) passkeys(fp *filePasskeys) *Passkeys {
 		return nil
 	}
 	p := &Passkeys{RPID: strings.ToLower(rpID), RPName: v.textOr("passkeys.rp_name", &fp.RPName, "authgate"),
-		UserVerification: v.textOr("passkeys.user_verification", &fp.UserVerification, "required")}
+		UserVerification: v.textOr("passkeys.user_verification", &fp.UserVerification, "required"),
+		SignIn:           v.textOr("passkeys.sign_in", &fp.SignIn, "passwordless")}
 	if h, ok := normalizeHost(p.RPID); !ok || h != p.RPID || strings.Contains(h, ":") || net.ParseIP(h) != nil {
 		v.fail("passkeys.rp_id", where(&fp.RPID, fp.At), "must be a host name without port (browsers refuse IP addresses), such as example.com")
 	}
@@ -265,6 +266,9 @@ func (v *validator) passkeys(fp *filePasskeys) *Passkeys {
 	}
 	if !slices.Contains([]string{"required", "preferred", "discouraged"}, p.UserVerification) {
 		v.fail("passkeys.user_verification", at(&fp.UserVerification), "must be required, preferred or discouraged")
+	}
+	if !slices.Contains([]string{"passwordless", "second_factor", "both"}, p.SignIn) {
+		v.fail("passkeys.sign_in", at(&fp.SignIn), "must be passwordless, second_factor or both")
 	}
 	return p
 }

@@ -65,3 +65,31 @@ func TestFactorsAndAPIKeys(t *testing.T) {
 		t.Errorf("require_mfa without a factor: %v, warnings %q", err, cfg.Warnings)
 	}
 }
+
+// TestPasskeySignIn: passkeys.sign_in defaults to passwordless, which
+// configs written before it had, takes second_factor and both, and
+// reports anything else at its path.
+func TestPasskeySignIn(t *testing.T) {
+	head := "token:\n  secret: " + secret + "\nusers:\n  - {username: a, password_hash: \"" + hash10 + "\"}\nroutes:\n  - {path: /, upstream: http://127.0.0.1:1}\npasskeys:\n  rp_id: example.com\n  origins: [https://example.com]\n"
+	for _, c := range []struct {
+		doc                        string
+		passwordless, secondFactor bool
+	}{
+		{"", true, false},
+		{"  sign_in: passwordless\n", true, false},
+		{"  sign_in: second_factor\n", false, true},
+		{"  sign_in: both\n", true, true},
+	} {
+		cfg, err := Parse([]byte(head+c.doc), t.TempDir(), env(nil))
+		if err != nil {
+			t.Fatalf("%q: %v", c.doc, err)
+		}
+		if p := cfg.Passkeys; p.Passwordless() != c.passwordless || p.SecondFactor() != c.secondFactor {
+			t.Errorf("%q: passwordless %v second factor %v, want %v %v", c.doc, p.Passwordless(), p.SecondFactor(), c.passwordless, c.secondFactor)
+		}
+	}
+	_, err := Parse([]byte(head+"  sign_in: password\n"), t.TempDir(), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "passkeys.sign_in: must be passwordless, second_factor or both") {
+		t.Errorf("sign_in: password: Parse = %v", err)
+	}
+}

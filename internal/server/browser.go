@@ -46,6 +46,10 @@ type pageView struct {
 	MFA bool
 	// Passkeys shows the passkey sign-in button (and its script).
 	Passkeys bool
+	// PasskeyStep shows the passkey step: the password was right, a
+	// passkey of the user is asked for (beside the code when OTP is set
+	// too).
+	PasskeyStep bool
 	// Password is set when the password form is a way to sign in: the
 	// config defines local users. Each login method the config enables
 	// adds its part of the page.
@@ -106,9 +110,9 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, v p
 		v.Providers = g.providerButtons(v.RD)
 	}
 	v.Certificate, _ = g.certificateAccount(r)
-	v.Passkeys = g.passkeys != nil && !v.SignedOut && !v.OTP
+	v.Passkeys = g.passkeys != nil && g.passkeys.passwordless && !v.SignedOut && !v.OTP && !v.PasskeyStep
 	script := ""
-	if v.Passkeys {
+	if v.Passkeys || v.PasskeyStep {
 		// The passkey button needs the one script, and its fetches.
 		script = "; script-src 'nonce-" + v.Nonce + "'; connect-src 'self'"
 	}

@@ -26,6 +26,8 @@ func (g *Gateway) endpoints() http.Handler {
 		mux.Handle("POST "+p.Login+"/passkey/register/finish", g.endpoint("login", g.passkeyRegisterFinish()))
 		mux.Handle("POST "+p.Login+"/passkey/login/begin", g.endpoint("login", g.passkeyLoginBegin()))
 		mux.Handle("POST "+p.Login+"/passkey/login/finish", g.endpoint("login", g.passkeyLoginFinish()))
+		mux.Handle("POST "+p.Login+"/passkey/step/begin", g.endpoint("login", g.passkeyStepBegin()))
+		mux.Handle("POST "+p.Login+"/passkey/step/finish", g.endpoint("login", g.passkeyStepFinish()))
 	}
 	mux.Handle("POST "+p.Refresh, g.endpoint("refresh", g.refresh()))
 	mux.Handle(p.Refresh, g.endpoint("refresh", allow("POST")))

@@ -18,6 +18,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/internal/config"
 	"github.com/authgate/authgate/internal/session"
 	"github.com/authgate/authgate/internal/throttle"
@@ -42,6 +43,9 @@ var (
 	errPasskeyCeremony = errors.New("no passkey ceremony in progress")
 	// errSignInRequired means the account page needs a session.
 	errSignInRequired = errors.New("sign in first")
+	// errPasswordlessOff means passkeys.sign_in is second_factor: a
+	// passkey signs its user in only after their password.
+	errPasswordlessOff = errors.New("passkeys sign in only after a password here")
 )
 
 // ceremonyTTL is how long a passkey ceremony may take.
@@ -72,6 +76,10 @@ func userHandle(username string) []byte {
 type passkeys struct {
 	rp *webauthn.WebAuthn
 	uv protocol.UserVerificationRequirement
+	// passwordless and secondFactor are passkeys.sign_in: whether a
+	// passkey signs in alone, and whether it is asked for after a
+	// password.
+	passwordless, secondFactor bool
 	// byHandle maps a user handle to its user's passkeys.
 	byHandle map[string]*passkeyUser
 	byName   map[string]*passkeyUser
@@ -95,7 +103,7 @@ func buildPasskeys(pc *config.Passkeys, users []config.User) (*passkeys, error) 
 	if err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
 	}
-	p := &passkeys{rp: rp, uv: uv, byHandle: map[string]*passkeyUser{}, byName: map[string]*passkeyUser{}}
+	p := &passkeys{rp: rp, uv: uv, passwordless: pc.Passwordless(), secondFactor: pc.SecondFactor(), byHandle: map[string]*passkeyUser{}, byName: map[string]*passkeyUser{}}
 	for _, u := range users {
 		pu := &passkeyUser{name: u.Username}
 		for _, k := range u.Passkeys {
@@ -108,7 +116,7 @@ func buildPasskeys(pc *config.Passkeys, users []config.User) (*passkeys, error) 
 
 // ceremony is a passkey ceremony in progress, sealed into the browser.
 type ceremony struct {
-	Kind    string               `json:"k"` // "register" or "login"
+	Kind    string               `json:"k"` // "register", "login" or "step"
 	User    string               `json:"u,omitempty"`
 	RD      string               `json:"rd,omitempty"`
 	Session webauthn.SessionData `json:"s"`
@@ -226,6 +234,10 @@ func (g *Gateway) passkeyRegisterFinish() http.Handler {
 // passkey (a discoverable credential names its user).
 func (g *Gateway) passkeyLoginBegin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.passkeys.passwordless {
+			g.deny(w, r, errPasswordlessOff)
+			return
+		}
 		assertion, sess, err := g.passkeys.rp.BeginDiscoverableLogin(webauthn.WithUserVerification(g.passkeys.uv))
 		if err != nil {
 			g.passkeyError(w, r, err)
@@ -237,98 +249,183 @@ func (g *Gateway) passkeyLoginBegin() http.Handler {
 	})
 }
 
-// passkeyLoginFinish verifies the assertion and starts the session. The
-// signature counter is kept in the store, so replicas agree: one that
-// does not grow marks a cloned authenticator and is refused.
+// passkeyLoginFinish verifies a passwordless assertion and starts the
+// session.
 func (g *Gateway) passkeyLoginFinish() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if same, present := session.Origin(r, g.trust.Proto(r), g.trust.Host(r)); !present || !same {
-			g.deny(w, r, errCrossOrigin)
+		if !g.passkeys.passwordless {
+			g.deny(w, r, errPasswordlessOff)
 			return
 		}
-		clientKey := throttle.ClientKey(g.trust.ClientIP(r))
-		wait, err := g.clientLimit.Take(r.Context(), clientKey)
-		switch {
-		case err != nil:
-			g.deny(w, r, fmt.Errorf("passkey sign-in throttle: %w", err))
-			return
-		case wait > 0:
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait/time.Second))))
-			writeJSONError(w, http.StatusTooManyRequests, "too_many_requests")
+		c, a, factor, ok := g.checkAssertion(w, r, "login", "")
+		if !ok {
 			return
 		}
-		c, err := g.openCeremony(r, "login")
-		if err != nil {
-			g.deny(w, r, err)
-			return
-		}
-		g.ceremony.clear(w)
-		counters := map[string][]byte{}
-		handler := func(rawID, handle []byte) (webauthn.User, error) {
-			u := g.passkeys.byHandle[string(handle)]
-			if u == nil {
-				return nil, errPasskeyInvalid
-			}
-			// A copy whose counters are the store's, for this check.
-			cu := &passkeyUser{name: u.name, creds: append([]webauthn.Credential(nil), u.creds...)}
-			for i := range cu.creds {
-				v, ok, err := g.store.Get(r.Context(), counterKey(cu.creds[i].ID))
-				if err != nil {
-					return nil, err
-				}
-				if ok {
-					n, _ := strconv.ParseUint(string(v), 10, 32)
-					cu.creds[i].Authenticator.SignCount = uint32(n)
-					counters[string(cu.creds[i].ID)] = v
-				}
-			}
-			return cu, nil
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		parsed, err := protocol.ParseCredentialRequestResponse(r)
-		var user webauthn.User
-		var cred *webauthn.Credential
-		if err == nil {
-			user, cred, err = g.passkeys.rp.ValidatePasskeyLogin(handler, c.Session, parsed)
-		}
-		if err != nil {
-			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "passkey sign-in refused", slog.String("error", err.Error()))
-			g.deny(w, r, errPasskeyInvalid)
-			return
-		}
-		if cred.Authenticator.CloneWarning {
-			g.deny(w, r, errPasskeyCloned)
-			return
-		}
-		if err := g.recordCounter(r.Context(), cred, counters[string(cred.ID)]); err != nil {
-			g.deny(w, r, err)
-			return
-		}
-		a, ok := g.users.Lookup(user.WebAuthnName())
-		if !ok || a.Disabled {
-			g.deny(w, r, errUserGone)
-			return
-		}
-		_ = g.clientLimit.Refund(r.Context(), clientKey)
-		// hwk: proof of a key an authenticator holds (swk for a synced
-		// one); only with user verification is it a second factor, else
-		// the amr says user presence alone.
-		amr := []string{"user"}
-		if parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
-			amr = []string{"hwk"}
-			if cred.Flags.BackupEligible {
-				amr = []string{"swk"}
-			}
-		}
-		requestInfoFrom(r.Context()).user = a.Username
 		g.metrics.Login("success")
 		g.metrics.SecondFactor("passkey", "success")
 		g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", a.Username), slog.String("method", "passkey"))
-		if err := g.beginSession(w, r, a, amr, true, c.RD); err != nil {
+		if err := g.beginSession(w, r, a, []string{factor}, true, c.RD); err != nil {
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "begin session", slog.String("error", err.Error()))
 			writeJSONError(w, http.StatusInternalServerError, "internal_error")
 		}
 	})
+}
+
+// passkeyStep reports whether username is asked for a passkey after
+// their password.
+func (g *Gateway) passkeyStep(username string) bool {
+	return g.passkeys != nil && g.passkeys.secondFactor && g.factors[username].passkey
+}
+
+// passkeyStepBegin starts the passkey step after a correct password: the
+// pending cookie names the user, and only their passkeys are asked for.
+func (g *Gateway) passkeyStepBegin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := g.readPending(r)
+		if !ok || !g.passkeyStep(p.User) {
+			g.deny(w, r, errPasskeyCeremony)
+			return
+		}
+		assertion, sess, err := g.passkeys.rp.BeginLogin(g.passkeys.user(p.User), webauthn.WithUserVerification(g.passkeys.uv))
+		if err != nil {
+			g.passkeyError(w, r, err)
+			return
+		}
+		g.ceremony.seal(w, ceremony{Kind: "step", User: p.User, RD: p.RD, Session: *sess, Expires: g.now().Add(ceremonyTTL).Unix()}, ceremonyTTL)
+		writeJSON(w, assertion)
+	})
+}
+
+// passkeyStepFinish verifies the passkey step's assertion, which must be
+// by a passkey of the user whose password the pending cookie vouches
+// for, and starts the session with the password and the passkey as amr.
+func (g *Gateway) passkeyStepFinish() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read again: the password may have changed since the step began.
+		p, ok := g.readPending(r)
+		if !ok || !g.passkeyStep(p.User) {
+			g.deny(w, r, errPasskeyCeremony)
+			return
+		}
+		c, a, factor, ok := g.checkAssertion(w, r, "step", p.User)
+		if !ok {
+			return
+		}
+		g.pending.clear(w)
+		g.metrics.SecondFactor("passkey", "success")
+		reply := loginReply{w: w, r: r, browser: true, creds: credentials{username: a.Username, rd: c.RD}}
+		g.loginSucceeded(reply, a, []string{"pwd", factor})
+	})
+}
+
+// checkAssertion verifies the request's passkey assertion against its
+// ceremony of kind, answering the request itself when it fails: for
+// "login" any user's passkey (the browser chose it), for "step" only
+// user's. The signature counter is kept in the store, so replicas agree:
+// one that does not grow marks a cloned authenticator and is refused.
+// factor is the amr the passkey earns: hwk (swk for a synced passkey)
+// with user verification, else user, which is no second factor.
+func (g *Gateway) checkAssertion(w http.ResponseWriter, r *http.Request, kind, user string) (c ceremony, a auth.Account, factor string, ok bool) {
+	if same, present := session.Origin(r, g.trust.Proto(r), g.trust.Host(r)); !present || !same {
+		g.deny(w, r, errCrossOrigin)
+		return
+	}
+	clientKey := throttle.ClientKey(g.trust.ClientIP(r))
+	wait, err := g.clientLimit.Take(r.Context(), clientKey)
+	switch {
+	case err != nil:
+		g.deny(w, r, fmt.Errorf("passkey sign-in throttle: %w", err))
+		return
+	case wait > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait/time.Second))))
+		writeJSONError(w, http.StatusTooManyRequests, "too_many_requests")
+		return
+	}
+	c, err = g.openCeremony(r, kind)
+	if err == nil && c.User != user {
+		err = errPasskeyCeremony // a step begun for another user's password
+	}
+	if err != nil {
+		g.deny(w, r, err)
+		return
+	}
+	g.ceremony.clear(w)
+	counters := map[string][]byte{}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	parsed, err := protocol.ParseCredentialRequestResponse(r)
+	var found webauthn.User
+	var cred *webauthn.Credential
+	switch {
+	case err != nil:
+	case kind == "step":
+		// The library refuses a credential the user does not hold.
+		var u *passkeyUser
+		if u, err = g.withCounters(r.Context(), g.passkeys.user(user), counters); err == nil {
+			found = u
+			cred, err = g.passkeys.rp.ValidateLogin(u, c.Session, parsed)
+		}
+	default:
+		found, cred, err = g.passkeys.rp.ValidatePasskeyLogin(func(rawID, handle []byte) (webauthn.User, error) {
+			u := g.passkeys.byHandle[string(handle)]
+			if u == nil {
+				return nil, errPasskeyInvalid
+			}
+			return g.withCounters(r.Context(), u, counters)
+		}, c.Session, parsed)
+	}
+	if err != nil {
+		g.logger.LogAttrs(r.Context(), slog.LevelInfo, "passkey sign-in refused", slog.String("error", err.Error()))
+		g.deny(w, r, errPasskeyInvalid)
+		return
+	}
+	if cred.Authenticator.CloneWarning {
+		g.deny(w, r, errPasskeyCloned)
+		return
+	}
+	if err := g.recordCounter(r.Context(), cred, counters[string(cred.ID)]); err != nil {
+		g.deny(w, r, err)
+		return
+	}
+	a, known := g.users.Lookup(found.WebAuthnName())
+	if !known || a.Disabled {
+		g.deny(w, r, errUserGone)
+		return
+	}
+	// hwk: proof of a key an authenticator holds (swk for a synced one);
+	// only with user verification is it a second factor, else the amr
+	// says user presence alone.
+	factor = "user"
+	if parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+		factor = "hwk"
+		if cred.Flags.BackupEligible {
+			factor = "swk"
+		}
+	}
+	if factor == "user" && g.factors[a.Username].requireMFA {
+		g.deny(w, r, errMFARequired)
+		return
+	}
+	_ = g.clientLimit.Refund(r.Context(), clientKey)
+	requestInfoFrom(r.Context()).user = a.Username
+	return c, a, factor, true
+}
+
+// withCounters is a copy of u whose signature counters are the store's,
+// which it also notes in counters by credential ID, for this check.
+func (g *Gateway) withCounters(ctx context.Context, u *passkeyUser, counters map[string][]byte) (*passkeyUser, error) {
+	cu := &passkeyUser{name: u.name, creds: append([]webauthn.Credential(nil), u.creds...)}
+	for i := range cu.creds {
+		v, ok, err := g.store.Get(ctx, counterKey(cu.creds[i].ID))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			n, _ := strconv.ParseUint(string(v), 10, 32)
+			cu.creds[i].Authenticator.SignCount = uint32(n)
+			counters[string(cu.creds[i].ID)] = v
+		}
+	}
+	return cu, nil
 }
 
 // recordCounter stores cred's new signature counter by compare-and-swap

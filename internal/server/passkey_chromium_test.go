@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,4 +155,121 @@ func TestRealBrowserPasskey(t *testing.T) {
 			t.Errorf("%s: metrics lack %s", c.name, want)
 		}
 	}
+}
+
+// TestRealBrowserPasskeyStep drives Chromium, through real nginx
+// auth_request and straight through the gateway, with passkeys.sign_in
+// both and alice's passkey (a line the operator added, its key put in
+// Chromium's virtual authenticator): her password leads to the passkey
+// step, "Use your passkey" lands on a require_mfa route; then, signed
+// out, the passkey alone lands there too.
+func TestRealBrowserPasskeyStep(t *testing.T) {
+	chromium := needBinary(t, "chromium", "chromium")
+	nginx := needBinary(t, "nginx", "nginx")
+	alice := newSoftKey(t, "alice")
+	gwLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nginxAddr := deadAddr(t)
+	_, nginxPort, _ := net.SplitHostPort(nginxAddr)
+	gwPort := gwLn.Addr().(*net.TCPAddr).Port
+	port, _ := strconv.Atoi(nginxPort)
+	doc := passkeyConfig([]int{port, gwPort}, "    passkeys:\n      "+alice.line(t)+"\n") + "  sign_in: both\ntrusted_proxies: [127.0.0.1/32]\n"
+	f := newFixtureOn(t, doc, nil, gwLn)
+	viaNginx := runNginxAt(t, nginx, nginxAddr, func(addr string) string {
+		return nginxExample(t, f, addr, "server_name app.example.com;", "server_name localhost;", "$host;", "$host:$server_port;")
+	})
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(alice.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One key in two browsers: the second starts its signature counter
+	// past where the first left it, else it would be a clone.
+	for _, c := range []struct {
+		name, base string
+		count      int
+	}{
+		{"nginx", strings.Replace(viaNginx, "127.0.0.1", "localhost", 1), 0},
+		{"gateway", fmt.Sprintf("http://localhost:%d", gwPort), 1000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := chromiumContext(t, chromium)
+			err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				if _, err := cdp.Call(ctx, tg, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+					return err
+				}
+				a, err := cdp.Call(ctx, tg, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{Options: &cdpwebauthn.VirtualAuthenticatorOptions{
+					Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21, Transport: cdpwebauthn.AuthenticatorTransportInternal,
+					HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+				}})
+				if err != nil {
+					return err
+				}
+				params := addCredentialParams{AuthenticatorID: a.AuthenticatorID}
+				params.Credential.ID, params.Credential.Resident, params.Credential.RPID = alice.id, true, "localhost"
+				params.Credential.PrivateKey, params.Credential.UserHandle, params.Credential.SignCount = pkcs8, userHandle("alice"), c.count
+				_, err = cdp.Call(ctx, tg, addCredential, params)
+				return err
+			}))
+			if err != nil {
+				t.Fatalf("virtual authenticator: %v", err)
+			}
+			step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+				t.Helper()
+				if err := chromedp.Do(ctx, actions...); err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+			}
+			app := c.base + "/mfa/app"
+			// The page navigates away under the script: ask until it has landed.
+			landed := func(what string) {
+				t.Helper()
+				loc := ""
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && loc != app; time.Sleep(50 * time.Millisecond) {
+					loc, _ = chromedp.Run(ctx, chromedp.Location())
+				}
+				text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+				if loc != app || !strings.Contains(text, `"alice"`) {
+					t.Fatalf("%s: at %q the page shows:\n%s\n%s", what, loc, text, f.logs)
+				}
+			}
+			step("password",
+				chromedp.Navigate(app),
+				chromedp.WaitVisible(chromedp.ID("username")),
+				chromedp.SetValue(chromedp.ID("username"), "alice"),
+				chromedp.SetValue(chromedp.ID("password"), alicePassword),
+				chromedp.Submit(chromedp.ID("password")),
+				chromedp.WaitVisible(chromedp.ID("passkey-step")),
+				chromedp.Click(chromedp.ID("passkey-step")))
+			landed("password then passkey")
+
+			step("sign out", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, network.ClearBrowserCookies, cdp.Empty{})
+				return err
+			}))
+			step("passkey alone",
+				chromedp.Navigate(app),
+				chromedp.WaitVisible(chromedp.ID("passkey")),
+				chromedp.Click(chromedp.ID("passkey")))
+			landed("passkey alone")
+		})
+	}
+}
+
+// addCredential is WebAuthn.addCredential with only the fields this
+// Chromium knows: cdproto's Credential always sends fields of newer
+// versions, which it refuses ("CMTG is not supported").
+var addCredential = cdp.Command[addCredentialParams, cdp.Empty]{Method: cdpwebauthn.CommandAddCredential}
+
+type addCredentialParams struct {
+	AuthenticatorID cdpwebauthn.AuthenticatorID `json:"authenticatorId"`
+	Credential      struct {
+		ID         []byte `json:"credentialId"`
+		Resident   bool   `json:"isResidentCredential"`
+		RPID       string `json:"rpId"`
+		PrivateKey []byte `json:"privateKey"`
+		UserHandle []byte `json:"userHandle"`
+		SignCount  int    `json:"signCount"`
+	} `json:"credential"`
 }

@@ -383,8 +383,14 @@ func nginxExample(t *testing.T, f *fixture, addr string, replace ...string) stri
 // listening address, and returns its base URL.
 func runNginx(t *testing.T, nginx string, servers func(addr string) string) string {
 	t.Helper()
+	return runNginxAt(t, nginx, deadAddr(t), servers)
+}
+
+// runNginxAt is runNginx listening on addr, for a test whose config must
+// name nginx's address before it starts (passkeys' origins).
+func runNginxAt(t *testing.T, nginx, addr string, servers func(addr string) string) string {
+	t.Helper()
 	dir := t.TempDir()
-	addr := deadAddr(t)
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
 worker_processes 1;

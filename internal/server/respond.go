@@ -42,6 +42,8 @@ func classifyDenial(err error) denial {
 		return denial{http.StatusUnauthorized, "passkey_cloned", slog.LevelWarn}
 	case errors.Is(err, errPasskeyInvalid):
 		return denial{http.StatusUnauthorized, "passkey_invalid", slog.LevelInfo}
+	case errors.Is(err, errPasswordlessOff):
+		return denial{http.StatusForbidden, "passwordless_disabled", slog.LevelInfo}
 	case errors.Is(err, errPasskeyCeremony):
 		return denial{http.StatusBadRequest, "passkey_ceremony", slog.LevelInfo}
 	case errors.Is(err, errSignInRequired):

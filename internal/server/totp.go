@@ -104,28 +104,45 @@ func (g *Gateway) readPending(r *http.Request) (pendingStep, bool) {
 // right, answering the request itself unless the login may go on with
 // the amr it returns. A user with TOTP needs the code: an API client
 // sends it as otp beside the password (without it: 401 otp_required),
-// a browser is shown the code step. A user with require_mfa and no
-// factor cannot sign in.
+// a browser is shown the code step. A user with passkeys, where
+// passkeys.sign_in allows one as the second factor, needs one: a browser
+// is shown the passkey step (beside the code step for a user with both),
+// an API client, which cannot give one through POST /login, is refused
+// with 403 passkey_required. A user with require_mfa and no factor
+// cannot sign in.
 func (g *Gateway) afterPassword(reply loginReply, a auth.Account) ([]string, bool) {
 	f := g.factors[a.Username]
+	passkey := g.passkeyStep(a.Username)
 	switch {
 	case f.enrolled() && reply.creds.otp != "":
 		if !g.secondFactor(reply, a.Username, f) {
 			return nil, false
 		}
 		return []string{"pwd", "otp"}, true
+	case reply.browser && (f.enrolled() || passkey):
+		if f.enrolled() {
+			g.metrics.SecondFactor("totp", "required")
+		}
+		if passkey {
+			g.metrics.SecondFactor("passkey", "required")
+		}
+		rd := g.redirects.Safe(reply.creds.rd, g.trust.Host(reply.r))
+		g.setPending(reply.w, pendingStep{User: a.Username, Generation: a.Generation, RD: rd})
+		g.render(reply.w, reply.r, http.StatusOK, pageView{OTP: f.enrolled(), PasskeyStep: passkey, RD: rd})
+		return nil, false
 	case f.enrolled():
 		g.metrics.SecondFactor("totp", "required")
-		if reply.browser {
-			rd := g.redirects.Safe(reply.creds.rd, g.trust.Host(reply.r))
-			g.setPending(reply.w, pendingStep{User: a.Username, Generation: a.Generation, RD: rd})
-			g.render(reply.w, reply.r, http.StatusOK, pageView{OTP: true, RD: rd})
-			return nil, false
-		}
 		// Only after the right password: the client learns the password
 		// was right, which it needs to know to ask for the code
 		// (SECURITY.md).
 		g.loginFailed(reply, "otp_required", http.StatusUnauthorized, "otp_required", "")
+		return nil, false
+	case passkey:
+		// As otp_required, only after the right password; a passkey
+		// needs a browser's WebAuthn ceremony, which no field of POST
+		// /login can carry.
+		g.metrics.SecondFactor("passkey", "required")
+		g.loginFailed(reply, "passkey_required", http.StatusForbidden, "passkey_required", "")
 		return nil, false
 	case f.requireMFA && f.passkey:
 		g.loginFailed(reply, "mfa_required", http.StatusForbidden, "mfa_required",
@@ -188,7 +205,7 @@ func (g *Gateway) secondFactor(reply loginReply, username string, f userFactors)
 		if reply.creds.otpOnly {
 			g.metrics.Login("invalid_otp")
 			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "login failed", slog.String("outcome", "invalid_otp"))
-			g.render(reply.w, r, http.StatusUnauthorized, pageView{OTP: true, RD: reply.creds.rd, Error: "Incorrect code. Enter the current code from your authenticator app."})
+			g.render(reply.w, r, http.StatusUnauthorized, pageView{OTP: true, PasskeyStep: g.passkeyStep(username), RD: reply.creds.rd, Error: "Incorrect code. Enter the current code from your authenticator app."})
 			return false
 		}
 		reply.w.Header().Set("WWW-Authenticate", `Bearer realm="authgate"`)
