@@ -250,3 +250,37 @@ func TestAPIKeyNeverForwardedEvenWithForwardAuthorization(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingStepIsSingleUse: the pending code step is used up in the
+// store when it opens a session, not only cleared in the browser: the same
+// sealed cookie, replayed by whoever copied it, opens no second session,
+// even with the next code.
+func TestPendingStepIsSingleUse(t *testing.T) {
+	f := newFixtureFrom(t, mfaConfig)
+	resp, _, _ := f.browserLogin(t, "alice", alicePassword, "/mfa/x")
+	var pending string
+	for _, c := range resp.Cookies() {
+		if c.Name == "__Host-authgate_mfa" {
+			pending = c.Value
+		}
+	}
+	step := func(code string) string {
+		h := http.Header{
+			"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {htmlAccept}, "Origin": {f.url},
+			"Cookie": {"__Host-authgate_mfa=" + pending},
+		}
+		resp, _ := f.do(t, "POST", "/login", h, url.Values{"otp": {code}}.Encode())
+		for _, c := range resp.Cookies() {
+			if c.Name == "__Host-authgate" && c.Value != "" {
+				return c.Value
+			}
+		}
+		return ""
+	}
+	if step(f.code(t, 0)) == "" {
+		t.Fatal("the right code did not sign in")
+	}
+	if step(f.code(t, 1)) != "" {
+		t.Error("a pending cookie already used opened a second session")
+	}
+}

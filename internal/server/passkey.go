@@ -312,6 +312,13 @@ func (g *Gateway) passkeyStepFinish() http.Handler {
 			return
 		}
 		g.pending.clear(w)
+		if err := g.consumePending(r.Context(), p); err != nil {
+			if errors.Is(err, errPendingUsed) {
+				err = errPasskeyCeremony
+			}
+			g.deny(w, r, err)
+			return
+		}
 		g.metrics.SecondFactor("passkey", "success")
 		reply := loginReply{w: w, r: r, browser: true, creds: credentials{username: a.Username, rd: c.RD}}
 		g.loginSucceeded(reply, a, []string{"pwd", factor})

@@ -74,6 +74,9 @@ func totpStepKey(username string, step int64) string {
 // into the browser: bound to the user and their password (Generation
 // changes with it), it is no session and opens nothing but the code step.
 type pendingStep struct {
+	// ID makes the step single use: consumePending records it in the
+	// store when the step succeeds, so a copy of the cookie opens nothing.
+	ID         string `json:"id"`
 	User       string `json:"u"`
 	Generation string `json:"g"`
 	RD         string `json:"rd"`
@@ -81,9 +84,30 @@ type pendingStep struct {
 }
 
 // setPending hands the browser its pending code step.
-func (g *Gateway) setPending(w http.ResponseWriter, p pendingStep) {
-	p.Expires = g.now().Add(pendingTTL).Unix()
+func (g *Gateway) setPending(w http.ResponseWriter, p pendingStep) error {
+	id, err := randomToken()
+	if err != nil {
+		return err
+	}
+	p.ID, p.Expires = id, g.now().Add(pendingTTL).Unix()
 	g.pending.seal(w, p, pendingTTL)
+	return nil
+}
+
+// errPendingUsed means a pending step that already opened a session was
+// presented again: a copy of the cookie.
+var errPendingUsed = errors.New("pending second step already used")
+
+// consumePending records p as used, once, on every replica.
+func (g *Gateway) consumePending(ctx context.Context, p pendingStep) error {
+	first, err := g.store.Add(ctx, "pending:"+p.ID, nil, pendingTTL+time.Minute)
+	switch {
+	case err != nil:
+		return err
+	case !first:
+		return errPendingUsed
+	}
+	return nil
 }
 
 // readPending returns the browser's pending code step, if it is one the
@@ -127,7 +151,11 @@ func (g *Gateway) afterPassword(reply loginReply, a auth.Account) ([]string, boo
 			g.metrics.SecondFactor("passkey", "required")
 		}
 		rd := g.redirects.Safe(reply.creds.rd, g.trust.Host(reply.r))
-		g.setPending(reply.w, pendingStep{User: a.Username, Generation: a.Generation, RD: rd})
+		if err := g.setPending(reply.w, pendingStep{User: a.Username, Generation: a.Generation, RD: rd}); err != nil {
+			g.logger.LogAttrs(reply.r.Context(), slog.LevelError, "pending second step", slog.String("error", err.Error()))
+			g.loginFailed(reply, "error", http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
+			return nil, false
+		}
 		g.render(reply.w, reply.r, http.StatusOK, pageView{OTP: f.enrolled(), PasskeyStep: passkey, RD: rd})
 		return nil, false
 	case f.enrolled():
@@ -173,6 +201,13 @@ func (g *Gateway) codeStep(reply loginReply) {
 		return
 	}
 	g.pending.clear(reply.w)
+	if err := g.consumePending(reply.r.Context(), p); errors.Is(err, store.ErrUnavailable) {
+		g.loginUnavailable(reply, err)
+		return
+	} else if err != nil {
+		g.loginFailed(reply, "otp_expired", http.StatusUnauthorized, "invalid_credentials", "The sign-in took too long. Please enter your username and password again.")
+		return
+	}
 	g.loginSucceeded(reply, a, []string{"pwd", "otp"})
 }
 
