@@ -74,7 +74,7 @@ func startTraefik(t *testing.T, f *fixture) string {
 	fa := conf.HTTP.Middlewares["authgate"].ForwardAuth
 	app, login := conf.HTTP.Routers["app"], conf.HTTP.Routers["authgate-login"]
 	if fa == nil || len(app.Middlewares) != 1 || app.Middlewares[0] != "authgate" ||
-		!strings.Contains(login.Rule, "Path(`/login`) || Path(`/logout`)") || len(login.Middlewares) != 0 {
+		!strings.Contains(login.Rule, "Path(`/login`) || PathPrefix(`/login/`) || Path(`/logout`)") || len(login.Middlewares) != 0 {
 		t.Fatalf("examples/traefik/dynamic.yaml no longer has the shape this double serves:\n%s", shipped)
 	}
 	service := func(name string) http.Handler {
@@ -99,7 +99,7 @@ func startTraefik(t *testing.T, f *fixture) string {
 	protected := forwardAuthDouble(t, fa, re, service(app.Service))
 	toAuthgate := service(login.Service)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/login" || r.URL.Path == "/logout" {
+		if r.URL.Path == "/login" || strings.HasPrefix(r.URL.Path, "/login/") || r.URL.Path == "/logout" {
 			toAuthgate.ServeHTTP(w, r)
 			return
 		}
