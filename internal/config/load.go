@@ -41,7 +41,9 @@ type plan struct {
 	totp []plannedTOTP
 	// apiKeyNames maps each API key's name to its YAML path;
 	// apiKeyRoutes are the routes the keys are limited to.
-	apiKeyNames  map[string]string
+	apiKeyNames map[string]string
+	// apiKeyHashes maps each API key's hash to its YAML path.
+	apiKeyHashes map[[32]byte]string
 	apiKeyRoutes []apiKeyRoute
 	// hasPasskeys says some user has passkeys, which need the passkeys
 	// section.

@@ -79,7 +79,7 @@ func (v *validator) factors(p string, fu *fileUser, u *User) {
 		u.Passkeys = append(u.Passkeys, k)
 	}
 	if v.plan.apiKeyNames == nil {
-		v.plan.apiKeyNames = map[string]string{}
+		v.plan.apiKeyNames, v.plan.apiKeyHashes = map[string]string{}, map[[32]byte]string{}
 	}
 	for i, fk := range fu.APIKeys {
 		if fk == nil {
@@ -99,6 +99,11 @@ func (v *validator) factors(p string, fu *fileUser, u *User) {
 		hash, _ := v.text(kp+".hash", &fk.Hash)
 		if h, ok := ParseAPIKeyHash(hash); ok {
 			k.Hash = h
+			if prev, dup := v.plan.apiKeyHashes[h]; dup {
+				// One key listed twice would act as whichever user came last.
+				v.fail(kp+".hash", at(&fk.Hash), "is the same key as %s: give each machine a key of its own", prev)
+			}
+			v.plan.apiKeyHashes[h] = kp
 		} else {
 			v.fail(kp+".hash", where(&fk.Hash, fk.At), "must be %s and 43 base64url characters, as authgate apikey new prints it", APIKeyHashPrefix)
 		}

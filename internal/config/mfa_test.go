@@ -44,6 +44,7 @@ func TestFactorsAndAPIKeys(t *testing.T) {
 		{"bad-hash", "    api_keys:\n      - {name: ci, hash: \"ag_plaintext\"}\n", "users[0].api_keys[0].hash: must be sha256:"},
 		{"bad-name", "    api_keys:\n      - {name: \"a b\", hash: \"" + goodKeyHash + "\"}\n", "users[0].api_keys[0].name: must be 1 to 64"},
 		{"duplicate-name", "    api_keys:\n      - {name: ci, hash: \"" + goodKeyHash + "\"}\n      - {name: ci, hash: \"" + goodKeyHash + "\"}\n", "users[0].api_keys[1].name: is already the name of users[0].api_keys[0]"},
+		{"duplicate-key", "    api_keys:\n      - {name: ci, hash: \"" + goodKeyHash + "\"}\n      - {name: cd, hash: \"" + goodKeyHash + "\"}\n", "users[0].api_keys[1].hash: is the same key as users[0].api_keys[0]"},
 		{"bad-expiry", "    api_keys:\n      - {name: ci, hash: \"" + goodKeyHash + "\", expires: soon}\n", "users[0].api_keys[0].expires: must be a date"},
 		{"unknown-route", "    api_keys:\n      - {name: ci, hash: \"" + goodKeyHash + "\", routes: [nope]}\n", "users[0].api_keys[0].routes[0]: names no route"},
 		{"bad-method", "    api_keys:\n      - {name: ci, hash: \"" + goodKeyHash + "\", methods: [\"GET /\"]}\n", "users[0].api_keys[0].methods[0]: must be an HTTP method"},
