@@ -95,7 +95,10 @@ func (g *Gateway) loginCookieProblem(r *http.Request, rd string) string {
 // warning: it is a misconfiguration, and every browser that meets it goes
 // round a loop.
 func (g *Gateway) logCookieProblem(ctx context.Context, p *cookieIssue) {
-	if !g.cookieProblems.first(p.cause + " " + p.host) {
+	// No real host:port is longer than 261 bytes; a longer Host header is
+	// remembered by its start, so that 64 of them cost kilobytes, not
+	// megabytes.
+	if !g.cookieProblems.first(p.cause + " " + p.host[:min(len(p.host), 261)]) {
 		return
 	}
 	g.logger.LogAttrs(ctx, slog.LevelWarn, "session cookie cannot work: browsers will loop back to the login page",

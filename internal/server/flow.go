@@ -79,14 +79,14 @@ const (
 	pendingCookieBase  = "authgate_mfa"
 )
 
-// ownCookies are the cookies the gateway sets, which no application behind
-// it is given: the session (an upstream that logged or leaked it would
-// hand out sessions) and the sealed ones (a sign-in's PKCE verifier, a
-// ceremony's challenge, a half-done login).
-func (g *Gateway) ownCookies() []string {
-	own := []string{g.cfg.Session.CookieName}
+// ownCookieNames are the cookies a gateway with session settings s sets,
+// which no application behind it is given: the session (an upstream that
+// logged or leaked it would hand out sessions) and the sealed ones (a
+// sign-in's PKCE verifier, a ceremony's challenge, a half-done login).
+func ownCookieNames(s config.Session) []string {
+	own := []string{s.CookieName}
 	for _, n := range []string{flowCookieBase, ceremonyCookieBase, pendingCookieBase} {
-		own = append(own, sealedCookieName(n, g.cfg.Session.Secure))
+		own = append(own, sealedCookieName(n, s.Secure))
 	}
 	return own
 }

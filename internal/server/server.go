@@ -47,10 +47,13 @@ type Gateway struct {
 	clientLimit limiter
 	trust       forwarded.Trust
 	cookie      session.Cookie
-	redirects   session.Redirects
-	pages       *pages
-	now         func() time.Time
-	table       route.Table[*upstreamRoute]
+	// ownCookies are the cookies the gateway sets, which no application
+	// behind it is given (see ownCookieNames).
+	ownCookies []string
+	redirects  session.Redirects
+	pages      *pages
+	now        func() time.Time
+	table      route.Table[*upstreamRoute]
 	// hostRoutes is set when some route names a host, so that /verify
 	// cannot match a request whose host the proxy did not say.
 	hostRoutes bool
@@ -213,6 +216,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		cookie: session.Cookie{
 			Name: cfg.Session.CookieName, Domain: cfg.Session.CookieDomain, Secure: cfg.Session.Secure,
 		},
+		ownCookies:  ownCookieNames(cfg.Session),
 		redirects:   session.Redirects{AllowedHosts: cfg.Session.AllowedRedirectHosts, Domain: cfg.Session.CookieDomain},
 		cfg:         cfg,
 		logger:      logger,
@@ -300,7 +304,7 @@ func (g *Gateway) buildRoutes() {
 	shared := proxy.New(proxy.Options{
 		Transport:    g.transport,
 		Strip:        stripSet,
-		StripCookies: g.ownCookies(),
+		StripCookies: g.ownCookies,
 		TrustedPeer:  g.trust.TrustedPeer,
 		Logger:       g.logger,
 		SetHeaders:   g.upstreamHeaders,

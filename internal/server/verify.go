@@ -134,7 +134,7 @@ func (g *Gateway) verify(mode verifyMode) http.Handler {
 			// For the proxy to copy over the request it passes on: one
 			// line, as a browser sends, and none when nothing is left, so
 			// that the proxy removes the header.
-			if kept := proxy.WithoutCookie(r.Header["Cookie"], g.ownCookies()...); len(kept) > 0 {
+			if kept := proxy.WithoutCookie(r.Header["Cookie"], g.ownCookies...); len(kept) > 0 {
 				w.Header()["Cookie"] = []string{strings.Join(kept, "; ")}
 			}
 		}
